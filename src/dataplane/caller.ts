@@ -1,0 +1,80 @@
+// What a policy may learn about the caller of a notification: its credentials as the kernel sees
+// them, translated into the creds block of the policy ABI (docs/policy-abi.md, section 3). Runs on
+// the data-plane thread, once per `caller_creds` call, without allocating.
+import { native } from '../native.js';
+
+const CREDS_WORDS = 96;
+const MAP_WORDS = 3 * 340;
+const UNMAPPED = 0xffffffff;
+
+// Creds block word offsets (128 bytes = 32 words).
+const W_NS_IDS = 8, W_CAP_EFF = 16, W_CAP_PRM = 18, W_CAP_INH = 20, W_UMASK = 22, W_FLAGS = 23, W_NGROUPS = 24;
+// native.readCreds word offsets (docs/native-api.md).
+const R_UMASK = 8, R_CAP_INH = 10, R_CAP_PRM = 12, R_CAP_EFF = 14, R_NO_NEW_PRIVS = 18, R_NGROUPS = 19;
+
+export const CALLER_IN_WORKLOAD_USERNS = 1;
+export const CALLER_IN_SUPERVISOR_USERNS = 2;
+export const CALLER_NO_NEW_PRIVS = 4;
+
+class IdMap {
+  inode = -1;
+  lines = 0;
+  readonly triples = new Uint32Array(MAP_WORDS);
+  /** Host id → id inside the namespace, UNMAPPED when the namespace has no name for it. */
+  toInside(host: number): number {
+    for (let i = 0; i < this.lines; i++) {
+      const inside = this.triples[3 * i]!, outside = this.triples[3 * i + 1]!, count = this.triples[3 * i + 2]!;
+      if (host >= outside && host - outside < count) return (inside + (host - outside)) >>> 0;
+    }
+    return UNMAPPED;
+  }
+}
+
+export class CallerCreds {
+  private readonly raw = new Uint32Array(CREDS_WORDS);
+  private readonly block = new Uint8Array(128);
+  private readonly words = new Uint32Array(this.block.buffer);
+  // The caller's user namespace changes rarely (one per workload), so its id maps are cached by
+  // namespace inode and re-read only when a caller from another namespace shows up.
+  private readonly uidMap = new IdMap();
+  private readonly gidMap = new IdMap();
+
+  constructor(private readonly workloadUsernsInode: number, private readonly supervisorUsernsInode: number) {}
+
+  /** Fills `dst` (128 bytes) for thread `tid`; returns 0 or -errno. Caller checks ID_VALID afterwards. */
+  fill(tid: number, dst: Uint8Array): number {
+    let usernsInode: number;
+    try {
+      native.readCreds(tid, this.raw);
+      usernsInode = native.nsInode(tid, 'user');
+      if (usernsInode !== this.uidMap.inode) {
+        this.uidMap.lines = native.readIdMap(tid, 'uid', this.uidMap.triples);
+        this.gidMap.lines = native.readIdMap(tid, 'gid', this.gidMap.triples);
+        this.uidMap.inode = this.gidMap.inode = usernsInode;
+      }
+    } catch (e) {
+      return -((e as NodeJS.ErrnoException).errno ?? 3 /* ESRCH */);
+    }
+    const r = this.raw, w = this.words;
+    w.fill(0);
+    for (let i = 0; i < 4; i++) {
+      w[i] = r[i]!;
+      w[4 + i] = r[4 + i]!;
+      w[W_NS_IDS + i] = this.uidMap.toInside(r[i]!);
+      w[W_NS_IDS + 4 + i] = this.gidMap.toInside(r[4 + i]!);
+    }
+    w[W_CAP_EFF] = r[R_CAP_EFF]!; w[W_CAP_EFF + 1] = r[R_CAP_EFF + 1]!;
+    w[W_CAP_PRM] = r[R_CAP_PRM]!; w[W_CAP_PRM + 1] = r[R_CAP_PRM + 1]!;
+    w[W_CAP_INH] = r[R_CAP_INH]!; w[W_CAP_INH + 1] = r[R_CAP_INH + 1]!;
+    w[W_UMASK] = r[R_UMASK]!;
+    w[W_FLAGS] = (usernsInode === this.workloadUsernsInode ? CALLER_IN_WORKLOAD_USERNS : 0)
+      | (usernsInode === this.supervisorUsernsInode ? CALLER_IN_SUPERVISOR_USERNS : 0)
+      | (r[R_NO_NEW_PRIVS] ? CALLER_NO_NEW_PRIVS : 0);
+    w[W_NGROUPS] = r[R_NGROUPS]!;
+    dst.set(this.block);
+    return 0;
+  }
+
+  /** The raw native.readCreds words of the last successful fill (for emulations). */
+  get lastRaw(): Uint32Array { return this.raw; }
+}

@@ -1,0 +1,114 @@
+// The MKNOD emulation primitive: what the host does when a policy answers EMULATE(MKNOD).
+//
+// The policy only decided that this caller may have this device; everything that makes the result
+// correct is done here and in the privileged helper, never trusted to the policy:
+// - the path is read from the caller's memory exactly once, and those bytes are what is created
+//   (a second thread rewriting the buffer afterwards changes nothing);
+// - the path is resolved inside the caller's root with the caller's cwd or dirfd, credentials,
+//   capabilities and umask (the helper does that in a child that takes them on), so errnos, owner and
+//   mode are the kernel's own for that caller;
+// - every piece of caller state (/proc/TID/root, cwd, ns/user, status) is opened first and the
+//   notification checked with ID_VALID afterwards, so a reused pid can never lend its state.
+import { native } from '../native.js';
+import type { PrivilegedHelper } from './helper-client.js';
+
+const PATH_MAX = 4096;
+const AT_FDCWD = -100;
+const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, ENAMETOOLONG: 36 } as const;
+// Word index of seccomp_data.args[i] (low half) in struct seccomp_notif viewed as Uint32Array.
+const argLo = (i: number) => 8 + 2 * i;
+
+export interface MknodCall { pathLo: number; pathHi: number; mode: number; dev: number; dirfd: number }
+
+export class MknodEmulator {
+  private readonly path = new Uint8Array(PATH_MAX);
+  private readonly creds = new Uint32Array(96);
+  private readonly call: MknodCall = { pathLo: 0, pathHi: 0, mode: 0, dev: 0, dirfd: AT_FDCWD };
+
+  constructor(
+    private readonly helper: PrivilegedHelper | null,
+    private readonly listenerFd: number,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Decodes mknod (isAt = false) or mknodat arguments; mode is umode_t (16 bits), dev an unsigned int. */
+  decode(words: Uint32Array, isAt: boolean): MknodCall {
+    const c = this.call;
+    const base = isAt ? 1 : 0;
+    c.dirfd = isAt ? words[argLo(0)]! | 0 : AT_FDCWD;
+    c.pathLo = words[argLo(base)]!;
+    c.pathHi = words[argLo(base) + 1]!;
+    c.mode = words[argLo(base + 1)]! & 0xffff;
+    c.dev = words[argLo(base + 2)]!;
+    return c;
+  }
+
+  /** Performs the call for the notification in `notif`; returns 0 or the errno the caller must see. */
+  emulate(notif: Uint8Array, words: Uint32Array, isAt: boolean): number {
+    if (this.helper === null) {
+      this.warn('mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
+      return E.EPERM;
+    }
+    const call = this.decode(words, isAt);
+    const tid = words[2]!;
+
+    // getname(): the kernel copies the path before it looks at dirfd, so its errnos come first.
+    let length: number;
+    try {
+      length = native.readString(tid, call.pathLo, call.pathHi, this.path, PATH_MAX);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).errno ?? E.EFAULT;
+    }
+    if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
+    if (length === 0) return E.ENOENT;
+
+    const relative = this.path[0] !== 0x2f; // '/'
+    let rootFd = -1, startFd = -1, usernsFd = -1, pidfd = -1;
+    try {
+      rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
+      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
+      if (relative) {
+        if (call.dirfd === AT_FDCWD) {
+          startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
+        } else {
+          // The dirfd is the caller's: fetch that very open file, as the kernel would use it.
+          pidfd = openPidfd(tid);
+          try {
+            startFd = native.pidfdGetfd(pidfd, call.dirfd);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            return code === 'EBADF' || call.dirfd < 0 ? E.EBADF : ((e as NodeJS.ErrnoException).errno ?? E.EBADF);
+          }
+        }
+      }
+      native.readCreds(tid, this.creds);
+      // Everything above named the caller by tid; if the notification is no longer valid the tid may
+      // belong to someone else by now, so nothing read may be used.
+      if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
+      return this.helper.mknod({
+        rootFd, startFd: relative ? startFd : -1, usernsFd,
+        path: this.path, pathLength: length, mode: call.mode, dev: call.dev, creds: this.creds,
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      // /proc/TID vanished: the caller is gone; the answer will not be delivered anyway.
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') return E.ENOENT;
+      this.warn(`mknod emulation for tid ${tid} failed: ${err.message}`);
+      return E.EPERM;
+    } finally {
+      for (const fd of [rootFd, startFd, usernsFd, pidfd]) if (fd >= 0) native.close(fd);
+    }
+  }
+}
+
+function openPidfd(tid: number): number {
+  // A notification names a thread; PIDFD_THREAD (6.9+) opens it directly. Threads share the fd table,
+  // so on older kernels the thread-group leader's pidfd sees the same fds.
+  try {
+    return native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
+  } catch {
+    const creds = new Uint32Array(96);
+    native.readCreds(tid, creds);
+    return native.pidfdOpen(creds[9]!, 0);
+  }
+}
