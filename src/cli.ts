@@ -148,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const err = e as Error;
-    console.error(`wasmsup: ${err.message}`);
+    console.error(err.message.startsWith('wasmsup: ') ? err.message : `wasmsup: ${err.message}`);
     if (process.env.WASMSUP_DEBUG) console.error(err.stack);
     return 125;
   }

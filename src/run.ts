@@ -86,11 +86,7 @@ export async function run(opts: RunOptions): Promise<number> {
     stats,
   };
 
-  const workloadExit = new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => {
-      resolve(code ?? 128 + (signal ? osConstants.signals[signal] : 0));
-    });
-  });
+  const workloadExit = launched.exited.then(({ code, signal }) => code ?? 128 + (signal ? osConstants.signals[signal] : 0));
 
   const forward = (signal: NodeJS.Signals) => {
     try { process.kill(child.pid!, signal); } catch { /* already gone */ }

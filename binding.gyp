@@ -1,0 +1,37 @@
+{
+  "targets": [
+    {
+      "target_name": "wasmsup_native",
+      "sources": [
+        "native/addon.cc",
+        "native/args.cc",
+        "native/errors.cc",
+        "native/fds.cc",
+        "native/memory.cc",
+        "native/proc.cc",
+        "native/seccomp.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions"],
+      "cflags_cc!": ["-std=gnu++17", "-fexceptions"]
+    },
+    {
+      "target_name": "wasmsup-launch",
+      "type": "executable",
+      "sources": ["native/launcher.c"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-pthread"],
+      "ldflags": ["-pthread"],
+      "libraries": ["-pthread"]
+    },
+    {
+      "target_name": "wasmsup-helper",
+      "type": "executable",
+      "sources": ["native/helper.c"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra"]
+    }
+  ]
+}

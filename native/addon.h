@@ -1,0 +1,16 @@
+// The addon's parts, one per subject; addon.cc puts them on the module's exports.
+#ifndef WASMSUP_ADDON_H
+#define WASMSUP_ADDON_H
+
+#include <napi.h>
+
+namespace wasmsup {
+
+void RegisterFds(Napi::Env env, Napi::Object exports);
+void RegisterSeccomp(Napi::Env env, Napi::Object exports);
+void RegisterMemory(Napi::Env env, Napi::Object exports);
+void RegisterProc(Napi::Env env, Napi::Object exports);
+
+}  // namespace wasmsup
+
+#endif

@@ -1,0 +1,245 @@
+// Process information from /proc and the pidfd syscalls.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <string_view>
+
+#include "addon.h"
+#include "args.h"
+#include "errors.h"
+#include "seccomp_compat.h"
+
+namespace wasmsup {
+
+namespace {
+
+// Layout of readCreds' output (docs/native-api.md).
+constexpr size_t kCredsWords = 96;
+constexpr size_t kUid = 0, kGid = 4, kUmask = 8, kTgid = 9, kCapInh = 10, kCapPrm = 12, kCapEff = 14,
+                 kCapBnd = 16, kNoNewPrivs = 18, kNgroups = 19, kGroups = 32;
+constexpr size_t kMaxGroups = kCredsWords - kGroups;
+constexpr size_t kMaxIdMapLines = 340;
+
+// Reads a whole /proc file: into `stack` when it fits (the usual case), else into `heap`.
+// Returns the text and its length, or nullptr with errno.
+const char* ReadProcFile(const char* path, char* stack, size_t stack_size, std::string* heap, size_t* length) {
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return nullptr;
+  size_t used = 0;
+  char* buf = stack;
+  size_t capacity = stack_size;
+  for (;;) {
+    if (used == capacity) {
+      // Only very long group lists get here.
+      if (buf == stack) heap->assign(stack, used);
+      heap->resize(capacity * 2);
+      buf = &(*heap)[0];
+      capacity = heap->size();
+    }
+    ssize_t n = read(fd, buf + used, capacity - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      return nullptr;
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  close(fd);
+  *length = used;
+  return buf;
+}
+
+const char* SkipBlanks(const char* p, const char* end) {
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
+  return p;
+}
+
+// Parses up to `count` numbers in `base` from [p, end) into out; returns how many were parsed.
+size_t ParseNumbers(const char* p, const char* end, int base, uint32_t* out, size_t count) {
+  size_t parsed = 0;
+  while (parsed < count) {
+    p = SkipBlanks(p, end);
+    if (p >= end) break;
+    char* stop;
+    unsigned long value = strtoul(p, &stop, base);
+    if (stop == p) break;
+    out[parsed++] = static_cast<uint32_t>(value);
+    p = stop;
+  }
+  return parsed;
+}
+
+void ParseCapability(const char* p, const char* end, uint32_t* out) {
+  p = SkipBlanks(p, end);
+  unsigned long long value = strtoull(p, nullptr, 16);
+  out[0] = static_cast<uint32_t>(value);
+  out[1] = static_cast<uint32_t>(value >> 32);
+}
+
+void ParseStatus(const char* text, size_t length, uint32_t* out) {
+  const char* end = text + length;
+  for (const char* line = text; line < end;) {
+    const char* newline = static_cast<const char*>(memchr(line, '\n', static_cast<size_t>(end - line)));
+    const char* line_end = newline != nullptr ? newline : end;
+    const char* colon = static_cast<const char*>(memchr(line, ':', static_cast<size_t>(line_end - line)));
+    if (colon != nullptr) {
+      std::string_view key(line, static_cast<size_t>(colon - line));
+      const char* value = colon + 1;
+      if (key == "Uid") ParseNumbers(value, line_end, 10, out + kUid, 4);
+      else if (key == "Gid") ParseNumbers(value, line_end, 10, out + kGid, 4);
+      else if (key == "Umask") ParseNumbers(value, line_end, 8, out + kUmask, 1);
+      else if (key == "Tgid") ParseNumbers(value, line_end, 10, out + kTgid, 1);
+      else if (key == "CapInh") ParseCapability(value, line_end, out + kCapInh);
+      else if (key == "CapPrm") ParseCapability(value, line_end, out + kCapPrm);
+      else if (key == "CapEff") ParseCapability(value, line_end, out + kCapEff);
+      else if (key == "CapBnd") ParseCapability(value, line_end, out + kCapBnd);
+      else if (key == "NoNewPrivs") ParseNumbers(value, line_end, 10, out + kNoNewPrivs, 1);
+      else if (key == "Groups") out[kNgroups] = static_cast<uint32_t>(ParseNumbers(value, line_end, 10, out + kGroups, kMaxGroups));
+    }
+    line = line_end + 1;
+  }
+}
+
+Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
+  Args args(info, "readCreds");
+  int32_t tid;
+  uint32_t* out;
+  size_t count;
+  if (!args.Pid(0, "tid", &tid) || !args.Words(1, "out", &out, &count)) return Napi::Value();
+  if (count < kCredsWords) return args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
+
+  char path[40];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char stack[16384];
+  std::string heap;
+  size_t length;
+  const char* text = ReadProcFile(path, stack, sizeof stack, &heap, &length);
+  if (text == nullptr) return ThrowErrno(info.Env(), "open(/proc/TID/status)", errno);
+  // A task that exited between open and read leaves an empty file.
+  if (length == 0) return ThrowErrno(info.Env(), "read(/proc/TID/status)", ESRCH);
+
+  memset(out, 0, kCredsWords * sizeof(uint32_t));
+  out[kUmask] = 0xffffffffu;
+  ParseStatus(text, length, out);
+  return info.Env().Undefined();
+}
+
+bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
+  if (!args.String(i, "kind", kind, capacity)) return false;
+  static const char* const kKinds[] = {"user", "mnt", "pid", "net", "cgroup", "ipc", "uts", "time"};
+  for (const char* known : kKinds) {
+    if (strcmp(kind, known) == 0) return true;
+  }
+  args.TypeError("kind", "one of 'user', 'mnt', 'pid', 'net', 'cgroup', 'ipc', 'uts', 'time'");
+  return false;
+}
+
+Napi::Value NsInode(const Napi::CallbackInfo& info) {
+  Args args(info, "nsInode");
+  int32_t tid;
+  char kind[16];
+  if (!args.Pid(0, "tid", &tid) || !NamespaceKind(args, 1, kind, sizeof kind)) return Napi::Value();
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/ns/%s", tid, kind);
+  struct stat st;
+  if (stat(path, &st) < 0) return ThrowErrno(info.Env(), "stat(/proc/TID/ns/KIND)", errno);
+  return Napi::Number::New(info.Env(), static_cast<double>(st.st_ino));
+}
+
+Napi::Value ReadIdMap(const Napi::CallbackInfo& info) {
+  Args args(info, "readIdMap");
+  int32_t tid;
+  char kind[8];
+  uint32_t* out;
+  size_t count;
+  if (!args.Pid(0, "tid", &tid) || !args.String(1, "kind", kind, sizeof kind) ||
+      !args.Words(2, "out", &out, &count)) {
+    return Napi::Value();
+  }
+  if (strcmp(kind, "uid") != 0 && strcmp(kind, "gid") != 0) return args.TypeError("kind", "'uid' or 'gid'");
+
+  char path[40];
+  snprintf(path, sizeof path, "/proc/%d/%s_map", tid, kind);
+  char stack[16384];
+  std::string heap;
+  size_t length;
+  const char* text = ReadProcFile(path, stack, sizeof stack, &heap, &length);
+  if (text == nullptr) return ThrowErrno(info.Env(), "open(/proc/TID/KIND_map)", errno);
+
+  uint32_t triples[kMaxIdMapLines * 3];
+  size_t lines = 0;
+  const char* end = text + length;
+  for (const char* line = text; line < end && lines < kMaxIdMapLines;) {
+    const char* newline = static_cast<const char*>(memchr(line, '\n', static_cast<size_t>(end - line)));
+    const char* line_end = newline != nullptr ? newline : end;
+    if (ParseNumbers(line, line_end, 10, triples + lines * 3, 3) == 3) lines++;
+    line = line_end + 1;
+  }
+  if (lines * 3 > count) {
+    char what[96];
+    snprintf(what, sizeof what, "holds %zu triples but the map has %zu lines", count / 3, lines);
+    return args.RangeError("out", what);
+  }
+  memcpy(out, triples, lines * 3 * sizeof(uint32_t));
+  return Napi::Number::New(info.Env(), static_cast<double>(lines));
+}
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Args args(info, "pidfdOpen");
+  int32_t pid;
+  uint32_t flags = 0;
+  if (!args.Pid(0, "pid", &pid)) return Napi::Value();
+  if (args.Has(1) && !args.Uint32(1, "flags", &flags)) return Napi::Value();
+  long fd = syscall(SYS_pidfd_open, pid, flags);
+  if (fd < 0) return ThrowErrno(info.Env(), "pidfd_open", errno);
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
+}
+
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
+  Args args(info, "pidfdGetfd");
+  int32_t pidfd, target_fd;
+  if (!args.Int32(0, "pidfd", &pidfd) || !args.Int32(1, "targetFd", &target_fd)) return Napi::Value();
+  long fd;
+  do {
+    fd = syscall(SYS_pidfd_getfd, pidfd, target_fd, 0);  // the new fd is always O_CLOEXEC
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return ThrowErrno(info.Env(), "pidfd_getfd", errno);
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  Args args(info, "pidfdSendSignal");
+  int32_t pidfd;
+  int64_t sig;
+  if (!args.Int32(0, "pidfd", &pidfd) || !args.Integer(1, "sig", 0, 64, &sig)) return Napi::Value();
+  if (syscall(SYS_pidfd_send_signal, pidfd, static_cast<int>(sig), nullptr, 0) < 0) {
+    return ThrowErrno(info.Env(), "pidfd_send_signal", errno);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterProc(Napi::Env env, Napi::Object exports) {
+  exports.Set("readCreds", Napi::Function::New(env, ReadCreds, "readCreds"));
+  exports.Set("nsInode", Napi::Function::New(env, NsInode, "nsInode"));
+  exports.Set("readIdMap", Napi::Function::New(env, ReadIdMap, "readIdMap"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd, "pidfdGetfd"));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
+}
+
+}  // namespace wasmsup

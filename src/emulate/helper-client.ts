@@ -1,0 +1,127 @@
+// Client of wasmsup-helper (native/helper.c), the single-threaded process that performs emulations
+// needing credential or namespace changes. Synchronous, so a data-plane worker can call it while it
+// holds a notification; the request buffer is reused across calls.
+//
+// Wire format (host byte order; native/helper.c documents it too):
+//   request  = u32 op (1 = MKNOD), u32 mode, u32 dev, u32 umask, u32 uid[4] (r,e,s,fs), u32 gid[4],
+//              u32 capInh[2] (lo,hi), u32 capPrm[2], u32 capEff[2], u32 ngroups (≤ 64),
+//              u32 pathLength (1..4095), u32 groups[ngroups], path bytes (no NUL)
+//              + SCM_RIGHTS [rootFd, usernsFd] or, for a relative path, [rootFd, usernsFd, startFd]
+//   response = i32 errno (0 = created)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Creds, HELPER_PATH, native } from '../native.js';
+
+export interface MknodRequest {
+  /** The caller's /proc/TID/root (O_PATH|O_DIRECTORY). */
+  rootFd: number;
+  /** The caller's cwd or mknodat dirfd; -1 when the path is absolute. */
+  startFd: number;
+  /** The caller's /proc/TID/ns/user. */
+  usernsFd: number;
+  /** The path as the caller passed it; only the first pathLength bytes are used. */
+  path: Uint8Array;
+  pathLength: number;
+  mode: number;
+  /** Raw u32 syscall argument (the kernel's old 32-bit dev encoding), passed through unchanged. */
+  dev: number;
+  /** native.readCreds layout. */
+  creds: Uint32Array;
+}
+
+const OP_MKNOD = 1;
+const HEADER_BYTES = 80;
+const MAX_GROUPS = 64;
+/** PATH_MAX less the NUL. */
+const MAX_PATH_LENGTH = 4095;
+const ENOENT = 2;
+const ENAMETOOLONG = 36;
+
+export class PrivilegedHelper {
+  readonly socketFd: number;
+  private readonly request = new Uint8Array(HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH);
+  private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
+  private readonly reply = new Int32Array(2);
+  private readonly rootAndUserns = [0, 0];
+  private readonly rootUsernsAndStart = [0, 0, 0];
+  private closed = false;
+
+  /** Starts HELPER_PATH with fd 3 one end of a new socketpair; the helper exits when the other end closes. */
+  static start(): { helper: PrivilegedHelper; process: ChildProcess } {
+    const [ours, theirs] = native.socketpair();
+    let child: ChildProcess;
+    try {
+      child = spawn(HELPER_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    } catch (e) {
+      native.close(ours);
+      throw e;
+    } finally {
+      native.close(theirs);
+    }
+    // A helper that cannot start shows up as EPIPE/EOF on the first request; don't crash on the event.
+    child.on('error', (e) => process.stderr.write(`wasmsup: cannot start ${HELPER_PATH}: ${e.message}\n`));
+    return { helper: new PrivilegedHelper(ours), process: child };
+  }
+
+  /** `socketFd`: a connected SOCK_SEQPACKET socket to a helper. One thread at a time may use it. */
+  constructor(socketFd: number) {
+    if (!Number.isInteger(socketFd) || socketFd < 0) throw new RangeError(`PrivilegedHelper: bad socket fd ${socketFd}`);
+    this.socketFd = socketFd;
+  }
+
+  /** 0 when the node was created, else the positive errno the caller must see. Throws when the helper is gone. */
+  mknod(req: MknodRequest): number {
+    const { pathLength, creds } = req;
+    if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > req.path.byteLength) {
+      throw new RangeError(`PrivilegedHelper.mknod: pathLength ${pathLength} outside the path buffer`);
+    }
+    if (creds.length < Creds.GROUPS + Creds.MAX_GROUPS) throw new RangeError('PrivilegedHelper.mknod: creds is not a readCreds buffer');
+    // What the kernel's getname() answers before anything is looked up.
+    if (pathLength === 0) return ENOENT;
+    if (pathLength > MAX_PATH_LENGTH) return ENAMETOOLONG;
+    const relative = req.path[0] !== 0x2f; // '/'
+    if (relative && req.startFd < 0) throw new RangeError('PrivilegedHelper.mknod: a relative path needs startFd');
+
+    const w = this.words;
+    const ngroups = Math.min(creds[Creds.NGROUPS]!, MAX_GROUPS);
+    w[0] = OP_MKNOD;
+    w[1] = req.mode;
+    w[2] = req.dev;
+    w[3] = creds[Creds.UMASK]!;
+    for (let i = 0; i < 4; i++) {
+      w[4 + i] = creds[Creds.UID + i]!;
+      w[8 + i] = creds[Creds.GID + i]!;
+    }
+    w[12] = creds[Creds.CAP_INH]!; w[13] = creds[Creds.CAP_INH + 1]!;
+    w[14] = creds[Creds.CAP_PRM]!; w[15] = creds[Creds.CAP_PRM + 1]!;
+    w[16] = creds[Creds.CAP_EFF]!; w[17] = creds[Creds.CAP_EFF + 1]!;
+    w[18] = ngroups;
+    w[19] = pathLength;
+    for (let i = 0; i < ngroups; i++) w[20 + i] = creds[Creds.GROUPS + i]!;
+    const pathOffset = HEADER_BYTES + 4 * ngroups;
+    this.request.set(req.path.subarray(0, pathLength), pathOffset);
+
+    let fds: number[];
+    if (relative) {
+      fds = this.rootUsernsAndStart;
+      fds[2] = req.startFd;
+    } else {
+      fds = this.rootAndUserns;
+    }
+    fds[0] = req.rootFd;
+    fds[1] = req.usernsFd;
+
+    native.sendMessage(this.socketFd, this.request.subarray(0, pathOffset + pathLength), fds);
+    const answer = native.recvMessage(this.socketFd, this.reply, -1);
+    if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
+    for (const fd of answer.fds) native.close(fd);
+    if (answer.bytes !== 4) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
+    return this.reply[0]!;
+  }
+
+  /** Closes the socket; the helper then exits 0. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.close(this.socketFd);
+  }
+}

@@ -1,0 +1,148 @@
+// The typed face of the native shim (docs/native-api.md): the addon build/Release/wasmsup_native.node
+// and the paths of the two executables built beside it.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Seen from the compiled file (dist/src/native.js): the package root is two levels up. */
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+const releaseDir = `${packageRoot}build/Release/`;
+
+export const ADDON_PATH = `${releaseDir}wasmsup_native.node`;
+/** The launcher executable (native/launcher.c). */
+export const LAUNCHER_PATH = `${releaseDir}wasmsup-launch`;
+/** The privileged-primitives executable (native/helper.c). */
+export const HELPER_PATH = `${releaseDir}wasmsup-helper`;
+
+/** Number of Uint32 words `readCreds` fills. */
+export const CREDS_WORDS = 96;
+
+/** Word offsets in `readCreds` output. */
+export const Creds = {
+  UID: 0, // r, e, s, fs
+  GID: 4, // r, e, s, fs
+  UMASK: 8,
+  TGID: 9,
+  CAP_INH: 10, // lo, hi
+  CAP_PRM: 12,
+  CAP_EFF: 14,
+  CAP_BND: 16,
+  NO_NEW_PRIVS: 18,
+  NGROUPS: 19,
+  GROUPS: 32,
+  MAX_GROUPS: 64,
+} as const;
+
+export type NamespaceKind = 'user' | 'mnt' | 'pid' | 'net' | 'cgroup' | 'ipc' | 'uts' | 'time';
+
+export interface StatResult {
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  nlink: number;
+  size: number;
+}
+
+export interface ReceivedMessage {
+  bytes: number;
+  fds: number[];
+}
+
+export interface NativeConstants {
+  readonly SECCOMP_USER_NOTIF_FLAG_CONTINUE: number;
+  readonly SECCOMP_ADDFD_FLAG_SETFD: number;
+  readonly SECCOMP_ADDFD_FLAG_SEND: number;
+  readonly SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: number;
+  readonly SECCOMP_FILTER_FLAG_NEW_LISTENER: number;
+  readonly SECCOMP_FILTER_FLAG_TSYNC: number;
+  readonly SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: number;
+  readonly SECCOMP_RET_KILL_PROCESS: number;
+  readonly SECCOMP_RET_KILL_THREAD: number;
+  readonly SECCOMP_RET_TRAP: number;
+  readonly SECCOMP_RET_ERRNO: number;
+  readonly SECCOMP_RET_USER_NOTIF: number;
+  readonly SECCOMP_RET_TRACE: number;
+  readonly SECCOMP_RET_LOG: number;
+  readonly SECCOMP_RET_ALLOW: number;
+  readonly AUDIT_ARCH_X86_64: number;
+  readonly AUDIT_ARCH_I386: number;
+  readonly AUDIT_ARCH_AARCH64: number;
+  readonly AUDIT_ARCH_ARM: number;
+  readonly PIDFD_THREAD: number;
+  readonly O_PATH: number;
+  readonly O_DIRECTORY: number;
+  readonly O_RDONLY: number;
+  readonly O_NOFOLLOW: number;
+  readonly AT_FDCWD: number;
+  readonly RESOLVE_IN_ROOT: number;
+  readonly RESOLVE_NO_MAGICLINKS: number;
+  readonly RESOLVE_BENEATH: number;
+  readonly CREDS_WORDS: number;
+}
+
+/**
+ * Every function and constant of the addon. Errors are thrown as ErrnoExceptions (`code`, positive
+ * `errno`, `syscall`); bad arguments as TypeError/RangeError. Buffers are any ArrayBufferView.
+ */
+export interface NativeBinding {
+  readonly constants: NativeConstants;
+  errnoName(n: number): string;
+  errnoNumber(name: string): number;
+
+  close(fd: number): void;
+  socketpair(): [number, number];
+  setCloexec(fd: number, on: boolean): void;
+  sendMessage(fd: number, data: ArrayBufferView, fds?: number[]): number;
+  /** `null` at end of stream; throws ETIMEDOUT when nothing arrived within timeoutMs (-1 = forever). */
+  recvMessage(fd: number, buf: ArrayBufferView, timeoutMs: number): ReceivedMessage | null;
+  eventfd(): number;
+  eventfdWrite(fd: number, n?: number): void;
+  /** Bit 1: a notification is pending; 2: the listener hung up; 4: wakeFd fired (drained). 0 on timeout. */
+  pollListener(listenerFd: number, wakeFd: number, timeoutMs: number): number;
+  openPath(path: string, flags: number): number;
+  fstat(fd: number): StatResult;
+  stat(path: string, followLinks?: boolean): StatResult;
+
+  notifSizes(): { notif: number; resp: number; data: number };
+  notifRecv(listenerFd: number, buf: ArrayBufferView): void;
+  notifSend(listenerFd: number, resp: ArrayBufferView): void;
+  notifIdValid(listenerFd: number, idBuf: ArrayBufferView): boolean;
+  notifAddFd(listenerFd: number, addfd: ArrayBufferView): number;
+  notifSetFlags(listenerFd: number, flags: number): void;
+
+  pidfdOpen(pid: number, flags?: number): number;
+  pidfdGetfd(pidfd: number, targetFd: number): number;
+  pidfdSendSignal(pidfd: number, sig: number): void;
+
+  readMemory(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, len: number): number;
+  readString(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, max: number): number;
+
+  readCreds(tid: number, out: Uint32Array): void;
+  nsInode(tid: number, kind: NamespaceKind): number;
+  readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
+}
+
+function loadAddon(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  try {
+    return require(ADDON_PATH) as NativeBinding;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new Error(`wasmsup: cannot load the native addon ${ADDON_PATH} (run "npm run build:native"): ${reason}`);
+  }
+}
+
+export const native: NativeBinding = loadAddon();
+
+/** True for an error thrown by the shim (or by Node's own fs calls): it carries an errno code. */
+export function nativeError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' &&
+    typeof (e as NodeJS.ErrnoException).errno === 'number';
+}
+
+/** True when `e` is a shim error with errno name `code`. */
+export function isErrno(e: unknown, code: string): boolean {
+  return nativeError(e) && e.code === code;
+}
