@@ -110,8 +110,15 @@ async function buildCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError('build: expected exactly one source file (wasmsup build SRC.ts [-o OUT.wasm])');
   const src = positionals[0]!;
   const out = (values.out as string | undefined) ?? basename(src).replace(/\.ts$/, '') + '.wasm';
-  const { buildPolicy } = await import('./policy/build.js');
-  const info = await buildPolicy(resolve(src), resolve(out));
+  const { buildPolicy, PolicyBuildError } = await import('./policy/build.js');
+  let info;
+  try {
+    info = await buildPolicy(src, out);
+  } catch (e) {
+    // The compiler's diagnostics are already on stderr; this is the one summary line.
+    if (e instanceof PolicyBuildError) { console.error(e.message); return 2; }
+    throw e;
+  }
   console.log(`${out}: policy "${info.name}", ${info.bytes} bytes`);
   return 0;
 }

@@ -1,0 +1,24 @@
+// The host functions of the policy ABI (docs/policy-abi.md, section 3), exactly as the host provides
+// them. Policies normally use the typed wrappers in target.ts, creds.ts and log.ts instead.
+
+/** Copies up to `len` bytes of the caller's memory at `addr` to `dst`; bytes copied or -errno. */
+@external("wasmsup", "read_memory")
+export declare function read_memory(addr: u64, dst: usize, len: i32): i32;
+
+/** Copies a NUL-terminated string (at most `cap` bytes incl. the NUL) to `dst`; its length or -errno. */
+@external("wasmsup", "read_string")
+export declare function read_string(addr: u64, dst: usize, cap: i32): i32;
+
+/** Fills the 128-byte creds block at `dst`; 0 or -errno. */
+@external("wasmsup", "caller_creds")
+export declare function caller_creds(dst: usize): i32;
+
+/** Writes `len` bytes of UTF-8 at `ptr` to the host's log at `level` (0 debug .. 3 error). */
+@external("wasmsup", "log")
+export declare function log(level: i32, ptr: usize, len: i32): void;
+
+// AssemblyScript's own abort (failed assertions, out-of-bounds accesses, explicit abort()) is
+// redirected here by `wasmsup build` (asc --use abort=...), so a policy imports nothing from "env".
+// The host logs the message and traps, which fails the call closed.
+@external("wasmsup", "abort")
+export declare function hostAbort(message: string | null = null, fileName: string | null = null, line: u32 = 0, column: u32 = 0): void;

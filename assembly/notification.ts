@@ -1,0 +1,104 @@
+// The notification block (docs/policy-abi.md, section 2) and the decision a policy returns. The block
+// is one static 128-byte buffer that the host overwrites before every call of wasmsup_decide, so
+// reading a notification and answering it allocate nothing.
+
+const BLOCK: usize = memory.data(128, 16);
+
+// Field offsets in the block.
+const ID = 0, PID = 8, FLAGS = 12, NR = 16, ARCH = 20, IP = 24, ARGS = 32, SYS = 80, VALUE = 88, PRIMITIVE = 96;
+
+/** The address of the notification block: what the ABI export `wasmsup_notification` returns. */
+export function notificationBlock(): usize {
+  return BLOCK;
+}
+
+/** The notification being decided. */
+export class Notification {
+  /** The kernel's notification id. */
+  @inline static get id(): u64 { return load<u64>(BLOCK + ID); }
+  /** Thread id of the caller, in the supervisor's pid namespace. */
+  @inline static get pid(): u32 { return load<u32>(BLOCK + PID); }
+  @inline static get flags(): u32 { return load<u32>(BLOCK + FLAGS); }
+  /** Raw syscall number for `arch`. Prefer `sys`, which is the same on every architecture. */
+  @inline static get nr(): i32 { return load<i32>(BLOCK + NR); }
+  /** AUDIT_ARCH_* of the call (see `Arch`). */
+  @inline static get arch(): u32 { return load<u32>(BLOCK + ARCH); }
+  /** Portable syscall id (`Sys.*`); 0 when the syscall is not in the portable table. */
+  @inline static get sys(): i32 { return load<i32>(BLOCK + SYS); }
+  @inline static get ip(): u64 { return load<u64>(BLOCK + IP); }
+
+  /** Argument `i` (0..5) as the kernel passed it (64 bits; on 32-bit ABIs the upper half is 0). */
+  static arg(i: i32): u64 {
+    if (<u32>i > 5) abort("Notification.arg: index must be 0..5");
+    return load<u64>(BLOCK + ARGS + (<usize>i << 3));
+  }
+  /** The low 32 bits of argument `i`: a C `unsigned int`, `mode_t`, `dev_t` as the syscall takes it. */
+  static argU32(i: i32): u32 {
+    return <u32>Notification.arg(i);
+  }
+  /** The low 32 bits of argument `i` as signed: a C `int` such as a dirfd (AT_FDCWD is -100). */
+  static argI32(i: i32): i32 {
+    return <i32>Notification.arg(i);
+  }
+}
+
+/** Decision kinds, the result of wasmsup_decide (docs/policy-abi.md, section 4). */
+export namespace Decision {
+  /** Ask the next interested policy; if none answers, the call continues. */
+  export const NO_OPINION: i32 = 0;
+  /** The kernel runs the call as usual (SECCOMP_USER_NOTIF_FLAG_CONTINUE). */
+  export const CONTINUE: i32 = 1;
+  /** The call fails with the errno in `value`. */
+  export const ERRNO: i32 = 2;
+  /** The call returns `value` without running. */
+  export const RETURN: i32 = 3;
+  /** The host performs `primitive` with its own checks and answers with its result. */
+  export const EMULATE: i32 = 4;
+}
+
+/** Emulation primitives of an EMULATE decision. */
+export namespace Primitive {
+  /** mknod/mknodat performed by the host with the caller's credentials. */
+  export const MKNOD: i32 = 1;
+}
+
+/** AUDIT_ARCH_* values of `Notification.arch`. */
+export namespace Arch {
+  export const X86_64: u32 = 0xc000003e;
+  export const I386: u32 = 0x40000003;
+  export const AARCH64: u32 = 0xc00000b7;
+  export const ARM: u32 = 0x40000028;
+}
+
+/** No opinion: the next interested policy is asked. */
+@inline export function noOpinion(): i32 {
+  return Decision.NO_OPINION;
+}
+
+/** Let the kernel run the call as usual. Not a security boundary after reading target memory. */
+@inline export function continueCall(): i32 {
+  return Decision.CONTINUE;
+}
+
+/** Same as continueCall(): the call goes ahead in the kernel, with the kernel's own checks. */
+@inline export function allow(): i32 {
+  return Decision.CONTINUE;
+}
+
+/** Fail the call with `errno` (1..4095, see `Errno`); anything else fails it closed. */
+export function fail(errno: i32): i32 {
+  store<i64>(BLOCK + VALUE, <i64>errno);
+  return Decision.ERRNO;
+}
+
+/** Make the call return `value` without running it. */
+export function returnValue(value: i64): i32 {
+  store<i64>(BLOCK + VALUE, value);
+  return Decision.RETURN;
+}
+
+/** Ask the host to perform emulation `primitive` (see `Primitive`). */
+export function emulate(primitive: i32): i32 {
+  store<i32>(BLOCK + PRIMITIVE, primitive);
+  return Decision.EMULATE;
+}

@@ -1,0 +1,40 @@
+// The policy ABI's fixed parts (docs/policy-abi.md), shared by the loader, the instance and the builder.
+import type { FuncType } from './wasm-binary.js';
+
+export const ABI_VERSION = 1;
+export const POLICY_SECTION = 'wasmsup.policy';
+export const IMPORT_MODULE = 'wasmsup';
+export const NAME_PATTERN = /^[a-z0-9_.-]{1,64}$/;
+
+/** Size of the notification block and of the creds block. */
+export const NOTIFICATION_BYTES = 128;
+export const CREDS_BYTES = 128;
+
+/** Default and hard cap of a policy's memory: 256 pages of 64 KiB = 16 MiB. */
+export const PAGE_BYTES = 65536;
+export const DEFAULT_MAXIMUM_PAGES = 256;
+
+/** The functions a policy may import from "wasmsup", with their signatures. */
+export const ABI_IMPORTS: Readonly<Record<string, FuncType>> = {
+  read_memory: { params: ['i64', 'i32', 'i32'], results: ['i32'] },
+  read_string: { params: ['i64', 'i32', 'i32'], results: ['i32'] },
+  caller_creds: { params: ['i32'], results: ['i32'] },
+  log: { params: ['i32', 'i32', 'i32'], results: [] },
+  abort: { params: ['i32', 'i32', 'i32', 'i32'], results: [] },
+};
+
+/** The functions a policy must export, with their signatures (besides `memory`). */
+export const ABI_FUNCTION_EXPORTS: Readonly<Record<string, FuncType>> = {
+  wasmsup_notification: { params: [], results: ['i32'] },
+  wasmsup_decide: { params: [], results: ['i32'] },
+};
+
+export function sameFuncType(a: FuncType, b: FuncType): boolean {
+  return a.params.length === b.params.length && a.results.length === b.results.length
+    && a.params.every((t, i) => t === b.params[i]) && a.results.every((t, i) => t === b.results[i]);
+}
+
+export function mib(pages: number): string {
+  const value = (pages * PAGE_BYTES) / (1024 * 1024);
+  return `${Number.isInteger(value) ? value : value.toFixed(2)} MiB`;
+}

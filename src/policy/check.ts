@@ -1,0 +1,52 @@
+// `wasmsup check FILE...`: whether the host would load a policy module, and what it declares.
+import type { ArgCondition, SyscallInterest } from '../filter/types.js';
+import { PAGE_BYTES, mib } from './abi.js';
+import { PolicyLoadError, loadPolicy, type LoadOptions } from './load.js';
+
+const OPS: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
+
+function hex(n: bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** `(arg1 & 0xf000) == 0x2000`, `arg0 > 0x10` */
+export function formatCondition(c: ArgCondition): string {
+  if (c.op === 'masked_eq') return `(arg${c.arg} & ${hex(c.mask ?? 0n)}) == ${hex(c.value)}`;
+  return `arg${c.arg} ${OPS[c.op] ?? c.op} ${hex(c.value)}`;
+}
+
+/** `mknod when (arg1 & 0xf000) == 0x2000 || (arg1 & 0xf000) == 0x6000`; a multi-condition group in parentheses. */
+export function formatInterest(interest: SyscallInterest): string {
+  if (!interest.when || interest.when.length === 0) return `${interest.syscall} (every call)`;
+  const groups = interest.when.map((group) => {
+    const text = group.map(formatCondition).join(' && ');
+    return group.length > 1 && interest.when!.length > 1 ? `(${text})` : text;
+  });
+  return `${interest.syscall} when ${groups.join(' || ')}`;
+}
+
+function pages(n: number): string {
+  return `${n} page${n === 1 ? '' : 's'} (${n * PAGE_BYTES < 1024 * 1024 ? `${(n * PAGE_BYTES) / 1024} KiB` : mib(n)})`;
+}
+
+/** The report for one file: `ok` says whether the host would load it; `text` ends without a newline. */
+export function checkReport(file: string, options: LoadOptions = {}): { ok: boolean; text: string } {
+  try {
+    const info = loadPolicy(file, options);
+    const indent = '\n            ';
+    const lines = [
+      `${file}: ok`,
+      `  abi:      ${info.abi}`,
+      `  name:     ${info.name}`,
+      `  interest: ${info.interest.length ? info.interest.map(formatInterest).join(indent) : '(none)'}`,
+      `  imports:  ${info.imports.length ? info.imports.map((i) => `${i.module}.${i.name}`).join(', ') : '(none)'}`,
+      `  exports:  ${info.exports.join(', ')}`,
+      `  memory:   initial ${pages(info.memory.initialPages)}, maximum ${info.memory.maximumPages === null ? 'none' : pages(info.memory.maximumPages)}`,
+      `  size:     ${info.bytes} bytes`,
+    ];
+    return { ok: true, text: lines.join('\n') };
+  } catch (e) {
+    if (e instanceof PolicyLoadError) return { ok: false, text: `${e.file}: refused: ${e.reason}` };
+    throw e;
+  }
+}

@@ -1,0 +1,179 @@
+// The runtime side of the policy ABI: instantiates a loaded policy with the host functions of
+// docs/policy-abi.md, section 3. Runs on the data-plane thread, once per notification the policy is
+// asked about, so the import functions allocate nothing in the steady state: the views of the
+// policy's memory they hand to the host are cached per address and re-made only after the memory grew.
+import { CREDS_BYTES, NOTIFICATION_BYTES } from './abi.js';
+import type { PolicyInfo } from './load.js';
+
+export interface HostContext {
+  /** Copies up to `len` bytes of the caller's memory into `dst[0..)`; bytes or -errno (already ID_VALID-checked). */
+  readMemory(addrLo: number, addrHi: number, dst: Uint8Array, len: number): number;
+  /** Copies a NUL-terminated string of at most `cap` bytes incl. the NUL into `dst[0..)`; its length or -errno. */
+  readString(addrLo: number, addrHi: number, dst: Uint8Array, cap: number): number;
+  /** Fills the 128-byte creds block `dst`; 0 or -errno. */
+  callerCreds(dst: Uint8Array): number;
+  log(level: number, message: string): void;
+}
+
+export interface PolicyInstance {
+  info: PolicyInfo;
+  /** The 128-byte notification block; the same object until the policy's memory grows. */
+  readonly notification: Uint8Array;
+  /** Calls wasmsup_decide; the raw decision kind. Throws when the policy traps. */
+  decide(): number;
+  memory: WebAssembly.Memory;
+}
+
+const VIEW_CACHE_LIMIT = 64;
+const MAX_ABORT_MESSAGE_CHARS = 2048;
+
+class PolicyTrap extends Error {}
+
+class Instance implements PolicyInstance {
+  readonly info: PolicyInfo;
+  readonly memory!: WebAssembly.Memory;
+  private readonly decideExport: () => number;
+  private readonly blockAddress: number;
+  private buffer: ArrayBuffer;
+  private block: Uint8Array;
+  // Views from an address to the end of memory (reads) and of CREDS_BYTES (creds), by address.
+  private readonly readViews = new Map<number, Uint8Array>();
+  private readonly credsViews = new Map<number, Uint8Array>();
+  // A 64-bit target address arrives as a BigInt; splitting it through this array allocates nothing.
+  private readonly addr64 = new BigInt64Array(1);
+  private readonly addr32 = new Uint32Array(this.addr64.buffer);
+  private readonly utf8 = new TextDecoder('utf-8');
+  private readonly utf16 = new TextDecoder('utf-16le');
+
+  constructor(info: PolicyInfo, private readonly host: HostContext) {
+    this.info = info;
+    const imports = {
+      wasmsup: {
+        read_memory: (addr: bigint, dst: number, len: number) => this.readMemory(addr, dst, len),
+        read_string: (addr: bigint, dst: number, cap: number) => this.readString(addr, dst, cap),
+        caller_creds: (dst: number) => this.callerCreds(dst),
+        log: (level: number, ptr: number, len: number) => this.log(level, ptr, len),
+        abort: (msg: number, file: number, line: number, col: number) => this.abort(msg, file, line, col),
+      },
+    };
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(info.module, imports);
+    } catch (e) {
+      throw new Error(`${info.file}: policy ${info.name} failed to start: ${(e as Error).message}`);
+    }
+    const exports = instance.exports;
+    this.memory = exports.memory as WebAssembly.Memory;
+    this.decideExport = exports.wasmsup_decide as () => number;
+    this.buffer = this.memory.buffer;
+    const address = (exports.wasmsup_notification as () => number)() >>> 0;
+    if (address + NOTIFICATION_BYTES > this.buffer.byteLength) {
+      throw new Error(`${info.file}: policy ${info.name}: wasmsup_notification() = ${address}, outside its memory`);
+    }
+    this.blockAddress = address;
+    this.block = new Uint8Array(this.buffer, address, NOTIFICATION_BYTES);
+  }
+
+  get notification(): Uint8Array {
+    this.refresh();
+    return this.block;
+  }
+
+  decide(): number {
+    return this.decideExport();
+  }
+
+  /** Re-makes the views when memory.grow replaced the buffer. */
+  private refresh(): void {
+    const buffer = this.memory.buffer;
+    if (buffer === this.buffer) return;
+    this.buffer = buffer;
+    this.block = new Uint8Array(buffer, this.blockAddress, NOTIFICATION_BYTES);
+    this.readViews.clear();
+    this.credsViews.clear();
+  }
+
+  /** Throws (traps the policy) unless [ptr, ptr+len) lies in the policy's memory. */
+  private checkRange(what: string, ptr: number, len: number): number {
+    this.checkStarted(what);
+    this.refresh();
+    const start = ptr >>> 0;
+    if (len < 0 || start + len > this.buffer.byteLength) {
+      throw new PolicyTrap(`${what}: range ${start}+${len} is outside the policy's memory (${this.buffer.byteLength} bytes)`);
+    }
+    return start;
+  }
+
+  // The policy's start function (its top-level code) runs inside new WebAssembly.Instance, before
+  // its memory can be known here: host functions are for decisions only.
+  private checkStarted(what: string): void {
+    if (this.memory === undefined) {
+      throw new PolicyTrap(`the policy's top-level code called ${what}: host functions may be called only while deciding`);
+    }
+  }
+
+  private readView(start: number): Uint8Array {
+    let view = this.readViews.get(start);
+    if (view === undefined) {
+      if (this.readViews.size >= VIEW_CACHE_LIMIT) this.readViews.clear();
+      view = new Uint8Array(this.buffer, start);
+      this.readViews.set(start, view);
+    }
+    return view;
+  }
+
+  private readMemory(addr: bigint, dst: number, len: number): number {
+    const start = this.checkRange('read_memory', dst, len);
+    this.addr64[0] = addr;
+    return this.host.readMemory(this.addr32[0]!, this.addr32[1]!, this.readView(start), len) | 0;
+  }
+
+  private readString(addr: bigint, dst: number, cap: number): number {
+    const start = this.checkRange('read_string', dst, cap);
+    this.addr64[0] = addr;
+    return this.host.readString(this.addr32[0]!, this.addr32[1]!, this.readView(start), cap) | 0;
+  }
+
+  private callerCreds(dst: number): number {
+    const start = this.checkRange('caller_creds', dst, CREDS_BYTES);
+    let view = this.credsViews.get(start);
+    if (view === undefined) {
+      if (this.credsViews.size >= VIEW_CACHE_LIMIT) this.credsViews.clear();
+      view = new Uint8Array(this.buffer, start, CREDS_BYTES);
+      this.credsViews.set(start, view);
+    }
+    return this.host.callerCreds(view) | 0;
+  }
+
+  private log(level: number, ptr: number, len: number): void {
+    const start = this.checkRange('log', ptr, len);
+    this.host.log(level, this.utf8.decode(new Uint8Array(this.buffer, start, len)));
+  }
+
+  private abort(msg: number, file: number, line: number, col: number): never {
+    if (this.memory === undefined) {
+      throw new PolicyTrap(`abort in the policy's top-level code${line ? ` at line ${line >>> 0}:${col >>> 0}` : ''}`);
+    }
+    // A plain abort("...") in AssemblyScript passes no position (file null, line 0).
+    const where = file === 0 ? '' : ` at ${this.asString(file)}:${line >>> 0}:${col >>> 0}`;
+    const message = `abort: ${this.asString(msg)}${where}`;
+    this.host.log(3, `policy ${this.info.name}: ${message}`);
+    throw new PolicyTrap(message);
+  }
+
+  /** Decodes an AssemblyScript String (UTF-16LE, byte length in the u32 before it) without trusting it. */
+  private asString(ptr: number): string {
+    const start = ptr >>> 0;
+    if (start === 0) return 'null';
+    this.refresh();
+    if (start < 4 || start > this.buffer.byteLength) return `<bad string pointer ${start}>`;
+    const byteLength = new DataView(this.buffer).getUint32(start - 4, true);
+    const usable = Math.min(byteLength & ~1, this.buffer.byteLength - start, MAX_ABORT_MESSAGE_CHARS * 2);
+    return this.utf16.decode(new Uint8Array(this.buffer, start, usable));
+  }
+}
+
+/** Instantiates `info`'s module with the ABI's host functions backed by `host`; runs its start code. */
+export function instantiatePolicy(info: PolicyInfo, host: HostContext): PolicyInstance {
+  return new Instance(info, host);
+}
