@@ -79,6 +79,21 @@ test('off the allowlist (1:4, block 7:0), or without CAP_MKNOD: EPERM as the ker
   } finally { t.cleanup(); }
 });
 
+test('i386 callers on an x86_64 host: the same policy, the compat syscall numbers', async () => {
+  if (process.arch !== 'x64') { console.log('  skip: i386 compat: x86_64 hosts only'); return; }
+  if (!privileged('i386 compat mknod')) return;
+  const t = nsOwnedDir();
+  try {
+    const node = join(t.path, 'null32');
+    const denied = await runWasmsup(['run', '--userns', '--', mknodProbe(), 'one-i386', node]);
+    assert.is(denied.stdout.trim(), 'one_i386 ret=-1 errno=EPERM', denied.stderr);
+    const r = await runWasmsup(['run', '--userns', '--policy', MKNOD, '--', 'sh', '-c', `umask 022 && ${mknodProbe()} one-i386 ${node}`]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, 'one_i386 ret=0 errno=0 type=chr rdev=1:3 mode=0644 uid=0 gid=0\n');
+    assert.is(lstatSync(node).uid, NS_ROOT);
+  } finally { t.cleanup(); }
+});
+
 test('differential: the same mknod calls as real root and as namespace root under wasmsup give the same results', async () => {
   if (!privileged('mknod differential')) return;
   const probe = mknodProbe();

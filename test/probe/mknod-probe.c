@@ -5,6 +5,7 @@
  *
  *   mknod-probe suite BASE      run every case inside the directory BASE (absolute path)
  *   mknod-probe one PATH        one mknod(PATH, S_IFCHR|0666, 1:3)
+ *   mknod-probe one-i386 PATH   the same through the i386 compat entry (x86_64 only)
  *
  * Built statically by the tests so it can also run inside a bare chroot.
  */
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -134,6 +136,25 @@ static int suite(void) {
   return 0;
 }
 
+#if defined(__x86_64__)
+/* The i386 compat entry (int 0x80) from a 64-bit process: arch is AUDIT_ARCH_I386, numbers are i386's. */
+static long i386_syscall3(long nr, long a, long b, long c) {
+  long ret;
+  __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+  return ret;
+}
+
+static int one_i386(const char *path) {
+  /* Pointers passed through int 0x80 are 32-bit: the path must live below 4 GiB. */
+  char *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  if (low == MAP_FAILED || strlen(path) >= 4096) { perror("mmap"); return 1; }
+  strcpy(low, path);
+  long r = i386_syscall3(14 /* i386 mknod */, (long)low, S_IFCHR | 0666, makedev(1, 3));
+  report("one_i386", r < 0 ? -1 : (int)r, r < 0 ? (int)-r : 0, path, AT_FDCWD);
+  return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "suite") == 0) {
     base = argv[2];
@@ -143,6 +164,9 @@ int main(int argc, char **argv) {
     MKNOD("one", argv[2], S_IFCHR | 0666, makedev(1, 3), argv[2]);
     return 0;
   }
-  fprintf(stderr, "usage: mknod-probe suite BASE | one PATH\n");
+#if defined(__x86_64__)
+  if (argc == 3 && strcmp(argv[1], "one-i386") == 0) return one_i386(argv[2]);
+#endif
+  fprintf(stderr, "usage: mknod-probe suite BASE | one PATH | one-i386 PATH\n");
   return 2;
 }
