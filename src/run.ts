@@ -3,7 +3,6 @@
 // listener to a data-plane worker. Then it only forwards signals, relays logs and waits: for the
 // workload's exit status, and for the listener to hang up (the last task using the filter is gone,
 // which may be long after the workload itself if it left daemons behind).
-import { Worker } from 'node:worker_threads';
 import { constants as osConstants } from 'node:os';
 import { native } from './native.js';
 import { launch } from './launch.js';
@@ -13,8 +12,8 @@ import { compileFilter } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
 import { PrivilegedHelper } from './emulate/helper-client.js';
 import { log } from './log.js';
-import { newStatsBuffer, readStats } from './dataplane/stats.js';
-import type { DataPlaneConfig, WorkerMessage } from './dataplane/protocol.js';
+import { readStats } from './dataplane/stats.js';
+import { DataPlane } from './dataplane/control.js';
 
 export interface RunOptions {
   argv: string[];
@@ -54,7 +53,7 @@ export async function run(opts: RunOptions): Promise<number> {
   // Emulations run in a separate single-threaded helper (see docs/architecture.md). Without root in
   // the initial namespace it could not do them, so it is not started and emulations answer EPERM.
   const privileged = process.getuid?.() === 0;
-  const helper = privileged ? PrivilegedHelper.start() : null; // { helper, process }
+  const helperHandle = privileged ? PrivilegedHelper.start() : null;
   if (!privileged) log('debug', 'not root: emulation primitives are unavailable, deny/return/continue policies still work');
 
   const { host, count } = opts.usernsRange;
@@ -67,25 +66,20 @@ export async function run(opts: RunOptions): Promise<number> {
       noNewPrivs: opts.noNewPrivs,
     });
   } catch (e) {
-    helper?.helper.close();
+    helperHandle?.helper.close();
     throw e;
   }
   const { child, listenerFd } = launched;
 
-  const wakeFd = native.eventfd();
-  const stats = newStatsBuffer();
-  const config: DataPlaneConfig = {
+  const dataPlane = new DataPlane({
     listenerFd,
-    wakeFd,
-    helperFd: helper ? helper.helper.socketFd : -1,
     policies,
     workloadUsernsInode: launched.usernsInode,
-    supervisorUsernsInode: native.nsInode(process.pid, 'user'),
+    helperFd: helperHandle ? helperHandle.helper.socketFd : -1,
     failErrno: opts.failErrno,
     syncWakeUp: opts.syncWakeUp,
-    stats,
-  };
-
+  });
+  const stats = dataPlane.stats;
   const workloadExit = launched.exited.then(({ code, signal }) => code ?? 128 + (signal ? osConstants.signals[signal] : 0));
 
   const forward = (signal: NodeJS.Signals) => {
@@ -95,34 +89,13 @@ export async function run(opts: RunOptions): Promise<number> {
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   process.on('SIGUSR1', printStats);
 
-  let listenerOpen = true;
-  const closeListener = () => { if (listenerOpen) { listenerOpen = false; native.close(listenerFd); } };
-  const worker = new Worker(new URL('./dataplane/worker.js', import.meta.url), { workerData: config });
-  const served = new Promise<void>((resolve) => {
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'log') log(m.level, m.message);
-      else if (m.type === 'done') resolve();
-    });
-    worker.on('error', (e) => {
-      // Without a data plane nobody answers: closing the listener makes the kernel fail every
-      // pending and future intercepted call with ENOSYS instead of leaving the workload hung.
-      log('error', `data plane failed: ${e.stack ?? e.message}; intercepted calls now fail with ENOSYS`);
-      closeListener();
-      resolve();
-    });
-    worker.on('exit', () => resolve());
-  });
-
   const status = await workloadExit;
-  await served;
+  await dataPlane.finished;
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   process.off('SIGUSR1', printStats);
-  await worker.terminate();
-  closeListener();
-  native.close(wakeFd);
-  if (helper) {
-    helper.helper.close();
-    helper.process.unref();
+  if (helperHandle) {
+    helperHandle.helper.close();
+    helperHandle.process.unref();
   }
   log('debug', 'workload finished', { status, ...readStats(stats) });
   return status;

@@ -4,7 +4,7 @@ import type { LogLevel } from '../log.js';
 
 export interface DataPlaneConfig {
   listenerFd: number;
-  /** eventfd the control plane writes to make the worker stop. */
+  /** eventfd the control plane writes after posting a control message, to wake the worker's poll. */
   wakeFd: number;
   /** Socket to the privileged helper, or -1 when the supervisor is unprivileged. */
   helperFd: number;
@@ -17,9 +17,17 @@ export interface DataPlaneConfig {
   stats: SharedArrayBuffer;
 }
 
+/** Control plane → worker; always followed by a write to wakeFd. */
+export type ControlMessage =
+  | { type: 'reload'; generation: number; policies: PolicyInfo[] }
+  | { type: 'stop' };
+
+/** Worker → control plane. */
 export type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'done' }
+  | { type: 'done'; reason: 'hangup' | 'stopped' }
+  | { type: 'reloaded'; generation: number }
+  | { type: 'reload-failed'; generation: number; reason: string }
   | { type: 'log'; level: LogLevel; message: string };
 
 // docs/policy-abi.md, section 4.

@@ -1,63 +1,58 @@
 // The data plane: one worker thread per listener running receive → decide → respond synchronously.
-// The loop never yields to the event loop between notifications (the worker's event loop only runs
-// when the loop has ended), so a notification's latency is a poll, two ioctls and the policy call.
-// Nothing in the loop allocates on the common path: the notification, the response and every
-// policy's notification block are fixed buffers, and the answers are plain numbers.
-import { parentPort, workerData } from 'node:worker_threads';
+// The loop never yields to the event loop between notifications; control messages (reload, stop)
+// are picked up synchronously with receiveMessageOnPort when the control plane writes the wake
+// eventfd, which the loop polls together with the listener. So a notification's cost is a poll, two
+// ioctls and the policy call, and nothing in the loop allocates on the common path.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { native } from '../native.js';
-import { portableIdFor, portableId } from '../syscalls/tables.js';
-import { instantiatePolicy, type HostContext, type PolicyInstance } from '../policy/instance.js';
-import type { PolicyInfo } from '../policy/load.js';
+import { portableIdFor } from '../syscalls/tables.js';
+import type { HostContext } from '../policy/instance.js';
 import { PrivilegedHelper } from '../emulate/helper-client.js';
-import { MknodEmulator } from '../emulate/mknod.js';
-import { InterestMatcher } from './dispatch.js';
 import { CallerCreds } from './caller.js';
 import { Stat } from './stats.js';
-import { Decision, Primitive, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
+import { PolicySet, FAIL_CLOSED, type Verdict } from './policy-set.js';
+import { ANSWERED, createPrimitives, type EmulationContext } from './primitives.js';
+import { Decision, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
 
 const config = workerData as DataPlaneConfig;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
-const warn = (msg: string) => post({ type: 'log', level: 'warn', message: msg });
 const stats = new Int32Array(config.stats);
 const count = (i: number) => Atomics.add(stats, i, 1);
+const warned = new Set<string>();
+const warn = (message: string) => post({ type: 'log', level: 'warn', message });
+const warnOnce = (message: string) => { if (!warned.has(message)) { warned.add(message); warn(message); } };
 
+const listenerFd = config.listenerFd;
 const notif = new Uint8Array(128);
-const notifWords = new Uint32Array(notif.buffer);
+const words = new Uint32Array(notif.buffer);
 const response = new Uint8Array(24);
 const responseWords = new Int32Array(response.buffer);
 const FLAG_CONTINUE = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-const SYS_MKNOD = portableId('mknod');
-const SYS_MKNODAT = portableId('mknodat');
+const TID = 2, NR = 4, ARCH = 5, PORTABLE = 20;
 
-const listenerFd = config.listenerFd;
 const callerCreds = new CallerCreds(config.workloadUsernsInode, config.supervisorUsernsInode);
 const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd) : null;
-const mknod = new MknodEmulator(helper, listenerFd, warnOnce());
+const primitives = createPrimitives({ helper, listenerFd, warn: warnOnce });
 
-function warnOnce(): (message: string) => void {
-  const seen = new Set<string>();
-  return (message) => { if (!seen.has(message)) { seen.add(message); warn(message); } };
-}
-
-// Host functions of the policy ABI. They act on the notification being decided (notif), and check
-// after every read of the caller's state that the notification is still valid: otherwise the tid may
+// Host functions of the policy ABI. They act on the notification being decided, and check after
+// every read of the caller's state that the notification is still valid: otherwise the tid may
 // already name another process and what was read must not be used.
 const host: HostContext = {
   readMemory(addrLo, addrHi, dst, len) {
     try {
-      const n = native.readMemory(notifWords[2]!, addrLo, addrHi, dst, len);
+      const n = native.readMemory(words[TID]!, addrLo, addrHi, dst, len);
       return native.notifIdValid(listenerFd, notif) ? n : -2;
     } catch (e) { return -((e as NodeJS.ErrnoException).errno ?? 14); }
   },
   readString(addrLo, addrHi, dst, cap) {
     try {
-      const n = native.readString(notifWords[2]!, addrLo, addrHi, dst, cap);
+      const n = native.readString(words[TID]!, addrLo, addrHi, dst, cap);
       return native.notifIdValid(listenerFd, notif) ? n : -2;
     } catch (e) { return -((e as NodeJS.ErrnoException).errno ?? 14); }
   },
   callerCreds(dst) {
-    const r = callerCreds.fill(notifWords[2]!, dst);
+    const r = callerCreds.fill(words[TID]!, dst);
     if (r !== 0) return r;
     return native.notifIdValid(listenerFd, notif) ? 0 : -2;
   },
@@ -66,35 +61,18 @@ const host: HostContext = {
   },
 };
 
-interface LoadedPolicy {
-  name: string;
-  matcher: InterestMatcher;
-  instance: PolicyInstance;
-  // Views of the policy's notification block, re-made only when its memory grew (new buffer).
-  block: Uint8Array | null;
-  blockWords: Int32Array;
-}
-const policies: LoadedPolicy[] = config.policies.map((info: PolicyInfo) => ({
-  name: info.name,
-  matcher: new InterestMatcher(info.interest),
-  instance: instantiatePolicy(info, host),
-  block: null,
-  blockWords: new Int32Array(0),
-}));
+let policySet = new PolicySet(config.policies, host);
 
-function blockOf(policy: LoadedPolicy): Uint8Array {
-  const block = policy.instance.notification;
-  if (block !== policy.block) {
-    policy.block = block;
-    policy.blockWords = new Int32Array(block.buffer, block.byteOffset, 32);
-  }
-  return block;
-}
+const emulation: EmulationContext = {
+  listenerFd, notif, words, portable: 0, policy: null!, helper, warn: warnOnce,
+};
 
-function respond(error: number, flags: number): void {
-  // id is the first 8 bytes of the notification; val was written by the caller of respond.
+function respond(valueLo: number, valueHi: number, errno: number, flags: number): void {
+  // id is the first 8 bytes of the notification.
   for (let i = 0; i < 8; i++) response[i] = notif[i]!;
-  responseWords[4] = error === 0 ? 0 : -error;
+  responseWords[2] = valueLo;
+  responseWords[3] = valueHi;
+  responseWords[4] = errno === 0 ? 0 : -errno;
   responseWords[5] = flags;
   try {
     native.notifSend(listenerFd, response);
@@ -106,81 +84,64 @@ function respond(error: number, flags: number): void {
   }
 }
 
-function setValue(lo: number, hi: number): void {
-  responseWords[2] = lo; responseWords[3] = hi;
-}
-
-function failClosed(): void {
+function failClosed(reason: string): void {
   count(Stat.failedClosed);
-  setValue(0, 0);
-  respond(config.failErrno, 0);
+  warn(`${reason}; failing the call closed`);
+  respond(0, 0, config.failErrno, 0);
 }
 
-/** Asks the interested policies in order; answers exactly once. */
+function emulate(v: Verdict, portable: number): void {
+  const impl = primitives[v.primitive];
+  if (impl === undefined || !impl.syscalls.includes(portable)) {
+    return failClosed(`policy ${v.policy!.name} asked for primitive ${v.primitive}, which does not apply to this call`);
+  }
+  emulation.portable = portable;
+  emulation.policy = v.policy!;
+  const result = impl.run(emulation);
+  count(result >= 0 || result === ANSWERED ? Stat.emulated : Stat.emulationFailed);
+  if (result === ANSWERED) return;
+  if (result >= 0) respond(result, 0, 0, 0);
+  else respond(0, 0, -result, 0);
+}
+
+/** Decides one received notification and answers it exactly once. */
 function handle(): void {
   count(Stat.notifications);
-  const portable = portableIdFor(notifWords[5]!, notifWords[4]! | 0);
-  notifWords[20] = portable;
-  setValue(0, 0);
-  for (let p = 0; p < policies.length; p++) {
-    const policy = policies[p]!;
-    if (!policy.matcher.matches(portable, notifWords)) continue;
-    const block = blockOf(policy);
-    for (let i = 0; i < 84; i++) block[i] = notif[i]!;
-    for (let i = 84; i < 128; i++) block[i] = 0;
-    let kind: number;
-    try {
-      kind = policy.instance.decide();
-    } catch (e) {
-      count(Stat.traps);
-      warn(`policy ${policy.name} trapped: ${(e as Error).message}; failing the call closed`);
-      return failClosed();
-    }
-    // decide() may have grown the policy's memory, detaching the old views.
-    blockOf(policy);
-    const blockWords = policy.blockWords;
-    switch (kind) {
-      case Decision.NO_OPINION:
-        continue;
-      case Decision.CONTINUE:
-        count(Stat.continued);
-        return respond(0, FLAG_CONTINUE);
-      case Decision.ERRNO: {
-        const errno = blockWords[22]!;
-        if (blockWords[23] !== 0 || errno < 1 || errno > 4095) {
-          warn(`policy ${policy.name} returned an out-of-range errno ${errno}; failing the call closed`);
-          return failClosed();
-        }
-        count(Stat.errno);
-        return respond(errno, 0);
+  const portable = portableIdFor(words[ARCH]!, words[NR]! | 0);
+  words[PORTABLE] = portable;
+  const v = policySet.ask(notif, words, portable);
+  switch (v.kind) {
+    case Decision.CONTINUE: count(Stat.continued); return respond(0, 0, 0, FLAG_CONTINUE);
+    case Decision.ERRNO: count(Stat.errno); return respond(0, 0, v.valueLo, 0);
+    case Decision.RETURN: count(Stat.returned); return respond(v.valueLo, v.valueHi, 0, 0);
+    case Decision.EMULATE: return emulate(v, portable);
+    case FAIL_CLOSED:
+      if (v.reason.includes('trapped')) count(Stat.traps);
+      return failClosed(v.reason);
+    default: count(Stat.noPolicy); return respond(0, 0, 0, FLAG_CONTINUE);
+  }
+}
+
+/** Applies pending control messages; returns false when the worker must stop. */
+function control(): boolean {
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    const message = m.message as ControlMessage;
+    if (message.type === 'stop') return false;
+    if (message.type === 'reload') {
+      // Instantiating happens here, between two notifications: the one before was answered by the
+      // old set, the next one will be by the new set, and none sees a mixture.
+      try {
+        policySet = new PolicySet(message.policies, host);
+        post({ type: 'reloaded', generation: message.generation });
+      } catch (e) {
+        post({ type: 'reload-failed', generation: message.generation, reason: (e as Error).message });
       }
-      case Decision.RETURN:
-        count(Stat.returned);
-        setValue(blockWords[22]!, blockWords[23]!);
-        return respond(0, 0);
-      case Decision.EMULATE:
-        return emulate(policy.name, blockWords[24]!, portable);
-      default:
-        warn(`policy ${policy.name} returned unknown decision ${kind}; failing the call closed`);
-        return failClosed();
     }
   }
-  count(Stat.noPolicy);
-  respond(0, FLAG_CONTINUE);
+  return true;
 }
 
-function emulate(policyName: string, primitive: number, portable: number): void {
-  if (primitive === Primitive.MKNOD && (portable === SYS_MKNOD || portable === SYS_MKNODAT)) {
-    const errno = mknod.emulate(notif, notifWords, portable === SYS_MKNODAT);
-    count(errno === 0 ? Stat.emulated : Stat.emulationFailed);
-    setValue(0, 0);
-    return respond(errno, 0);
-  }
-  warn(`policy ${policyName} asked for primitive ${primitive}, which does not apply to this syscall; failing the call closed`);
-  failClosed();
-}
-
-function serve(): void {
+function serve(): 'hangup' | 'stopped' {
   if (config.syncWakeUp) {
     try { native.notifSetFlags(listenerFd, native.constants.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP); }
     catch (e) { post({ type: 'log', level: 'debug', message: `SYNC_WAKE_UP unavailable: ${(e as Error).message}` }); }
@@ -188,6 +149,7 @@ function serve(): void {
   post({ type: 'ready' });
   for (;;) {
     const events = native.pollListener(listenerFd, config.wakeFd, -1);
+    if (events & 4 && !control()) return 'stopped';
     if (events & 1) {
       try {
         native.notifRecv(listenerFd, notif);
@@ -200,15 +162,12 @@ function serve(): void {
         handle();
       } catch (e) {
         // An exception in the host itself: the call still gets exactly one answer.
-        warn(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
-        failClosed();
+        failClosed(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
       }
       continue;
     }
-    if (events & 2) break; // no task uses the filter any more
-    if (events & 4) break; // the control plane asked us to stop
+    if (events & 2) return 'hangup'; // no task uses the filter any more
   }
-  post({ type: 'done' });
 }
 
-serve();
+post({ type: 'done', reason: serve() });
