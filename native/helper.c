@@ -235,15 +235,23 @@ static void first_child(int sock, const struct mknod_request *req) {
   _exit(0);
 }
 
-/* Child 2: in the helper's namespace with only CAP_MKNOD, as the caller for everything else. */
+/*
+ * Child 2: in the helper's namespace, as the caller (fsuid/fsgid, groups, umask) for everything that
+ * decides the new node's owner, group and mode. Its capabilities: CAP_MKNOD, which the caller lacks only
+ * because it is not in the initial namespace; CAP_DAC_OVERRIDE, because child 1 has already checked, as
+ * the caller and with the caller's own capabilities, that it may create in exactly this directory (a
+ * namespace root may write its namespace's 0755 directories of other users, which its fsuid alone could
+ * not); and CAP_FSETID only when the caller has it, since it decides whether a setgid bit survives.
+ */
 static void second_child(const struct mknod_request *req, int parent_fd, const char *name) {
   close(SUPERVISOR_FD);
   if (setgroups(req->ngroups, req->groups) < 0) _exit(EPERM);
   setfsgid(req->gid[3]);
   setfsuid(req->uid[3]);
   if ((uint32_t)setfsgid((gid_t)-1) != req->gid[3] || (uint32_t)setfsuid((uid_t)-1) != req->uid[3]) _exit(EPERM);
-  const uint32_t mknod_only[2] = {1u << CAP_MKNOD, 0}, none[2] = {0, 0};
-  if (set_capabilities(mknod_only, mknod_only, none) != 0) _exit(EPERM);
+  const uint32_t create_caps[2] = {(1u << CAP_MKNOD) | (1u << CAP_DAC_OVERRIDE) | (req->cap_effective[0] & (1u << CAP_FSETID)), 0};
+  const uint32_t none[2] = {0, 0};
+  if (set_capabilities(create_caps, create_caps, none) != 0) _exit(EPERM);
   umask(req->umask);
   _exit((int)raw_mknodat(parent_fd, name, req->mode, req->dev));
 }

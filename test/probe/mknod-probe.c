@@ -79,7 +79,8 @@ static int suite(void) {
   char path[8192];
   if (chdir(base) != 0) { perror("chdir"); return 1; }
   umask(022);
-  if (mkdir("sub", 0755) || mkdir("ro", 0555) || chown("ro", 1000, 1000) || mkdir("sgid", 0775) ||
+  if (mkdir("sub", 0755) || mkdir("ro", 0555) || chown("ro", 1000, 1000) || mkdir("other", 0755) ||
+      chown("other", 1000, 1000) || mkdir("sgid", 0775) ||
       chown("sgid", 0, 1000) || chmod("sgid", 02775)) {
     perror("setup");
     return 1;
@@ -121,6 +122,8 @@ static int suite(void) {
   RAW_MKNOD("raw_mknod_eexist", "raw_zero", S_IFCHR | 0666, makedev(1, 5), NULL);
   RAW_MKNOD("raw_mknod_enoent", "missing/raw", S_IFCHR | 0666, makedev(1, 5), NULL);
   RAW_MKNOD("raw_mknod_efault", (const char *)1, S_IFCHR | 0666, makedev(1, 5), NULL);
+  /* Root may create in another user's 0755 directory (CAP_DAC_OVERRIDE; in a user namespace, for its own ids). */
+  MKNOD("root_in_other_users_dir", "other/n", S_IFCHR | 0666, makedev(1, 3), "other/n");
   MKNOD("sgid_dir_group", "sgid/n", S_IFCHR | 0666, makedev(1, 3), "sgid/n");
   if (chdir("sub") == 0) {
     MKNOD("rel_dotdot", "../dotdot", S_IFCHR | 0666, makedev(1, 3), "../dotdot");
