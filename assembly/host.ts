@@ -13,6 +13,13 @@ export declare function read_string(addr: u64, dst: usize, cap: i32): i32;
 @external("wasmsup", "caller_creds")
 export declare function caller_creds(dst: usize): i32;
 
+/**
+ * Fills the 80-byte fd info block at `dst` about the caller's fd `fd`, and its path (at most `cap`
+ * bytes, no NUL) at `path`; 0 or -errno (-EBADF: no such fd).
+ */
+@external("wasmsup", "fd_info")
+export declare function fd_info(fd: i32, dst: usize, path: usize, cap: i32): i32;
+
 /** Writes `len` bytes of UTF-8 at `ptr` to the host's log at `level` (0 debug .. 3 error). */
 @external("wasmsup", "log")
 export declare function log(level: i32, ptr: usize, len: i32): void;

@@ -1,5 +1,5 @@
 // The wasmsup policy SDK, imported by policies as "wasmsup". See docs/writing-policies.md.
-export { Notification, Decision, Primitive, Arch, noOpinion, continueCall, allow, fail, returnValue, emulate } from "./notification";
+export { Notification, Decision, Primitive, Arch, noOpinion, continueCall, allow, fail, returnValue, emulate, emulateOpen } from "./notification";
 export { Errno } from "./errno";
 export { Creds, Cap, UNMAPPED_ID } from "./creds";
 export { readBytes, readString, readU32, readI32, readU64, readStruct, bytesEqual, bytesStartWith } from "./target";
@@ -7,3 +7,6 @@ export { log, logDebug, logInfo, logWarn, logError, LogLevel } from "./log";
 export { intercept, arg, Interception, Condition, ArgRef, MaskedArgRef } from "./interest";
 export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, devMajor, devMinor, makeDev } from "./stat";
 export { Sys } from "./syscalls";
+export { invented, inventedIndex, INVENTED_NR_BASE, INVENTED_SYS_BASE, INVENTED_COUNT } from "./invented";
+export { OpenHow, CloneArgs, readExtensibleStruct, O, Resolve, Clone } from "./structs";
+export { FdInfo, AddressFamily, FsMagic } from "./fdinfo";

@@ -6,6 +6,8 @@ const BLOCK: usize = memory.data(128, 16);
 
 // Field offsets in the block.
 const ID = 0, PID = 8, FLAGS = 12, NR = 16, ARCH = 20, IP = 24, ARGS = 32, SYS = 80, VALUE = 88, PRIMITIVE = 96;
+// Bytes 100..128: a primitive's operands (docs/policy-abi.md, section 4), zeroed by the host before each call.
+const OPERANDS = 100;
 
 /** The address of the notification block: what the ABI export `wasmsup_notification` returns. */
 export function notificationBlock(): usize {
@@ -60,6 +62,21 @@ export namespace Decision {
 export namespace Primitive {
   /** mknod/mknodat performed by the host with the caller's credentials. */
   export const MKNOD: i32 = 1;
+  /**
+   * setxattr/lsetxattr/fsetxattr of the host's overlayfs allowlist (trusted.overlay.opaque = "y") for
+   * the workload's root; the host re-reads name and value once and continues anything else.
+   */
+  export const SETXATTR: i32 = 2;
+  /** open/openat/openat2: the host opens a path the policy passes (see `emulateOpen`) and injects the fd. */
+  export const OPEN: i32 = 3;
+  /**
+   * bpf(2) for nested container runtimes: BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program loaded
+   * by the host (fd injected), BPF_PROG_ATTACH/DETACH of BPF_CGROUP_DEVICE to cgroups delegated to the
+   * workload. The host re-reads and re-checks everything (docs/policies.md, bpf-devices).
+   */
+  export const BPF: i32 = 4;
+  /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
+  export const SYSINFO: i32 = 5;
 }
 
 /** AUDIT_ARCH_* values of `Notification.arch`. */
@@ -95,6 +112,21 @@ export function fail(errno: i32): i32 {
 export function returnValue(value: i64): i32 {
   store<i64>(BLOCK + VALUE, value);
   return Decision.RETURN;
+}
+
+/**
+ * Ask the host to open, read-only and inside the caller's root, the absolute path at `path` (`len`
+ * bytes, no NUL, in the policy's own memory: typically what readString put there, so the host uses
+ * exactly the bytes the policy decided on) with open flags `flags` (the caller's, for O_CLOEXEC,
+ * O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW) and extra RESOLVE_* bits `resolve` (RESOLVE_NO_XDEV,
+ * RESOLVE_NO_SYMLINKS), and inject the fd into the caller (Primitive.OPEN; docs/policy-abi.md, section 4).
+ */
+export function emulateOpen(path: usize, len: i32, flags: u32, resolve: u32 = 0): i32 {
+  store<u32>(BLOCK + OPERANDS, <u32>path);
+  store<u32>(BLOCK + OPERANDS + 4, <u32>len);
+  store<u32>(BLOCK + OPERANDS + 8, flags);
+  store<u32>(BLOCK + OPERANDS + 12, resolve);
+  return emulate(Primitive.OPEN);
 }
 
 /** Ask the host to perform emulation `primitive` (see `Primitive`). */

@@ -72,9 +72,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
   exports.Set("errnoNumber", Napi::Function::New(env, ErrnoNumberJs, "errnoNumber"));
   RegisterFds(env, exports);
+  RegisterFdInfo(env, exports);
   RegisterSeccomp(env, exports);
   RegisterMemory(env, exports);
   RegisterProc(env, exports);
+  RegisterSocket(env, exports);
+  RegisterBpf(env, exports);
+  RegisterSysinfo(env, exports);
+  RegisterInterrupt(env, exports);
   return exports;
 }
 

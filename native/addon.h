@@ -7,9 +7,14 @@
 namespace wasmsup {
 
 void RegisterFds(Napi::Env env, Napi::Object exports);
+void RegisterFdInfo(Napi::Env env, Napi::Object exports);
 void RegisterSeccomp(Napi::Env env, Napi::Object exports);
 void RegisterMemory(Napi::Env env, Napi::Object exports);
 void RegisterProc(Napi::Env env, Napi::Object exports);
+void RegisterSocket(Napi::Env env, Napi::Object exports);
+void RegisterBpf(Napi::Env env, Napi::Object exports);
+void RegisterSysinfo(Napi::Env env, Napi::Object exports);
+void RegisterInterrupt(Napi::Env env, Napi::Object exports);
 
 }  // namespace wasmsup
 

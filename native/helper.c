@@ -27,11 +27,29 @@
  *
  *   response, one message: i32 errno the caller must see (0 = created).
  *
+ *   op 2 = SETXATTR uses the same header, with two fields reinterpreted and a tail after the path:
+ *       4     u32             xattr_flags  XATTR_CREATE (1) | XATTR_REPLACE (2), as the caller passed
+ *       8     u32             at_flags     AT_SYMLINK_NOFOLLOW (0x100, lsetxattr) or AT_EMPTY_PATH
+ *                                          (0x1000, fsetxattr: path_length is 0, the target is start_fd)
+ *       ..    u32             name_length  1..255
+ *       ..    u32             value_length 0..255
+ *       ..    name_length     name, no NUL
+ *       ..    value_length    value
+ *     SCM_RIGHTS as for MKNOD; with AT_EMPTY_PATH the third fd is the caller's own open file (fetched
+ *     with pidfd_getfd), with a relative path its cwd or dirfd.
+ *
  * MKNOD: a first child takes on the caller (root, cwd, groups, ids, user namespace, capabilities,
  * umask) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's
  * own for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing:
  * the child opens the parent directory as the caller and passes it back, and a second child
  * (helper's namespace, the caller's fsuid/fsgid/groups/umask, CAP_MKNOD only) creates the node in it.
+ *
+ * SETXATTR: a child takes on the caller, resolves the path inside its root (O_PATH, O_NOFOLLOW for
+ * lsetxattr) and checks that the caller could modify the file (faccessat2 W_OK with its effective
+ * ids and capabilities, which also says EROFS on a read-only mount); it passes the O_PATH fd back
+ * and the helper itself, with CAP_SYS_ADMIN in the initial namespace (what trusted.* needs), sets
+ * the xattr on exactly that inode (through the fd, never by re-resolving the path). Which names and values may be set
+ * is the supervisor's decision (src/emulate/setxattr.ts); the helper only checks the sizes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,17 +69,23 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define SUPERVISOR_FD 3
 #define OP_MKNOD 1
+#define OP_SETXATTR 2
+#define XATTR_NAME_LIMIT 255  /* the kernel's XATTR_NAME_MAX */
+#define XATTR_VALUE_LIMIT 255 /* the supervisor only ever sets short overlayfs values */
 #define HEADER_BYTES 80
 #define MAX_GROUPS 64
 #define MAX_PATH_LENGTH 4095 /* PATH_MAX less the NUL */
-#define MAX_REQUEST_BYTES (HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH)
+#define MAX_REQUEST_BYTES (HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + XATTR_NAME_LIMIT + XATTR_VALUE_LIMIT)
 #define MAX_REQUEST_FDS 3
 
+/* One request of any op (named after the first); the fields after start_fd are SETXATTR's. */
 struct mknod_request {
+  uint32_t op;
   uint32_t mode, dev, umask;
   uint32_t uid[4], gid[4];
   uint32_t cap_inheritable[2], cap_permitted[2], cap_effective[2];
@@ -69,6 +93,10 @@ struct mknod_request {
   gid_t groups[MAX_GROUPS];
   char path[MAX_PATH_LENGTH + 1];
   int root_fd, userns_fd, start_fd; /* start_fd -1 for an absolute path */
+  int target_fd;                     /* SETXATTR with AT_EMPTY_PATH: the caller's open file; else -1 */
+  uint32_t xattr_flags, at_flags, name_length, value_length;
+  char name[XATTR_NAME_LIMIT + 1];
+  unsigned char value[XATTR_VALUE_LIMIT];
 };
 
 static uint32_t word_at(const unsigned char *buf, size_t offset) {
@@ -89,7 +117,10 @@ static int is_user_namespace(int fd) {
 /* Checks every field; fills req. Returns 0 or EINVAL. */
 static int parse_request(const unsigned char *buf, size_t length, const int *fds, size_t nfds,
                          struct mknod_request *req) {
-  if (length < HEADER_BYTES || word_at(buf, 0) != OP_MKNOD) return EINVAL;
+  if (length < HEADER_BYTES) return EINVAL;
+  req->op = word_at(buf, 0);
+  if (req->op != OP_MKNOD && req->op != OP_SETXATTR) return EINVAL;
+  req->target_fd = -1;
   req->mode = word_at(buf, 4);
   req->dev = word_at(buf, 8);
   req->umask = word_at(buf, 12);
@@ -105,19 +136,42 @@ static int parse_request(const unsigned char *buf, size_t length, const int *fds
   req->ngroups = word_at(buf, 72);
   uint32_t path_length = word_at(buf, 76);
   if (req->umask > 0777 || req->ngroups > MAX_GROUPS) return EINVAL;
-  if (path_length == 0 || path_length > MAX_PATH_LENGTH) return EINVAL;
-  if (length != HEADER_BYTES + 4 * (size_t)req->ngroups + path_length) return EINVAL;
+  int empty_path = 0;
+  size_t tail = 0;
+  if (req->op == OP_SETXATTR) {
+    req->xattr_flags = req->mode;
+    req->at_flags = req->dev;
+    if (req->xattr_flags > 3 || (req->at_flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return EINVAL;
+    empty_path = (req->at_flags & AT_EMPTY_PATH) != 0;
+    if (empty_path && path_length != 0) return EINVAL;
+    size_t names_at = HEADER_BYTES + 4 * (size_t)req->ngroups + path_length;
+    if (length < names_at + 8) return EINVAL;
+    req->name_length = word_at(buf, names_at);
+    req->value_length = word_at(buf, names_at + 4);
+    if (req->name_length == 0 || req->name_length > XATTR_NAME_LIMIT || req->value_length > XATTR_VALUE_LIMIT) return EINVAL;
+    tail = 8 + req->name_length + req->value_length;
+    if (length == names_at + tail) {
+      const unsigned char *name = buf + names_at + 8;
+      if (memchr(name, '\0', req->name_length) != NULL) return EINVAL;
+      memcpy(req->name, name, req->name_length);
+      req->name[req->name_length] = '\0';
+      memcpy(req->value, name + req->name_length, req->value_length);
+    }
+  }
+  if ((path_length == 0 && !empty_path) || path_length > MAX_PATH_LENGTH) return EINVAL;
+  if (length != HEADER_BYTES + 4 * (size_t)req->ngroups + path_length + tail) return EINVAL;
   for (uint32_t i = 0; i < req->ngroups; i++) req->groups[i] = word_at(buf, HEADER_BYTES + 4 * i);
   const unsigned char *path = buf + HEADER_BYTES + 4 * req->ngroups;
   if (memchr(path, '\0', path_length) != NULL) return EINVAL;
   memcpy(req->path, path, path_length);
   req->path[path_length] = '\0';
 
-  int relative = req->path[0] != '/';
-  if (nfds != (relative ? 3u : 2u)) return EINVAL;
+  int relative = !empty_path && req->path[0] != '/';
+  if (nfds != (relative || empty_path ? 3u : 2u)) return EINVAL;
   req->root_fd = fds[0];
   req->userns_fd = fds[1];
   req->start_fd = relative ? fds[2] : -1;
+  if (empty_path) req->target_fd = fds[2];
   if (!is_directory(req->root_fd) || !is_user_namespace(req->userns_fd)) return EINVAL;
   /* A relative path from a dirfd that is not a directory is the kernel's ENOTDIR, not a bad request. */
   if (relative && !is_directory(req->start_fd)) return ENOTDIR;
@@ -335,6 +389,76 @@ static int serve_mknod(const struct mknod_request *req) {
   return WEXITSTATUS(status);
 }
 
+#ifndef SYS_faccessat2
+#define SYS_faccessat2 439
+#endif
+
+/* SETXATTR's child: as the caller, finds the file and checks that the caller could modify it. */
+static void setxattr_child(int sock, const struct mknod_request *req) {
+  close(SUPERVISOR_FD);
+  int err = become_caller(req);
+  if (err != 0) {
+    fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
+    send_result(sock, EPERM, -1);
+    _exit(0);
+  }
+  int fd = req->target_fd, opened = -1;
+  if (fd < 0) {
+    int nofollow = (req->at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
+    opened = open(req->path, O_PATH | O_CLOEXEC | nofollow);
+    if (opened < 0) {
+      send_result(sock, errno, -1);
+      _exit(0);
+    }
+    fd = opened;
+  }
+  /* Write access with the caller's effective ids and capabilities; EROFS on a read-only mount. */
+  if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) err = errno;
+  send_result(sock, err, err == 0 ? opened : -1);
+  _exit(0);
+}
+
+static int serve_setxattr(const struct mknod_request *req) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pair[0]);
+    close(pair[1]);
+    return ENOMEM;
+  }
+  if (pid == 0) {
+    close(pair[0]);
+    setxattr_child(pair[1], req);
+  }
+  close(pair[1]);
+  int status = wait_for(pid);
+  int opened;
+  int err = receive_result(pair[0], &opened);
+  close(pair[0]);
+  if (err < 0) {
+    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
+    err = EPERM;
+  }
+  int target = req->target_fd >= 0 ? req->target_fd : opened;
+  if (err == 0 && target < 0) err = EPERM;
+  if (err == 0) {
+    /* The helper's own credentials: CAP_SYS_ADMIN in the initial user namespace, which trusted.*
+     * requires. The inode is the one the caller-impersonating child found, not a path re-resolved. */
+    if (req->target_fd >= 0) {
+      if (fsetxattr(target, req->name, req->value, req->value_length, (int)req->xattr_flags) < 0) err = errno;
+    } else {
+      /* An O_PATH fd is refused by fsetxattr and setxattrat(AT_EMPTY_PATH), but its /proc/self/fd
+       * magic link reaches the inode itself (a symlink's own, for lsetxattr's O_NOFOLLOW fd). */
+      char link[48];
+      snprintf(link, sizeof link, "/proc/self/fd/%d", target);
+      if (setxattr(link, req->name, req->value, req->value_length, (int)req->xattr_flags) < 0) err = errno;
+    }
+  }
+  if (opened >= 0) close(opened);
+  return err;
+}
+
 static void close_fds(const int *fds, size_t count) {
   for (size_t k = 0; k < count; k++) close(fds[k]);
 }
@@ -375,7 +499,7 @@ int main(void) {
       err = EINVAL;
     } else {
       err = parse_request(buf, (size_t)n, fds, nfds, &req);
-      if (err == 0) err = serve_mknod(&req);
+      if (err == 0) err = req.op == OP_SETXATTR ? serve_setxattr(&req) : serve_mknod(&req);
     }
     close_fds(fds, nfds);
 

@@ -124,11 +124,41 @@ Napi::Value ReadString(const Napi::CallbackInfo& info) {
   return ThrowErrno(info.Env(), "readString", ENAMETOOLONG);
 }
 
+// writeMemory(pid, addrLo, addrHi, src, len) -> bytes written. process_vm_writev only, deliberately
+// without the /proc/PID/mem fallback of the reads: /proc/PID/mem writes with FOLL_FORCE, i.e. also into
+// read-only mappings (a caller's code), where the kernel's own copy_to_user would fail with EFAULT.
+// Short when the range runs into an unmapped or read-only page; nothing writable at addr -> EFAULT.
+Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
+  Args args(info, "writeMemory");
+  int32_t pid;
+  uint64_t addr;
+  uint8_t* src;
+  size_t len;
+  size_t capacity;
+  uint32_t requested;
+  if (!AddressArgs(args, &pid, &addr) || !args.Bytes(3, "src", &src, &capacity) || !args.Uint32(4, "len", &requested)) {
+    return Napi::Value();
+  }
+  if (requested > capacity) return args.RangeError("len", "is larger than src");
+  len = requested;
+  if (len == 0) return Napi::Number::New(info.Env(), 0);
+  if (addr + len < addr) len = static_cast<size_t>(0 - addr);
+  struct iovec local = {src, len};
+  struct iovec remote = {reinterpret_cast<void*>(static_cast<uintptr_t>(addr)), len};
+  ssize_t n;
+  do {
+    n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(info.Env(), "process_vm_writev", errno);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 }  // namespace
 
 void RegisterMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory, "readMemory"));
   exports.Set("readString", Napi::Function::New(env, ReadString, "readString"));
+  exports.Set("writeMemory", Napi::Function::New(env, WriteMemory, "writeMemory"));
 }
 
 }  // namespace wasmsup

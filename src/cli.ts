@@ -3,36 +3,81 @@
 // anything is started.
 import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { run, UsageError } from './run.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
 import { PolicyLoadError } from './policy/load.js';
+import { portableId } from './syscalls/tables.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const USAGE = `usage:
-  wasmsup run [--policy FILE]... [--userns] [--userns-range HOST:COUNT] [--no-new-privs]
-              [--fail-errno ERRNO] [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
+  wasmsup run [--policy FILE]... [--policies DIR] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
+              [--no-new-privs] [--fail-errno ERRNO] [--no-sync-wake-up] [--wait-killable]
+              [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE]
+              [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
-  wasmsup check FILE.wasm...
+  wasmsup check [--policy-memory MIB] FILE.wasm...
+  wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
+  wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help`;
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 
+/** The sandbox limits of policies, shared by `run` and `agent` (docs/lifecycle.md). */
+export const LIMIT_OPTIONS: Record<string, OptionSpec> = {
+  'policy-fuel': { type: 'string' },
+  'policy-memory': { type: 'string' },
+  'max-traps': { type: 'string' },
+};
+
 const RUN_OPTIONS: Record<string, OptionSpec> = {
   policy: { type: 'string', multiple: true },
+  policies: { type: 'string' },
+  intercept: { type: 'string', multiple: true },
+  audit: { type: 'string' },
+  ...LIMIT_OPTIONS,
   userns: { type: 'boolean' },
   'userns-range': { type: 'string' },
   'no-new-privs': { type: 'boolean' },
   'fail-errno': { type: 'string' },
   'no-sync-wake-up': { type: 'boolean' },
+  'wait-killable': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
 class CliError extends Error {}
+
+function parseCount(command: string, flag: string, text: string, min: number, max: number): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) throw new CliError(`${command}: --${flag}: "${text}" is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** --policy-fuel, --policy-memory (MiB → 64 KiB pages), --max-traps; undefined = the default. */
+export function parseLimits(command: string, values: Record<string, unknown>): { fuel?: number; maximumPages?: number; maxTraps?: number } {
+  const fuel = values['policy-fuel'] as string | undefined;
+  const memory = values['policy-memory'] as string | undefined;
+  const traps = values['max-traps'] as string | undefined;
+  return {
+    fuel: fuel === undefined ? undefined : parseCount(command, 'policy-fuel', fuel, 1000, 0x7fffffff),
+    maximumPages: memory === undefined ? undefined : parseCount(command, 'policy-memory', memory, 1, 4096) * 16,
+    maxTraps: traps === undefined ? undefined : parseCount(command, 'max-traps', traps, 0, 1_000_000),
+  };
+}
+
+/** --intercept mknod,mknodat --intercept chown: syscall names, each checked. */
+function parseIntercept(values: string[] | undefined): string[] {
+  const names = (values ?? []).flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean);
+  for (const name of names) {
+    if (portableId(name) === 0) throw new CliError(`run: --intercept: "${name}" is not a syscall name`);
+  }
+  return names;
+}
 
 /** parseArgs, with its multi-line messages turned into one line naming the flag. */
 function parse(command: string, args: string[], options: Record<string, OptionSpec>, positionals: boolean) {
@@ -101,6 +146,11 @@ async function runCommand(args: string[]): Promise<number> {
     noNewPrivs: Boolean(values['no-new-privs']),
     failErrno: parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'),
     syncWakeUp: !values['no-sync-wake-up'],
+    waitKillable: Boolean(values['wait-killable']),
+    policyDirectory: (values.policies as string | undefined) ?? null,
+    intercept: parseIntercept(values.intercept as string[] | undefined),
+    auditFile: (values.audit as string | undefined) ?? null,
+    ...parseLimits('run', values),
   });
 }
 
@@ -124,17 +174,65 @@ async function buildCommand(args: string[]): Promise<number> {
 }
 
 async function checkCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse('check', args, { help: { type: 'boolean', short: 'h' } }, true);
+  const { values, positionals } = parse('check', args, { help: { type: 'boolean', short: 'h' }, 'policy-memory': { type: 'string' } }, true);
   if (values.help) { console.log(USAGE); return 0; }
   if (positionals.length === 0) throw new CliError('check: expected at least one .wasm file');
+  const { maximumPages } = parseLimits('check', values);
   const { checkReport } = await import('./policy/check.js');
   let ok = true;
   for (const file of positionals) {
-    const report = checkReport(file);
+    const report = checkReport(file, { maximumPages });
     ok &&= report.ok;
     console.log(report.text);
   }
   return ok ? 0 : 1;
+}
+
+const AGENT_SOCKET = '/run/wasmsup/agent.sock';
+/** The shipped policies, seen from dist/src/cli.js. */
+const SHIPPED_POLICIES = fileURLToPath(new URL('../../build/policies', import.meta.url));
+
+function configureLogFrom(command: string, values: Record<string, unknown>): void {
+  const level = (values['log-level'] as string | undefined) ?? 'info';
+  if (!LOG_LEVELS.includes(level as LogLevel)) throw new CliError(`${command}: --log-level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+  const format = (values['log-format'] as string | undefined) ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new CliError(`${command}: --log-format: "${format}" is not text or json`);
+  configureLog(level as LogLevel, format as LogFormat);
+}
+
+async function agentCommand(args: string[]): Promise<number> {
+  const { values } = parse('agent', args, {
+    socket: { type: 'string' }, policies: { type: 'string' }, 'fail-errno': { type: 'string' }, 'no-sync-wake-up': { type: 'boolean' },
+    'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) { console.log(USAGE); return 0; }
+  configureLogFrom('agent', values);
+  let failErrno;
+  try { failErrno = parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'); } catch (e) { throw new CliError((e as Error).message.replace(/^run:/, 'agent:')); }
+  const { runAgent } = await import('./oci/agent.js');
+  return runAgent({
+    socketPath: resolve((values.socket as string | undefined) ?? AGENT_SOCKET),
+    policyDir: resolve((values.policies as string | undefined) ?? SHIPPED_POLICIES),
+    failErrno,
+    syncWakeUp: !values['no-sync-wake-up'],
+  });
+}
+
+async function ociConfigCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse('oci-config', args, {
+    policies: { type: 'string' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, true);
+  if (values.help) { console.log(USAGE); return 0; }
+  if (values.policies === undefined) throw new CliError('oci-config: --policies DIR is required (the directory the agent serves)');
+  if (positionals.length > 1) throw new CliError('oci-config: expected at most one profile or config.json');
+  const { ociConfigText } = await import('./oci/config.js');
+  const text = ociConfigText({
+    policyDir: resolve(values.policies as string),
+    socketPath: resolve((values.socket as string | undefined) ?? AGENT_SOCKET),
+    profileFile: positionals[0],
+  }, (warning) => console.error(`wasmsup: oci-config: ${warning}`));
+  console.log(text);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -144,10 +242,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'run': return await runCommand(rest);
       case 'build': return await buildCommand(rest);
       case 'check': return await checkCommand(rest);
+      case 'agent': return await agentCommand(rest);
+      case 'oci-config': return await ociConfigCommand(rest);
       case '--version': case 'version': console.log(VERSION); return 0;
       case '--help': case '-h': case 'help': console.log(USAGE); return 0;
       case undefined: console.error(USAGE); return 2;
-      default: throw new CliError(`unknown command "${command}" (expected run, build or check; see wasmsup --help)`);
+      default: throw new CliError(`unknown command "${command}" (expected run, build, check, agent or oci-config; see wasmsup --help)`);
     }
   } catch (e) {
     if (e instanceof CliError || e instanceof UsageError || e instanceof PolicyLoadError) {

@@ -14,6 +14,10 @@ export function configureLog(level: LogLevel, fmt: LogFormat = 'text'): void {
   format = fmt;
 }
 
+export function logFormat(): LogFormat {
+  return format;
+}
+
 export function levelEnabled(level: LogLevel): boolean {
   return LOG_LEVELS.indexOf(level) >= threshold;
 }

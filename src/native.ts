@@ -108,6 +108,12 @@ export interface NativeBinding {
   notifSizes(): { notif: number; resp: number; data: number };
   notifRecv(listenerFd: number, buf: ArrayBufferView): void;
   notifSend(listenerFd: number, resp: ArrayBufferView): void;
+  /** One blocking RECV without EINTR retry: true = received into buf, false = interrupted by interruptThread. */
+  notifRecvBlocking(listenerFd: number, buf: ArrayBufferView): boolean;
+  /** Makes the calling thread interruptible by interruptThread (no-op handler, no SA_RESTART, unblocked); its tid. EBUSY when the signal has another handler. */
+  prepareInterrupt(): number;
+  /** tgkill(getpid(), tid, the interrupt signal): a blocking call of that thread returns EINTR. */
+  interruptThread(tid: number): void;
   notifIdValid(listenerFd: number, idBuf: ArrayBufferView): boolean;
   notifAddFd(listenerFd: number, addfd: ArrayBufferView): number;
   notifSetFlags(listenerFd: number, flags: number): void;
@@ -118,10 +124,45 @@ export interface NativeBinding {
 
   readMemory(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, len: number): number;
   readString(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, max: number): number;
+  /** process_vm_writev of src[0..len) to the target; bytes written (short at an unwritable page). No /proc/PID/mem fallback. */
+  writeMemory(pid: number, addrLo: number, addrHi: number, src: ArrayBufferView, len: number): number;
+
+  /** bpf(BPF_PROG_LOAD): `attr` laid out by the caller; insn_cnt/insns/license/log_size/log_buf are set from the buffers. The kernel's writes to attr (log_true_size) are copied back, also on failure. */
+  bpfProgLoad(attr: ArrayBufferView, insns: ArrayBufferView, license: ArrayBufferView, log: ArrayBufferView | null): number;
+  /** bpf(BPF_PROG_ATTACH) with `attr` as given (fds and numbers only). */
+  bpfProgAttach(attr: ArrayBufferView): void;
+  /** bpf(BPF_PROG_DETACH) with `attr` as given. */
+  bpfProgDetach(attr: ArrayBufferView): void;
+  /** sysinfo(2) into out[0..14): uptime, loads×3 (raw), totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs, totalhigh, freehigh, mem_unit. */
+  sysinfo(out: Float64Array): void;
 
   readCreds(tid: number, out: Uint32Array): void;
   nsInode(tid: number, kind: NamespaceKind): number;
   readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
+
+  /** fstat into out[0..10): mode, dev major, dev minor, ino, rdev major, rdev minor, uid, gid, size, nlink. */
+  fdStat(fd: number, out: Float64Array): void;
+  /** readlink of /proc/self/fd/FD into dst (no NUL); its length. ENAMETOOLONG when it does not fit. */
+  fdReadlink(fd: number, dst: ArrayBufferView): number;
+  /** SO_DOMAIN, SO_TYPE, SO_PROTOCOL into out[0..3); ENOTSOCK for anything but a socket. */
+  fdSocketInfo(fd: number, out: Int32Array): void;
+  /** fstatfs(fd).f_type, e.g. 0x9fa0 for procfs. */
+  fdFsType(fd: number): number;
+  /** fcntl(F_GETFL). */
+  fdGetFlags(fd: number): number;
+  /** openat2(dirfd, path[0..pathLength), {flags|O_CLOEXEC, mode, resolve}); the new fd. */
+  openat2(dirfd: number, path: ArrayBufferView, pathLength: number, flags: number, mode: number, resolve: number): number;
+  /** open("/proc/self/fd/FD", flags|O_CLOEXEC): a real open of what an O_PATH fd names. */
+  reopenFd(fd: number, flags: number): number;
+
+  /** A listening AF_UNIX SOCK_STREAM socket bound to `path` (non-blocking, so accept never blocks). */
+  unixListen(path: string, backlog: number): number;
+  /** A connection's fd, or null when none is pending any more. */
+  unixAccept(fd: number): number | null;
+  /** A stream socket connected to `path`; ECONNREFUSED when nobody listens there. */
+  unixConnect(path: string): number;
+  /** One datagram to the SOCK_DGRAM socket `path` ('@name' = abstract), e.g. sd_notify. */
+  unixSendDatagram(path: string, data: ArrayBufferView): number;
 }
 
 function loadAddon(): NativeBinding {

@@ -11,9 +11,14 @@ import { instantiatePolicy, type HostContext } from './policy/instance.js';
 import { compileFilter } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
 import { PrivilegedHelper } from './emulate/helper-client.js';
+import { describeWorkload, type WorkloadInfo } from './emulate/workload.js';
 import { log } from './log.js';
 import { readStats } from './dataplane/stats.js';
 import { DataPlane } from './dataplane/control.js';
+import { AuditLog, newAuditRing } from './dataplane/audit.js';
+import { PolicyDirectory } from './policy/directory.js';
+import { PolicyReloader, logStatsReport } from './lifecycle.js';
+import type { SyscallInterest } from './filter/types.js';
 
 export interface RunOptions {
   argv: string[];
@@ -23,6 +28,18 @@ export interface RunOptions {
   noNewPrivs: boolean;
   failErrno: number;
   syncWakeUp: boolean;
+  /** --policies DIR: every *.wasm in it, after the --policy files, in file-name order; rescanned on SIGHUP. */
+  policyDirectory?: string | null;
+  /** --intercept: syscalls routed to the supervisor from the start, whatever the policies declare. */
+  intercept?: string[];
+  /** --policy-fuel, --policy-memory (in 64 KiB pages), --max-traps. */
+  fuel?: number;
+  maximumPages?: number;
+  maxTraps?: number;
+  /** --audit FILE: one JSON line per decision. */
+  auditFile?: string | null;
+  /** SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal signal. */
+  waitKillable?: boolean;
 }
 
 /** A failure before anything was started: the CLI prints it as one line and exits 2. */
@@ -45,10 +62,41 @@ export function loadPolicies(files: string[]): PolicyInfo[] {
 }
 
 export async function run(opts: RunOptions): Promise<number> {
-  const policies = loadPolicies(opts.policyFiles);
+  const directory = new PolicyDirectory({
+    files: opts.policyFiles,
+    directory: opts.policyDirectory ?? null,
+    load: { maximumPages: opts.maximumPages, fuel: opts.fuel },
+  });
+  const scan = directory.load();
+  // At start a bad file is a usage error: nothing is started (on reload it only keeps its previous version).
+  if (scan.errors.length) throw new UsageError(scan.errors.map((e) => `${e.file}: ${e.reason}`).join('\nwasmsup: '));
+  const policies = scan.policies;
+  const intercepted: SyscallInterest[] = (opts.intercept ?? []).map((syscall) => ({ syscall }));
+  const installed = mergeInterests([...policies.map((p) => p.interest), intercepted]);
   const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const filter = compileFilter(mergeInterests(policies.map((p) => p.interest)), { hostArch });
+  const filter = compileFilter(installed, { hostArch });
   for (const w of filter.warnings) log('warn', w);
+
+  let auditLog: AuditLog | null = null;
+  if (opts.auditFile) {
+    try {
+      auditLog = new AuditLog(opts.auditFile);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new UsageError(`--audit ${opts.auditFile}: cannot open for appending (${err.code ?? err.message})`);
+    }
+  }
+  const auditRing = auditLog ? newAuditRing() : undefined;
+
+  // SIGHUP reloads the policies. Caught from here on (its default would kill the supervisor); one
+  // arriving before the data plane exists is served as soon as it does.
+  let reloader: PolicyReloader | null = null;
+  let reloadRequested = false;
+  const onHangupSignal = () => {
+    if (reloader) void reloader.request();
+    else reloadRequested = true;
+  };
+  process.on('SIGHUP', onHangupSignal);
 
   // Emulations run in a separate single-threaded helper (see docs/architecture.md). Without root in
   // the initial namespace it could not do them, so it is not started and emulations answer EPERM.
@@ -64,28 +112,45 @@ export async function run(opts: RunOptions): Promise<number> {
       filter: filter.program,
       userns: opts.userns ? { uidMap: `0 ${host} ${count}\n`, gidMap: `0 ${host} ${count}\n` } : undefined,
       noNewPrivs: opts.noNewPrivs,
+      waitKillable: opts.waitKillable,
     });
   } catch (e) {
     helperHandle?.helper.close();
+    auditLog?.close();
+    process.off('SIGHUP', onHangupSignal);
     throw e;
   }
   const { child, listenerFd } = launched;
+  // The workload's first process, its start time and cgroups, for the emulations that answer "as the
+  // workload's machine" (sysinfo) or stay inside its cgroup subtree (bpf). It may already be gone.
+  let workload: WorkloadInfo | null = null;
+  try {
+    workload = describeWorkload(launched.pid, launched.usernsInode);
+  } catch (e) {
+    log('debug', `cannot record the workload (pid ${launched.pid}): ${(e as Error).message}`);
+  }
 
   const dataPlane = new DataPlane({
+    workload,
     listenerFd,
     policies,
     workloadUsernsInode: launched.usernsInode,
     helperFd: helperHandle ? helperHandle.helper.socketFd : -1,
     failErrno: opts.failErrno,
     syncWakeUp: opts.syncWakeUp,
+    maxTraps: opts.maxTraps,
+    audit: auditRing,
   });
   const stats = dataPlane.stats;
+  if (auditLog && auditRing) auditLog.attach(auditRing, () => dataPlane.policyNames);
+  reloader = new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane] });
+  if (reloadRequested) void reloader.request();
   const workloadExit = launched.exited.then(({ code, signal }) => code ?? 128 + (signal ? osConstants.signals[signal] : 0));
 
   const forward = (signal: NodeJS.Signals) => {
     try { process.kill(child.pid!, signal); } catch { /* already gone */ }
   };
-  const printStats = () => log('info', 'stats', readStats(stats));
+  const printStats = () => logStatsReport(dataPlane.report());
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   process.on('SIGUSR1', printStats);
 
@@ -93,6 +158,8 @@ export async function run(opts: RunOptions): Promise<number> {
   await dataPlane.finished;
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   process.off('SIGUSR1', printStats);
+  process.off('SIGHUP', onHangupSignal);
+  auditLog?.close();
   if (helperHandle) {
     helperHandle.helper.close();
     helperHandle.process.unref();

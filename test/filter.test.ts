@@ -15,8 +15,8 @@ import { mergeInterests, parseInterest } from '../src/filter/interest.js';
 import { matchesInterest } from '../src/filter/predicate.js';
 import type { ArgCondition, CmpOp, SyscallInterest } from '../src/filter/types.js';
 import {
-  ARCHES, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, PORTABLE_COUNT, X32_SYSCALL_BIT,
-  portableName, syscallName, syscallNumber, type ArchName,
+  ARCHES, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, INVENTED_COUNT, INVENTED_ID_BASE, INVENTED_NR_BASE,
+  PORTABLE_COUNT, X32_SYSCALL_BIT, portableId, portableIdFor, portableName, syscallName, syscallNumber, type ArchName,
 } from '../src/syscalls/tables.js';
 import { FilterRejected, checkSeccompFilter, decode, loadSeccompFilter } from './support/bpf-interpreter.js';
 import { privileged } from './support/privileged.js';
@@ -75,7 +75,9 @@ function randomCondition(): ArgCondition {
 // Names where the ABIs disagree (x32's own numbers, x86_64-only, i386-only, generic-only) are picked often.
 const TRICKY = ['mknod', 'mknodat', 'getppid', 'rt_sigaction', 'ioctl', 'execve', 'readv', '_sysctl', 'uselib',
   'waitpid', '_llseek', 'socketcall', 'fcntl', 'fcntl64', 'mmap', 'mmap2', 'renameat', 'read', 'preadv2', 'pwritev2',
-  'set_robust_list', 'vserver', 'break', 'clone3', 'memfd_secret', 'newfstatat', 'fstatat64'];
+  'set_robust_list', 'vserver', 'break', 'clone3', 'memfd_secret', 'newfstatat', 'fstatat64',
+  // Invented syscalls: one raw number on x86_64, i386 and aarch64 alike, none on x32.
+  'invented_0', 'invented_1', 'invented_4095'];
 
 function randomInterest(): SyscallInterest[] {
   const count = 1 + (chance(0.2) ? below(40) : below(8));
@@ -164,7 +166,10 @@ test('random interests: filter result === matchesInterest for 20,000+ random cal
       const own = abi ? syscallNumber(abi, entry.syscall) : undefined;
       if (r < 13 && own !== undefined) nr = own;
       else if (r < 16) nr = syscallNumber(pick(abis), entry.syscall) ?? below(500); // the name's number on another ABI
-      else if (r < 18) nr = pick([-1, 0, 13, X32_SYSCALL_BIT + 13, X32_SYSCALL_BIT + 600, X32_SYSCALL_BIT - 1, 0x7fffffff, 0x80000000 | 133, X32_SYSCALL_BIT | 0x80000000 | 110]) | 0;
+      else if (r < 18) {
+        nr = pick([-1, 0, 13, X32_SYSCALL_BIT + 13, X32_SYSCALL_BIT + 600, X32_SYSCALL_BIT - 1, 0x7fffffff, 0x80000000 | 133, X32_SYSCALL_BIT | 0x80000000 | 110,
+          INVENTED_NR_BASE - 1, INVENTED_NR_BASE, INVENTED_NR_BASE + 1, INVENTED_NR_BASE + INVENTED_COUNT - 1, X32_SYSCALL_BIT | INVENTED_NR_BASE]) | 0;
+      }
       else nr = abi === 'x32' ? X32_SYSCALL_BIT + below(600) : below(600);
       // Args: random, then steered to satisfy (or just miss) one condition group of the chosen entry.
       const args = Array.from({ length: 6 }, randomValue);
@@ -193,6 +198,60 @@ test('random interests: filter result === matchesInterest for 20,000+ random cal
   assert.ok(tally.notify > tally.cases * 0.15, `only ${tally.notify} notifications`);
   assert.ok(tally.allow > tally.cases * 0.25, `only ${tally.allow} allows`);
   assert.ok(tally.kill > tally.cases * 0.03, `only ${tally.kill} kills`);
+});
+
+test('invented syscalls: one raw number on every ABI but x32, routed exactly, and their own portable ids', () => {
+  for (const k of [0, 1, 7, 4095]) {
+    const name = `invented_${k}`;
+    assert.is(portableId(name), INVENTED_ID_BASE + k);
+    assert.is(portableName(INVENTED_ID_BASE + k), name);
+    for (const arch of ['x86_64', 'i386', 'aarch64'] as const) {
+      assert.is(syscallNumber(arch, name), INVENTED_NR_BASE + k);
+      assert.is(syscallName(arch, INVENTED_NR_BASE + k), name);
+      assert.is(portableIdFor(ARCHES[arch].auditArch, INVENTED_NR_BASE + k), INVENTED_ID_BASE + k);
+    }
+    // x32 numbers carry the x32 bit; the bit on an invented number makes it nothing.
+    assert.is(syscallNumber('x32', name), undefined);
+    assert.is(portableIdFor(AUDIT_ARCH_X86_64, (X32_SYSCALL_BIT | (INVENTED_NR_BASE + k)) | 0), 0);
+  }
+  // Outside the range, and names that only look invented.
+  // (The range ends right below the x32 bit: on AUDIT_ARCH_X86_64, INVENTED_NR_BASE + INVENTED_COUNT is x32's read.)
+  assert.is(portableIdFor(AUDIT_ARCH_X86_64, INVENTED_NR_BASE - 1), 0);
+  for (const audit of [AUDIT_ARCH_I386, AUDIT_ARCH_AARCH64]) {
+    for (const nr of [INVENTED_NR_BASE - 1, INVENTED_NR_BASE + INVENTED_COUNT]) assert.is(portableIdFor(audit, nr), 0);
+  }
+  for (const bad of ['invented_4096', 'invented_01', 'invented_', 'invented_-1', 'invented_1 ']) assert.is(portableId(bad), 0);
+  // No real syscall of any ABI comes near the range, and the list's ids stay below the invented ids.
+  for (const arch of ['x86_64', 'i386', 'aarch64'] as const) {
+    for (let id = 1; id <= PORTABLE_COUNT; id++) {
+      const nr = syscallNumber(arch, portableName(id)!);
+      if (nr !== undefined) assert.ok(nr < 0x1000, `${arch} ${portableName(id)} = ${nr}`);
+    }
+  }
+  assert.ok(PORTABLE_COUNT < INVENTED_ID_BASE);
+
+  // The filter: an invented interest routes exactly its number on each host ABI, with conditions.
+  const interests: SyscallInterest[] = [
+    { syscall: 'invented_0' },
+    { syscall: 'invented_5', when: [[{ arg: 0, op: 'eq', value: 7n }]] },
+  ];
+  for (const host of ['x86_64', 'aarch64'] as const) {
+    const filter = compileFilter(interests, { hostArch: host, action: SECCOMP_RET_ERRNO | 1 });
+    const run = loadSeccompFilter(filter.program);
+    // x32 shares AUDIT_ARCH_X86_64: an x32 caller uses the x86_64 number, and the x32 bit on it is refused below.
+    for (const abi of hostAbis(host).filter((x) => x !== 'x32')) {
+      const audit = ARCHES[abi].auditArch;
+      const zero = [0n, 0n, 0n, 0n, 0n, 0n], seven = [7n, 0n, 0n, 0n, 0n, 0n];
+      assert.is(run(INVENTED_NR_BASE, audit, zero), SECCOMP_RET_ERRNO | 1, `${host} ${abi}`);
+      assert.is(run(INVENTED_NR_BASE + 5, audit, seven), SECCOMP_RET_ERRNO | 1);
+      assert.is(run(INVENTED_NR_BASE + 5, audit, zero), SECCOMP_RET_ALLOW);
+      assert.is(run(INVENTED_NR_BASE + 1, audit, zero), SECCOMP_RET_ALLOW);
+      assert.is(run((X32_SYSCALL_BIT | INVENTED_NR_BASE) | 0, audit, zero), SECCOMP_RET_ALLOW);
+    }
+    assert.equal(filter.routed[host], [INVENTED_NR_BASE, INVENTED_NR_BASE + 5]);
+  }
+  assert.equal(parseInterest([{ syscall: 'invented_42' }], 'p.wasm'), [{ syscall: 'invented_42' }]);
+  assert.throws(() => parseInterest([{ syscall: 'invented_4096' }], 'p.wasm'), /unknown syscall "invented_4096"/);
 });
 
 test('routed lists every number of every interest name on the host ABIs, and nothing else', () => {

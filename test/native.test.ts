@@ -359,4 +359,41 @@ test('constants', () => {
   assert.ok(Object.isFrozen(C));
 });
 
+test('writeMemory, bpfProg*, sysinfo: writes land, bad arguments are clear errors, nothing crashes', () => {
+  // Writing into a child's memory: python3 prints a bytearray's address, waits, then prints it.
+  const child = spawn('python3', ['-c', 'import ctypes,sys\nb=ctypes.create_string_buffer(8)\nprint(ctypes.addressof(b),flush=True)\nsys.stdin.readline()\nprint(b.raw[:4].decode())'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const lines = out.split('\n');
+      if (lines.length === 2 && lines[1] === '') {
+        try {
+          const addr = BigInt(lines[0]!);
+          const n = native.writeMemory(child.pid!, Number(addr & 0xffffffffn), Number(addr >> 32n), new TextEncoder().encode('wsup'), 4);
+          assert.is(n, 4);
+        } catch (e) { reject(e); }
+        child.stdin!.end('\n');
+      }
+    });
+    child.on('close', () => {
+      try {
+        assert.is(out.split('\n')[1], 'wsup');
+        const t = (f: () => unknown): string => { try { f(); return 'ok'; } catch (e) { return (e as Error).constructor.name + ': ' + (e as Error).message; } };
+        assert.match(t(() => native.writeMemory(process.pid, 0, 0, new Uint8Array(4), 8)), /RangeError: writeMemory: len is larger than src/);
+        assert.match(t(() => native.writeMemory(process.pid, 16, 0, new Uint8Array(4), 4)), /EFAULT/);
+        assert.match(t(() => native.bpfProgLoad(new Uint8Array(10), new Uint8Array(8), new Uint8Array([0]), null)), /RangeError: bpfProgLoad: attr/);
+        assert.match(t(() => native.bpfProgLoad(new Uint8Array(48), new Uint8Array(7), new Uint8Array([0]), null)), /RangeError: bpfProgLoad: insns/);
+        assert.match(t(() => native.bpfProgLoad(new Uint8Array(48), new Uint8Array(8), new Uint8Array([65]), null)), /RangeError: bpfProgLoad: license/);
+        assert.match(t(() => native.bpfProgAttach(new Uint8Array(4))), /RangeError: bpfProgAttach: attr/);
+        assert.match(t(() => native.sysinfo(new Float64Array(2))), /RangeError: sysinfo: out/);
+        const si = new Float64Array(14);
+        native.sysinfo(si);
+        assert.ok(si[0]! > 0 && si[4]! > 0 && si[13]! >= 1, `sysinfo ${si.join(',')}`);
+        resolve();
+      } catch (e) { reject(e); }
+    });
+  });
+});
+
 test.run();

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PolicyLoadError, loadPolicy, validatePolicyBytes } from '../src/policy/load.js';
+import { DEFAULT_FUEL, PolicyLoadError, loadPolicy, validatePolicyBytes } from '../src/policy/load.js';
 import { checkReport } from '../src/policy/check.js';
 import { MalformedWasm, readWasmStructure } from '../src/policy/wasm-binary.js';
 
@@ -173,7 +173,7 @@ test('imports: only the ABI functions from "wasmsup", with the ABI signatures', 
     return assemble(spec);
   };
   assert.is(refusal(withImport({ module: 'env', name: 'abort', sig: ABI_IMPORT_SIGS.abort })),
-    'p.wasm: refused import "env"."abort": a policy may import only the wasmsup ABI functions (read_memory, read_string, caller_creds, log, abort)');
+    'p.wasm: refused import "env"."abort": a policy may import only the wasmsup ABI functions (read_memory, read_string, caller_creds, fd_info, log, abort)');
   assert.match(refusal(withImport({ module: 'wasi_snapshot_preview1', name: 'fd_write', sig: { params: [I32, I32, I32, I32], results: [I32] } })),
     /^p\.wasm: refused import "wasi_snapshot_preview1"\."fd_write": /);
   assert.match(refusal(withImport({ module: 'wasmsup', name: 'open_file', sig: NULLARY_I32 })),
@@ -302,6 +302,7 @@ test('checkReport: the interest in readable form, imports and memory; or the rea
     '  imports:  wasmsup.caller_creds, wasmsup.log',
     '  exports:  memory, wasmsup_notification, wasmsup_decide',
     '  memory:   initial 1 page (64 KiB), maximum 4 pages (256 KiB)',
+    `  limits:   memory cap 256 pages (16 MiB); fuel ${DEFAULT_FUEL} per decision, charged at 2 function entries and 0 loop headers`,
     `  size:     ${assemble(goodSpec()).length} bytes`,
   ].join('\n'));
 

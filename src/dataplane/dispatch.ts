@@ -4,7 +4,7 @@
 // predicate is compiled once into plain numbers (two 32-bit halves per 64-bit value, as the BPF does)
 // and evaluating it allocates nothing.
 import type { ArgCondition, CmpOp, SyscallInterest } from '../filter/types.js';
-import { portableId } from '../syscalls/tables.js';
+import { INVENTED_ID_BASE, portableId } from '../syscalls/tables.js';
 
 interface HalfCondition { argLo: number; op: CmpOp; valueLo: number; valueHi: number; maskLo: number; maskHi: number }
 type Groups = HalfCondition[][] | true;
@@ -34,24 +34,28 @@ function holds(c: HalfCondition, words: Uint32Array): boolean {
 }
 
 export class InterestMatcher {
-  // Indexed by portable syscall id; undefined = not interested.
+  // Indexed by portable syscall id; undefined = not interested. Invented syscalls (ids from
+  // INVENTED_ID_BASE) have their own array, indexed from 0, so this one stays small and dense.
   private readonly byPortable: (Groups | undefined)[] = [];
+  private readonly byInvented: (Groups | undefined)[] = [];
 
   constructor(interest: readonly SyscallInterest[]) {
     for (const entry of interest) {
       const id = portableId(entry.syscall);
       if (id === 0) continue;
-      const previous = this.byPortable[id];
+      const table = id >= INVENTED_ID_BASE ? this.byInvented : this.byPortable;
+      const index = id >= INVENTED_ID_BASE ? id - INVENTED_ID_BASE : id;
+      const previous = table[index];
       if (previous === true) continue;
-      if (!entry.when || entry.when.length === 0) { this.byPortable[id] = true; continue; }
+      if (!entry.when || entry.when.length === 0) { table[index] = true; continue; }
       const groups = entry.when.map((group) => group.map(toHalves));
-      this.byPortable[id] = previous ? previous.concat(groups) : groups;
+      table[index] = previous ? previous.concat(groups) : groups;
     }
   }
 
   /** `words` is the notification (struct seccomp_notif) as a Uint32Array. */
   matches(portable: number, words: Uint32Array): boolean {
-    const groups = this.byPortable[portable];
+    const groups = portable >= INVENTED_ID_BASE ? this.byInvented[portable - INVENTED_ID_BASE] : this.byPortable[portable];
     if (groups === undefined) return false;
     if (groups === true) return true;
     for (let g = 0; g < groups.length; g++) {

@@ -5,16 +5,36 @@ import { instantiatePolicy, type HostContext, type PolicyInstance } from '../pol
 import type { PolicyInfo } from '../policy/load.js';
 import { InterestMatcher } from './dispatch.js';
 import { Decision } from './protocol.js';
+import { POLICY_SLOTS, PolicyStat, type StatsWriter } from './stats.js';
 
 export interface LoadedPolicy {
   readonly info: PolicyInfo;
   readonly name: string;
   readonly matcher: InterestMatcher;
   readonly instance: PolicyInstance;
+  /** Its row in the shared per-policy stats. */
+  readonly slot: number;
   // Views of the policy's notification block, re-made only when its memory grew (new buffer).
   block: Uint8Array | null;
   blockWords: Int32Array;
+  /** Traps since its last decision that did not trap; at maxTraps the policy is put aside. */
+  consecutiveTraps: number;
+  /** Put aside (not asked) until the next reload builds a new set. */
+  skipped: boolean;
+  /** Rate limiting of its failure log lines (worker.ts). */
+  lastLogMs: number;
+  suppressedLogs: number;
 }
+
+export interface PolicySetOptions {
+  /** Traps in a row after which a policy is skipped until the next reload; 0 = never (default 5). */
+  maxTraps?: number;
+  /** Stats slot of each policy, parallel to the infos (default: its index). */
+  slots?: readonly number[];
+  stats?: StatsWriter | null;
+}
+
+export const DEFAULT_MAX_TRAPS = 5;
 
 /** What the policies said about one notification. One object, reused for every notification. */
 export interface Verdict {
@@ -24,6 +44,9 @@ export interface Verdict {
   valueHi: number;
   primitive: number;
   reason: string;        // why FAIL_CLOSED (for the log); '' otherwise
+  trapped: boolean;      // FAIL_CLOSED because the policy trapped (or ran out of fuel)
+  outOfFuel: boolean;
+  skippedNow: boolean;   // this trap put the policy aside
 }
 
 /** Not an ABI decision: the host fails the call with the configured errno. */
@@ -33,17 +56,60 @@ export const NO_POLICY = -2;
 
 export class PolicySet {
   readonly policies: LoadedPolicy[];
-  private readonly verdict: Verdict = { kind: NO_POLICY, policy: null, valueLo: 0, valueHi: 0, primitive: 0, reason: '' };
+  private readonly verdict: Verdict = {
+    kind: NO_POLICY, policy: null, valueLo: 0, valueHi: 0, primitive: 0, reason: '', trapped: false, outOfFuel: false, skippedNow: false,
+  };
+  private readonly maxTraps: number;
+  private readonly stats: StatsWriter | null;
 
-  constructor(infos: readonly PolicyInfo[], host: HostContext) {
-    this.policies = infos.map((info) => ({
+  constructor(infos: readonly PolicyInfo[], host: HostContext, options: PolicySetOptions = {}) {
+    this.maxTraps = options.maxTraps ?? DEFAULT_MAX_TRAPS;
+    this.stats = options.stats ?? null;
+    this.policies = infos.map((info, i) => ({
       info,
       name: info.name,
       matcher: new InterestMatcher(info.interest),
       instance: instantiatePolicy(info, host),
+      slot: Math.min(options.slots?.[i] ?? i, POLICY_SLOTS - 1),
       block: null,
       blockWords: new Int32Array(0),
+      consecutiveTraps: 0,
+      skipped: false,
+      lastLogMs: -Infinity,
+      suppressedLogs: 0,
     }));
+  }
+
+  private count(policy: LoadedPolicy, stat: number): void {
+    if (this.stats !== null) this.stats.policy(policy.slot, stat);
+  }
+
+  private trapped(policy: LoadedPolicy, e: unknown): Verdict {
+    const v = this.verdict;
+    v.kind = FAIL_CLOSED;
+    v.trapped = true;
+    v.outOfFuel = policy.instance.outOfFuel();
+    this.count(policy, PolicyStat.traps);
+    this.count(policy, PolicyStat.failedClosed);
+    if (v.outOfFuel) this.count(policy, PolicyStat.fuelExhausted);
+    v.reason = v.outOfFuel
+      ? `policy ${policy.name} ran out of fuel (${policy.instance.fuel} loop iterations and calls) and was stopped`
+      : `policy ${policy.name} trapped: ${(e as Error).message}`;
+    policy.consecutiveTraps++;
+    if (this.maxTraps > 0 && policy.consecutiveTraps >= this.maxTraps) {
+      policy.skipped = true;
+      v.skippedNow = true;
+      v.reason += `; ${policy.consecutiveTraps} traps in a row, so it is skipped until the next reload`;
+    }
+    return v;
+  }
+
+  private refused(policy: LoadedPolicy, reason: string): Verdict {
+    const v = this.verdict;
+    v.kind = FAIL_CLOSED;
+    v.reason = reason;
+    this.count(policy, PolicyStat.failedClosed);
+    return v;
   }
 
   private blockOf(policy: LoadedPolicy): Uint8Array {
@@ -62,48 +128,54 @@ export class PolicySet {
   ask(notif: Uint8Array, words: Uint32Array, portable: number): Verdict {
     const v = this.verdict;
     v.kind = NO_POLICY; v.policy = null; v.valueLo = 0; v.valueHi = 0; v.primitive = 0; v.reason = '';
+    v.trapped = false; v.outOfFuel = false; v.skippedNow = false;
     for (let p = 0; p < this.policies.length; p++) {
       const policy = this.policies[p]!;
       if (!policy.matcher.matches(portable, words)) continue;
-      const block = this.blockOf(policy);
-      for (let i = 0; i < 84; i++) block[i] = notif[i]!;
-      for (let i = 84; i < 128; i++) block[i] = 0;
+      if (policy.skipped) { this.count(policy, PolicyStat.skipped); continue; }
+      this.count(policy, PolicyStat.asked);
+      this.blockOf(policy);
+      // 21 words of notification and portable id, then 11 of zeroes: word copies, as this runs for
+      // every notification (blockWords already requires the block to be 4-aligned).
+      const bw = policy.blockWords;
+      for (let i = 0; i < 21; i++) bw[i] = words[i]!;
+      for (let i = 21; i < 32; i++) bw[i] = 0;
       v.policy = policy;
       let kind: number;
       try {
         kind = policy.instance.decide();
       } catch (e) {
-        v.kind = FAIL_CLOSED;
-        v.reason = `policy ${policy.name} trapped: ${(e as Error).message}`;
-        return v;
+        return this.trapped(policy, e);
       }
+      policy.consecutiveTraps = 0;
       // decide() may have grown the policy's memory, detaching the old views.
       this.blockOf(policy);
       const w = policy.blockWords;
       switch (kind) {
         case Decision.NO_OPINION:
+          this.count(policy, PolicyStat.noOpinion);
           continue;
         case Decision.CONTINUE:
+          this.count(policy, PolicyStat.continue);
           v.kind = kind;
           return v;
         case Decision.ERRNO:
           if (w[23] !== 0 || w[22]! < 1 || w[22]! > 4095) {
-            v.kind = FAIL_CLOSED;
-            v.reason = `policy ${policy.name} returned an out-of-range errno ${w[22]}`;
-            return v;
+            return this.refused(policy, `policy ${policy.name} returned an out-of-range errno ${w[22]}`);
           }
+          this.count(policy, PolicyStat.errno);
           v.kind = kind; v.valueLo = w[22]!;
           return v;
         case Decision.RETURN:
+          this.count(policy, PolicyStat.return);
           v.kind = kind; v.valueLo = w[22]!; v.valueHi = w[23]!;
           return v;
         case Decision.EMULATE:
+          this.count(policy, PolicyStat.emulate);
           v.kind = kind; v.primitive = w[24]!;
           return v;
         default:
-          v.kind = FAIL_CLOSED;
-          v.reason = `policy ${policy.name} returned unknown decision ${kind}`;
-          return v;
+          return this.refused(policy, `policy ${policy.name} returned unknown decision ${kind}`);
       }
     }
     v.policy = null;

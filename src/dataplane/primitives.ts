@@ -3,9 +3,15 @@
 // syscalls it applies to; naming it for any other call fails the call closed.
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
 import { MknodEmulator } from '../emulate/mknod.js';
+import { BpfEmulator } from '../emulate/bpf.js';
+import { SysinfoEmulator } from '../emulate/sysinfo.js';
+import type { WorkloadInfo } from '../emulate/workload.js';
+import { OpenEmulator } from '../emulate/open.js';
+import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
 import { portableId } from '../syscalls/tables.js';
 import { Primitive } from './protocol.js';
 import type { LoadedPolicy } from './policy-set.js';
+import { sleepMs, type TestFaults } from './test-faults.js';
 
 /** Everything a primitive may use to act on one notification. One object, reused. */
 export interface EmulationContext {
@@ -32,14 +38,47 @@ export interface PrimitiveImpl {
 }
 
 /** Builds the primitives available in one data-plane worker, indexed by primitive id. */
-export function createPrimitives(ctx: { helper: PrivilegedHelper | null; listenerFd: number; warn: (m: string) => void }): (PrimitiveImpl | undefined)[] {
+export function createPrimitives(ctx: {
+  helper: PrivilegedHelper | null; listenerFd: number; warn: (m: string) => void; faults?: TestFaults | null;
+  /** Inode of the workload's user namespace: SETXATTR serves only callers in it. */
+  workloadUsernsInode?: number;
+  /** The workload as recorded at start (BPF and SYSINFO need its cgroups, first process, start time). */
+  workload?: WorkloadInfo | null;
+}): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn);
+  const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
+  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null);
   const SYS_MKNODAT = portableId('mknodat');
   table[Primitive.MKNOD] = {
     name: 'mknod',
     syscalls: [portableId('mknod'), SYS_MKNODAT],
     run: (c) => -mknod.emulate(c.notif, c.words, c.portable === SYS_MKNODAT),
+  };
+  const setxattr = new SetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
+  const SYS_LSETXATTR = portableId('lsetxattr'), SYS_FSETXATTR = portableId('fsetxattr');
+  table[Primitive.SETXATTR] = {
+    name: 'setxattr',
+    syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR],
+    run: (c) => setxattr.emulate(c.notif, c.words,
+      c.portable === SYS_FSETXATTR ? SetxattrCall.FD : c.portable === SYS_LSETXATTR ? SetxattrCall.LINK : SetxattrCall.PATH, ANSWERED),
+  };
+  const open = new OpenEmulator(ctx.listenerFd, ctx.warn, ANSWERED);
+  table[Primitive.OPEN] = {
+    name: 'open',
+    syscalls: [portableId('open'), portableId('openat'), portableId('openat2')],
+    run: (c) => open.emulate(c.notif, c.words, c.policy),
+  };
+  const bpf = new BpfEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
+  table[Primitive.BPF] = {
+    name: 'bpf',
+    syscalls: [portableId('bpf')],
+    run: (c) => bpf.emulate(c.notif, c.words, ANSWERED),
+  };
+  const sysinfo = new SysinfoEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
+  table[Primitive.SYSINFO] = {
+    name: 'sysinfo',
+    syscalls: [portableId('sysinfo')],
+    run: (c) => -sysinfo.emulate(c.notif, c.words),
   };
   return table;
 }

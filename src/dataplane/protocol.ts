@@ -1,6 +1,8 @@
 // What the control plane and a data-plane worker tell each other, and the ABI's decision numbers.
 import type { PolicyInfo } from '../policy/load.js';
 import type { LogLevel } from '../log.js';
+import type { WorkloadInfo } from '../emulate/workload.js';
+import type { AuditRing } from './audit.js';
 
 export interface DataPlaneConfig {
   listenerFd: number;
@@ -15,11 +17,27 @@ export interface DataPlaneConfig {
   failErrno: number;
   syncWakeUp: boolean;
   stats: SharedArrayBuffer;
+  /** The workload as recorded at start, for the emulations that need it (BPF, SYSINFO); null when unknown. */
+  workload?: WorkloadInfo | null;
+  /** Stats slot of each policy (parallel to `policies`), assigned by the control plane by name. */
+  policySlots?: number[];
+  /** Traps in a row before a policy is skipped (docs/lifecycle.md); fuel is set when loading. */
+  maxTraps?: number;
+  /**
+   * Int32Array words [INTERRUPT_ATTENTION, INTERRUPT_TID]: the control plane sets ATTENTION after
+   * posting a message; the worker publishes its tid when it blocks in RECV and must be signalled
+   * (0 while it polls the wake eventfd instead).
+   */
+  interrupt?: SharedArrayBuffer;
+  /** Where the worker writes audit records (--audit), or null. */
+  audit?: AuditRing | null;
 }
 
-/** Control plane → worker; always followed by a write to wakeFd. */
+export const INTERRUPT_ATTENTION = 0, INTERRUPT_TID = 1, INTERRUPT_WORDS = 2;
+
+/** Control plane → worker; always followed by a write to wakeFd and by setting INTERRUPT_ATTENTION. */
 export type ControlMessage =
-  | { type: 'reload'; generation: number; policies: PolicyInfo[] }
+  | { type: 'reload'; generation: number; policies: PolicyInfo[]; slots?: number[] }
   | { type: 'stop' };
 
 /** Worker → control plane. */
@@ -32,4 +50,4 @@ export type WorkerMessage =
 
 // docs/policy-abi.md, section 4.
 export const Decision = { NO_OPINION: 0, CONTINUE: 1, ERRNO: 2, RETURN: 3, EMULATE: 4 } as const;
-export const Primitive = { MKNOD: 1 } as const;
+export const Primitive = { MKNOD: 1, SETXATTR: 2, OPEN: 3, BPF: 4, SYSINFO: 5 } as const;

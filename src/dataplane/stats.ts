@@ -1,5 +1,9 @@
 // Counters shared between the data-plane worker (writer) and the control plane (reader, e.g. on
-// SIGUSR1), in a SharedArrayBuffer so that counting costs one Atomics.add and no message.
+// SIGUSR1), in a SharedArrayBuffer so that counting costs one Atomics.add and no message. Besides the
+// totals (Stat), the buffer holds outcomes per syscall, counters per policy (by a slot the control
+// plane assigns to each policy name, stable across reloads) and a histogram of the latency from
+// receiving a notification to answering it; see statsReport for how they read.
+import { portableName, PORTABLE_COUNT } from '../syscalls/tables.js';
 export const Stat = {
   notifications: 0,
   continued: 1,
@@ -12,11 +16,145 @@ export const Stat = {
   recvEnoent: 8,
   sendEnoent: 9,
   noPolicy: 10,
+  /** Restarted calls answered with their undelivered emulation's result (undelivered.ts). */
+  replayed: 11,
+  /** Decisions stopped for running out of fuel (also counted in traps). */
+  fuelExhausted: 12,
+  /** Times a policy was put aside for trapping too often in a row (until the next reload). */
+  policiesSkipped: 13,
+  /** Policy sets swapped in by reloads. */
+  reloads: 14,
+  /** Audit records written to the ring, and those dropped because it was full. */
+  audited: 15,
+  auditDropped: 16,
 } as const;
 export const STAT_NAMES = Object.keys(Stat) as (keyof typeof Stat)[];
 
+/** Words reserved for Stat; the per-syscall table starts after them. */
+const TOTAL_WORDS = 32;
+
+/** Final outcome of a notification, per syscall. */
+export const Outcome = { continued: 0, errno: 1, returned: 2, emulated: 3, failedClosed: 4, noPolicy: 5 } as const;
+export const OUTCOME_NAMES = Object.keys(Outcome) as (keyof typeof Outcome)[];
+const OUTCOMES = OUTCOME_NAMES.length;
+
+/** What happened to one policy. `skipped`: notifications it would have been asked about while put aside. */
+export const PolicyStat = {
+  asked: 0, noOpinion: 1, continue: 2, errno: 3, return: 4, emulate: 5, failedClosed: 6, traps: 7, fuelExhausted: 8, skipped: 9,
+} as const;
+export const POLICY_STAT_NAMES = Object.keys(PolicyStat) as (keyof typeof PolicyStat)[];
+const POLICY_STATS = POLICY_STAT_NAMES.length;
+/** Policy slots; names beyond the last share it. */
+export const POLICY_SLOTS = 64;
+
+/**
+ * Latency histogram: 4 buckets per power of two of nanoseconds (bucket 4e+s holds [(4+s)·2^(e-2),
+ * (5+s)·2^(e-2)) ns), so percentiles are read within 25 %; the last bucket takes everything from ~2 s.
+ */
+const LATENCY_BUCKETS = 124;
+
+const SYSCALL_BASE = TOTAL_WORDS;
+const POLICY_BASE = SYSCALL_BASE + (PORTABLE_COUNT + 1) * OUTCOMES;
+const LATENCY_BASE = POLICY_BASE + POLICY_SLOTS * POLICY_STATS;
+// Two doubles after the histogram: the largest latency and the sum, in ns (one writer: no atomics needed).
+const DOUBLES_BYTE_OFFSET = Math.ceil(((LATENCY_BASE + LATENCY_BUCKETS) * 4) / 8) * 8;
+const STATS_BYTES = DOUBLES_BYTE_OFFSET + 16;
+
 export function newStatsBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * 16);
+  return new SharedArrayBuffer(STATS_BYTES);
+}
+
+/** The data plane's side: counting without allocating. One per worker. */
+export class StatsWriter {
+  readonly words: Int32Array;
+  private readonly doubles: Float64Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.words = new Int32Array(buffer);
+    this.doubles = new Float64Array(buffer, DOUBLES_BYTE_OFFSET, 2);
+  }
+
+  count(stat: number): void {
+    Atomics.add(this.words, stat, 1);
+  }
+
+  outcome(portable: number, outcome: number): void {
+    const id = portable >= 0 && portable <= PORTABLE_COUNT ? portable : 0;
+    Atomics.add(this.words, SYSCALL_BASE + id * OUTCOMES + outcome, 1);
+  }
+
+  policy(slot: number, stat: number): void {
+    Atomics.add(this.words, POLICY_BASE + slot * POLICY_STATS + stat, 1);
+  }
+
+  latency(ns: number): void {
+    const n = ns < 1 ? 1 : ns > 0x7fffffff ? 0x7fffffff : ns | 0;
+    const e = 31 - Math.clz32(n);
+    const bucket = e < 2 ? n : 4 * e + ((n >>> (e - 2)) & 3) - 4;
+    Atomics.add(this.words, LATENCY_BASE + (bucket < LATENCY_BUCKETS ? bucket : LATENCY_BUCKETS - 1), 1);
+    if (ns > this.doubles[0]!) this.doubles[0] = ns;
+    this.doubles[1] += ns;
+  }
+}
+
+/** Upper bound in ns of latency bucket `b` (the inverse of StatsWriter.latency's bucketing). */
+function bucketUpperNs(b: number): number {
+  if (b < 4) return b + 1;
+  const e = (b >> 2) + 1, s = b & 3;
+  return (5 + s) * 2 ** (e - 2);
+}
+
+export interface StatsReport {
+  totals: Record<keyof typeof Stat, number>;
+  /** Syscall name → outcome → count; only syscalls seen. */
+  bySyscall: Record<string, Partial<Record<keyof typeof Outcome, number>>>;
+  /** Policy name → counters; only policies asked or skipped. */
+  byPolicy: Record<string, Partial<Record<keyof typeof PolicyStat, number>>>;
+  /** From receiving a notification to answering it, in µs; percentiles are bucket upper bounds. */
+  latency: { count: number; p50Us: number; p99Us: number; maxUs: number; meanUs: number };
+}
+
+/** Reads everything; `policyNames[slot]` names the policy slots (as DataPlane assigned them). */
+export function statsReport(buffer: SharedArrayBuffer, policyNames: readonly string[]): StatsReport {
+  const words = new Int32Array(buffer);
+  const doubles = new Float64Array(buffer, DOUBLES_BYTE_OFFSET, 2);
+  const bySyscall: StatsReport['bySyscall'] = {};
+  for (let id = 0; id <= PORTABLE_COUNT; id++) {
+    for (let o = 0; o < OUTCOMES; o++) {
+      const n = Atomics.load(words, SYSCALL_BASE + id * OUTCOMES + o);
+      if (n === 0) continue;
+      const name = portableName(id) ?? 'unknown';
+      (bySyscall[name] ??= {})[OUTCOME_NAMES[o]!] = n;
+    }
+  }
+  const byPolicy: StatsReport['byPolicy'] = {};
+  for (let slot = 0; slot < POLICY_SLOTS; slot++) {
+    for (let k = 0; k < POLICY_STATS; k++) {
+      const n = Atomics.load(words, POLICY_BASE + slot * POLICY_STATS + k);
+      if (n === 0) continue;
+      const name = slot === POLICY_SLOTS - 1 ? 'other policies' : policyNames[slot] ?? `slot ${slot}`;
+      (byPolicy[name] ??= {})[POLICY_STAT_NAMES[k]!] = n;
+    }
+  }
+  let count = 0;
+  for (let b = 0; b < LATENCY_BUCKETS; b++) count += Atomics.load(words, LATENCY_BASE + b);
+  const percentile = (p: number): number => {
+    if (count === 0) return 0;
+    const rank = Math.ceil(p * count);
+    let seen = 0;
+    for (let b = 0; b < LATENCY_BUCKETS; b++) {
+      seen += Atomics.load(words, LATENCY_BASE + b);
+      if (seen >= rank) return Math.min(bucketUpperNs(b), doubles[0]!);
+    }
+    return doubles[0]!;
+  };
+  const us = (ns: number) => Math.round(ns / 10) / 100;
+  return {
+    totals: readStats(buffer),
+    bySyscall,
+    byPolicy,
+    latency: { count, p50Us: us(percentile(0.5)), p99Us: us(percentile(0.99)), maxUs: us(doubles[0]!), meanUs: count ? us(doubles[1]! / count) : 0 },
+  };
 }
 
 export function readStats(buffer: SharedArrayBuffer): Record<keyof typeof Stat, number> {

@@ -1,24 +1,34 @@
 // The data plane: one worker thread per listener running receive → decide → respond synchronously.
 // The loop never yields to the event loop between notifications; control messages (reload, stop)
 // are picked up synchronously with receiveMessageOnPort when the control plane writes the wake
-// eventfd, which the loop polls together with the listener. So a notification's cost is a poll, two
-// ioctls and the policy call, and nothing in the loop allocates on the common path.
+// eventfd, which the loop polls together with the listener, or, where the thread blocks in RECV
+// itself (serveBlocking), when the control plane interrupts it with a signal. So a notification's
+// cost is two ioctls (a poll more in the polling loop) and the policy call, and nothing in the loop
+// allocates on the common path.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { native } from '../native.js';
 import { portableIdFor } from '../syscalls/tables.js';
 import type { HostContext } from '../policy/instance.js';
 import { PrivilegedHelper } from '../emulate/helper-client.js';
 import { CallerCreds } from './caller.js';
-import { Stat } from './stats.js';
-import { PolicySet, FAIL_CLOSED, type Verdict } from './policy-set.js';
+import { FdInspector } from './fd-info.js';
+import { Outcome, Stat, StatsWriter } from './stats.js';
+import { AuditWriter } from './audit.js';
+import { PolicySet, FAIL_CLOSED, type LoadedPolicy, type Verdict } from './policy-set.js';
 import { ANSWERED, createPrimitives, type EmulationContext } from './primitives.js';
-import { Decision, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
+import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
+import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
+import { delayedSend, parseTestFaults, throwingHandler } from './test-faults.js';
 
 const config = workerData as DataPlaneConfig;
+// `performance` is a lazily defined global in a worker: every lookup goes through a getter.
+const performance = globalThis.performance;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const stats = new Int32Array(config.stats);
 const count = (i: number) => Atomics.add(stats, i, 1);
+const statsWriter = new StatsWriter(config.stats);
+const audit = config.audit ? new AuditWriter(config.audit, statsWriter) : null;
 const warned = new Set<string>();
 const warn = (message: string) => post({ type: 'log', level: 'warn', message });
 const warnOnce = (message: string) => { if (!warned.has(message)) { warned.add(message); warn(message); } };
@@ -29,11 +39,18 @@ const words = new Uint32Array(notif.buffer);
 const response = new Uint8Array(24);
 const responseWords = new Int32Array(response.buffer);
 const FLAG_CONTINUE = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+// Test-only (src/dataplane/test-faults.ts): unset outside the reliability tests, and then the loop
+// uses the plain functions below.
+const faults = parseTestFaults(process.env.WASMSUP_TEST_FAULTS);
+if (faults) warn(`WASMSUP_TEST_FAULTS is set: injecting faults for testing (${process.env.WASMSUP_TEST_FAULTS})`);
+const notifSend = faults ? delayedSend(faults, native.notifSend) : native.notifSend;
+const undelivered = new UndeliveredEmulations();
 const TID = 2, NR = 4, ARCH = 5, PORTABLE = 20;
 
 const callerCreds = new CallerCreds(config.workloadUsernsInode, config.supervisorUsernsInode);
 const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd) : null;
-const primitives = createPrimitives({ helper, listenerFd, warn: warnOnce });
+const fdInspector = new FdInspector(listenerFd);
+const primitives = createPrimitives({ helper, listenerFd, warn: warnOnce, faults, workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null });
 
 // Host functions of the policy ABI. They act on the notification being decided, and check after
 // every read of the caller's state that the notification is still valid: otherwise the tid may
@@ -56,37 +73,64 @@ const host: HostContext = {
     if (r !== 0) return r;
     return native.notifIdValid(listenerFd, notif) ? 0 : -2;
   },
+  fdInfo(fd, dst, path, pathCap) {
+    return fdInspector.inspect(notif, words[TID]!, fd, dst, path, pathCap);
+  },
   log(level, message) {
     post({ type: 'log', level: (['debug', 'info', 'warn', 'error'] as const)[level] ?? 'info', message });
   },
 };
 
-let policySet = new PolicySet(config.policies, host);
+const newPolicySet = (policies: DataPlaneConfig['policies'], slots: number[] | undefined) =>
+  new PolicySet(policies, host, { maxTraps: config.maxTraps, slots, stats: statsWriter });
+let policySet = newPolicySet(config.policies, config.policySlots);
+
+// What the notification in hand came to, for the stats and the audit log: set by respond() and the
+// decision paths, read once it is answered.
+let outcome: number = Outcome.noPolicy;
+let answeredErrno = 0, answeredLo = 0, answeredHi = 0;
+let decidedBy: LoadedPolicy | null = null;
+
+/** A failing policy's log line, at most one a second per policy, with a count of those held back. */
+function warnRateLimited(policy: LoadedPolicy | null, message: string): void {
+  if (policy === null) { warn(message); return; }
+  const now = performance.now();
+  if (now - policy.lastLogMs < 1000) { policy.suppressedLogs++; return; }
+  const held = policy.suppressedLogs;
+  policy.lastLogMs = now;
+  policy.suppressedLogs = 0;
+  warn(held > 0 ? `${message} (${held} similar messages about policy ${policy.name} held back)` : message);
+}
 
 const emulation: EmulationContext = {
   listenerFd, notif, words, portable: 0, policy: null!, helper, warn: warnOnce,
 };
 
-function respond(valueLo: number, valueHi: number, errno: number, flags: number): void {
+/** Answers the notification in hand; false when the kernel no longer waits for it (ENOENT). */
+function respond(valueLo: number, valueHi: number, errno: number, flags: number): boolean {
   // id is the first 8 bytes of the notification.
   for (let i = 0; i < 8; i++) response[i] = notif[i]!;
   responseWords[2] = valueLo;
   responseWords[3] = valueHi;
   responseWords[4] = errno === 0 ? 0 : -errno;
   responseWords[5] = flags;
+  answeredErrno = errno; answeredLo = valueLo; answeredHi = valueHi;
   try {
-    native.notifSend(listenerFd, response);
+    notifSend(listenerFd, response);
+    return true;
   } catch (e) {
     // The caller was interrupted by a signal or is gone: normal, counted. Anything else is a bug
     // worth a log line, but the loop goes on.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') count(Stat.sendEnoent);
-    else warn(`answering notification failed: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') { count(Stat.sendEnoent); return false; }
+    warn(`answering notification failed: ${(e as Error).message}`);
+    return true;
   }
 }
 
-function failClosed(reason: string): void {
+function failClosed(reason: string, policy: LoadedPolicy | null = null): void {
   count(Stat.failedClosed);
-  warn(`${reason}; failing the call closed`);
+  outcome = Outcome.failedClosed;
+  warnRateLimited(policy, `${reason}; failing the call closed`);
   respond(0, 0, config.failErrno, 0);
 }
 
@@ -95,13 +139,17 @@ function emulate(v: Verdict, portable: number): void {
   if (impl === undefined || !impl.syscalls.includes(portable)) {
     return failClosed(`policy ${v.policy!.name} asked for primitive ${v.primitive}, which does not apply to this call`);
   }
+  // A call re-issued after a signal withdrew it, whose emulation was already done (undelivered.ts).
+  const replayed = undelivered.replay(words);
+  if (replayed !== NOT_REPLAYED) { count(Stat.replayed); respond(replayed, 0, 0, 0); return; }
   emulation.portable = portable;
   emulation.policy = v.policy!;
   const result = impl.run(emulation);
   count(result >= 0 || result === ANSWERED ? Stat.emulated : Stat.emulationFailed);
   if (result === ANSWERED) return;
-  if (result >= 0) respond(result, 0, 0, 0);
-  else respond(0, 0, -result, 0);
+  if (result >= 0) {
+    if (!respond(result, 0, 0, 0)) undelivered.remember(words, result);
+  } else respond(0, 0, -result, 0);
 }
 
 /** Decides one received notification and answers it exactly once. */
@@ -110,15 +158,19 @@ function handle(): void {
   const portable = portableIdFor(words[ARCH]!, words[NR]! | 0);
   words[PORTABLE] = portable;
   const v = policySet.ask(notif, words, portable);
+  decidedBy = v.policy;
   switch (v.kind) {
-    case Decision.CONTINUE: count(Stat.continued); return respond(0, 0, 0, FLAG_CONTINUE);
-    case Decision.ERRNO: count(Stat.errno); return respond(0, 0, v.valueLo, 0);
-    case Decision.RETURN: count(Stat.returned); return respond(v.valueLo, v.valueHi, 0, 0);
-    case Decision.EMULATE: return emulate(v, portable);
+    case Decision.CONTINUE: count(Stat.continued); outcome = Outcome.continued; respond(0, 0, 0, FLAG_CONTINUE); return;
+    case Decision.ERRNO: count(Stat.errno); outcome = Outcome.errno; respond(0, 0, v.valueLo, 0); return;
+    case Decision.RETURN: count(Stat.returned); outcome = Outcome.returned; respond(v.valueLo, v.valueHi, 0, 0); return;
+    case Decision.EMULATE: outcome = Outcome.emulated; return emulate(v, portable);
     case FAIL_CLOSED:
-      if (v.reason.includes('trapped')) count(Stat.traps);
-      return failClosed(v.reason);
-    default: count(Stat.noPolicy); return respond(0, 0, 0, FLAG_CONTINUE);
+      if (v.trapped) count(Stat.traps);
+      if (v.outOfFuel) count(Stat.fuelExhausted);
+      if (v.skippedNow) count(Stat.policiesSkipped);
+      // Putting a policy aside is logged whatever the rate limit.
+      return failClosed(v.reason, v.skippedNow ? null : v.policy);
+    default: count(Stat.noPolicy); outcome = Outcome.noPolicy; respond(0, 0, 0, FLAG_CONTINUE); return;
   }
 }
 
@@ -131,7 +183,8 @@ function control(): boolean {
       // Instantiating happens here, between two notifications: the one before was answered by the
       // old set, the next one will be by the new set, and none sees a mixture.
       try {
-        policySet = new PolicySet(message.policies, host);
+        policySet = newPolicySet(message.policies, message.slots);
+        count(Stat.reloads);
         post({ type: 'reloaded', generation: message.generation });
       } catch (e) {
         post({ type: 'reload-failed', generation: message.generation, reason: (e as Error).message });
@@ -141,12 +194,80 @@ function control(): boolean {
   return true;
 }
 
+/** Counts the notification just answered by syscall and outcome, its latency, and audits it. */
+function account(received: number): void {
+  const ns = (performance.now() - received) * 1e6;
+  const portable = words[PORTABLE]!;
+  statsWriter.latency(ns);
+  statsWriter.outcome(portable, outcome);
+  if (audit !== null) {
+    audit.write(words, portable, decidedBy === null ? -1 : decidedBy.slot, outcome, answeredErrno, answeredLo, answeredHi,
+      performance.timeOrigin + received, ns);
+  }
+}
+
+const handleNotification = faults ? throwingHandler(faults, handle) : handle;
+
+/** Handles the notification just received into `notif`, answering it exactly once. */
+function serveReceived(): void {
+  const received = performance.now();
+  outcome = Outcome.noPolicy; decidedBy = null; answeredErrno = 0; answeredLo = 0; answeredHi = 0;
+  if (audit !== null) audit.readComm(words[TID]!);
+  try {
+    handleNotification();
+  } catch (e) {
+    // An exception in the host itself: the call still gets exactly one answer.
+    failClosed(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
+  }
+  account(received);
+}
+
+const interrupt = config.interrupt ? new Int32Array(config.interrupt) : null;
+
+/**
+ * The loop when the thread can block in RECV itself (docs/performance.md): one syscall fewer per
+ * notification than poll + RECV, and the kernel's synchronous wake-up hands the CPU straight from
+ * the caller to this thread. The control plane sets interrupt[ATTENTION] after posting a message
+ * and signals this thread (native/interrupt.cc), so RECV returns EINTR; it re-signals until the
+ * flag is cleared, which covers a signal that lands between the check below and the ioctl. It also
+ * signals now and then without a message, so a kernel whose RECV would not return once the filter
+ * has no users left still lets the loop notice the hang-up.
+ */
+function serveBlocking(interrupt: Int32Array): 'hangup' | 'stopped' {
+  for (;;) {
+    if (Atomics.exchange(interrupt, INTERRUPT_ATTENTION, 0) !== 0 && !control()) return 'stopped';
+    let received: boolean;
+    try {
+      received = native.notifRecvBlocking(listenerFd, notif);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // ENOENT: the caller went away before it was received, or no task uses the filter any more.
+      if (native.pollListener(listenerFd, -1, 0) & 2) return 'hangup';
+      count(Stat.recvEnoent);
+      continue;
+    }
+    if (received) serveReceived();
+    else if (Atomics.load(interrupt, INTERRUPT_ATTENTION) === 0 && (native.pollListener(listenerFd, -1, 0) & 3) === 2) return 'hangup';
+  }
+}
+
 function serve(): 'hangup' | 'stopped' {
+  let syncWakeUp = false;
   if (config.syncWakeUp) {
-    try { native.notifSetFlags(listenerFd, native.constants.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP); }
+    try { native.notifSetFlags(listenerFd, native.constants.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP); syncWakeUp = true; }
     catch (e) { post({ type: 'log', level: 'debug', message: `SYNC_WAKE_UP unavailable: ${(e as Error).message}` }); }
   }
+  // Blocking in RECV pays only with the synchronous wake-up (without it the woken thread migrates
+  // anyway), and needs the interrupt signal to be ours.
+  if (syncWakeUp && interrupt !== null) {
+    try {
+      Atomics.store(interrupt, INTERRUPT_TID, native.prepareInterrupt());
+    } catch (e) {
+      post({ type: 'log', level: 'debug', message: `blocking receive unavailable, polling: ${(e as Error).message}` });
+    }
+  }
   post({ type: 'ready' });
+  if (interrupt !== null && Atomics.load(interrupt, INTERRUPT_TID) > 0) return serveBlocking(interrupt);
   for (;;) {
     const events = native.pollListener(listenerFd, config.wakeFd, -1);
     if (events & 4 && !control()) return 'stopped';
@@ -158,12 +279,7 @@ function serve(): 'hangup' | 'stopped' {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') { count(Stat.recvEnoent); continue; }
         throw e;
       }
-      try {
-        handle();
-      } catch (e) {
-        // An exception in the host itself: the call still gets exactly one answer.
-        failClosed(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
-      }
+      serveReceived();
       continue;
     }
     if (events & 2) return 'hangup'; // no task uses the filter any more

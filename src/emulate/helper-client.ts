@@ -8,6 +8,9 @@
 //              u32 pathLength (1..4095), u32 groups[ngroups], path bytes (no NUL)
 //              + SCM_RIGHTS [rootFd, usernsFd] or, for a relative path, [rootFd, usernsFd, startFd]
 //   response = i32 errno (0 = created)
+//   op 2 (SETXATTR) reuses the header with mode = xattr flags, dev = AT_* lookup flags
+//   (AT_SYMLINK_NOFOLLOW, or AT_EMPTY_PATH with pathLength 0 and startFd the caller's open file), and
+//   after the path: u32 nameLength (1..255), u32 valueLength (0..255), name, value.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Creds, HELPER_PATH, native } from '../native.js';
 
@@ -28,7 +31,28 @@ export interface MknodRequest {
   creds: Uint32Array;
 }
 
+export interface SetxattrRequest {
+  rootFd: number;
+  /** The caller's cwd or dirfd for a relative path, or its open file with AT_EMPTY_PATH; else -1. */
+  startFd: number;
+  usernsFd: number;
+  path: Uint8Array;
+  /** 0 only with AT_EMPTY_PATH. */
+  pathLength: number;
+  /** XATTR_CREATE | XATTR_REPLACE as the caller passed them. */
+  xattrFlags: number;
+  /** AT_SYMLINK_NOFOLLOW (lsetxattr) or AT_EMPTY_PATH (fsetxattr). */
+  atFlags: number;
+  name: Uint8Array;
+  value: Uint8Array;
+  creds: Uint32Array;
+}
+
 const OP_MKNOD = 1;
+const OP_SETXATTR = 2;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_EMPTY_PATH = 0x1000;
+const XATTR_LIMIT = 255;
 const HEADER_BYTES = 80;
 const MAX_GROUPS = 64;
 /** PATH_MAX less the NUL. */
@@ -38,7 +62,7 @@ const ENAMETOOLONG = 36;
 
 export class PrivilegedHelper {
   readonly socketFd: number;
-  private readonly request = new Uint8Array(HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH);
+  private readonly request = new Uint8Array(HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + 2 * XATTR_LIMIT);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
   private readonly reply = new Int32Array(2);
   private readonly rootAndUserns = [0, 0];
@@ -81,23 +105,7 @@ export class PrivilegedHelper {
     const relative = req.path[0] !== 0x2f; // '/'
     if (relative && req.startFd < 0) throw new RangeError('PrivilegedHelper.mknod: a relative path needs startFd');
 
-    const w = this.words;
-    const ngroups = Math.min(creds[Creds.NGROUPS]!, MAX_GROUPS);
-    w[0] = OP_MKNOD;
-    w[1] = req.mode;
-    w[2] = req.dev;
-    w[3] = creds[Creds.UMASK]!;
-    for (let i = 0; i < 4; i++) {
-      w[4 + i] = creds[Creds.UID + i]!;
-      w[8 + i] = creds[Creds.GID + i]!;
-    }
-    w[12] = creds[Creds.CAP_INH]!; w[13] = creds[Creds.CAP_INH + 1]!;
-    w[14] = creds[Creds.CAP_PRM]!; w[15] = creds[Creds.CAP_PRM + 1]!;
-    w[16] = creds[Creds.CAP_EFF]!; w[17] = creds[Creds.CAP_EFF + 1]!;
-    w[18] = ngroups;
-    w[19] = pathLength;
-    for (let i = 0; i < ngroups; i++) w[20 + i] = creds[Creds.GROUPS + i]!;
-    const pathOffset = HEADER_BYTES + 4 * ngroups;
+    const pathOffset = this.header(OP_MKNOD, req.mode, req.dev, creds, pathLength);
     this.request.set(req.path.subarray(0, pathLength), pathOffset);
 
     let fds: number[];
@@ -109,8 +117,69 @@ export class PrivilegedHelper {
     }
     fds[0] = req.rootFd;
     fds[1] = req.usernsFd;
+    return this.exchange(pathOffset + pathLength, fds);
+  }
 
-    native.sendMessage(this.socketFd, this.request.subarray(0, pathOffset + pathLength), fds);
+  /**
+   * Sets the xattr `name` = `value` on the file the caller names, after checking as the caller that
+   * it could modify it; 0 or the errno the caller must see. Throws when the helper is gone.
+   */
+  setxattr(req: SetxattrRequest): number {
+    const { pathLength, creds, name, value } = req;
+    const byFd = (req.atFlags & AT_EMPTY_PATH) !== 0;
+    if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > req.path.byteLength || pathLength > MAX_PATH_LENGTH) {
+      throw new RangeError(`PrivilegedHelper.setxattr: pathLength ${pathLength} outside the path buffer`);
+    }
+    if (byFd !== (pathLength === 0)) throw new RangeError('PrivilegedHelper.setxattr: AT_EMPTY_PATH goes with an empty path, and only it');
+    if (name.byteLength < 1 || name.byteLength > XATTR_LIMIT || value.byteLength > XATTR_LIMIT) {
+      throw new RangeError('PrivilegedHelper.setxattr: name must be 1..255 bytes, value 0..255');
+    }
+    if (creds.length < Creds.GROUPS + Creds.MAX_GROUPS) throw new RangeError('PrivilegedHelper.setxattr: creds is not a readCreds buffer');
+    const relative = !byFd && req.path[0] !== 0x2f;
+    if ((relative || byFd) && req.startFd < 0) throw new RangeError('PrivilegedHelper.setxattr: needs startFd');
+
+    const pathOffset = this.header(OP_SETXATTR, req.xattrFlags, req.atFlags, creds, pathLength);
+    this.request.set(req.path.subarray(0, pathLength), pathOffset);
+    const tail = new DataView(this.request.buffer, pathOffset + pathLength, 8);
+    tail.setUint32(0, name.byteLength, true);
+    tail.setUint32(4, value.byteLength, true);
+    this.request.set(name, pathOffset + pathLength + 8);
+    this.request.set(value, pathOffset + pathLength + 8 + name.byteLength);
+    let fds: number[];
+    if (relative || byFd) {
+      fds = this.rootUsernsAndStart;
+      fds[2] = req.startFd;
+    } else {
+      fds = this.rootAndUserns;
+    }
+    fds[0] = req.rootFd;
+    fds[1] = req.usernsFd;
+    return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
+  }
+
+  /** Writes the common header and the groups; returns where the path goes. */
+  private header(op: number, word1: number, word2: number, creds: Uint32Array, pathLength: number): number {
+    const w = this.words;
+    const ngroups = Math.min(creds[Creds.NGROUPS]!, MAX_GROUPS);
+    w[0] = op;
+    w[1] = word1;
+    w[2] = word2;
+    w[3] = creds[Creds.UMASK]!;
+    for (let i = 0; i < 4; i++) {
+      w[4 + i] = creds[Creds.UID + i]!;
+      w[8 + i] = creds[Creds.GID + i]!;
+    }
+    w[12] = creds[Creds.CAP_INH]!; w[13] = creds[Creds.CAP_INH + 1]!;
+    w[14] = creds[Creds.CAP_PRM]!; w[15] = creds[Creds.CAP_PRM + 1]!;
+    w[16] = creds[Creds.CAP_EFF]!; w[17] = creds[Creds.CAP_EFF + 1]!;
+    w[18] = ngroups;
+    w[19] = pathLength;
+    for (let i = 0; i < ngroups; i++) w[20 + i] = creds[Creds.GROUPS + i]!;
+    return HEADER_BYTES + 4 * ngroups;
+  }
+
+  private exchange(length: number, fds: number[]): number {
+    native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
     const answer = native.recvMessage(this.socketFd, this.reply, -1);
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);

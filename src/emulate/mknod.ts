@@ -29,6 +29,8 @@ export class MknodEmulator {
     private readonly helper: PrivilegedHelper | null,
     private readonly listenerFd: number,
     private readonly warn: (message: string) => void,
+    /** Test-only fault injection (src/dataplane/test-faults.ts): runs between reading the path and acting. */
+    private readonly afterPathRead: (() => void) | null = null,
   ) {}
 
   /** Decodes mknod (isAt = false) or mknodat arguments; mode is umode_t (16 bits), dev an unsigned int. */
@@ -61,6 +63,7 @@ export class MknodEmulator {
     }
     if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
     if (length === 0) return E.ENOENT;
+    if (this.afterPathRead !== null) this.afterPathRead();
 
     const relative = this.path[0] !== 0x2f; // '/'
     let rootFd = -1, startFd = -1, usernsFd = -1, pidfd = -1;

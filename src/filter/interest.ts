@@ -118,3 +118,27 @@ export function mergeInterests(lists: readonly (readonly SyscallInterest[])[]): 
   }
   return [...merged].map(([syscall, when]) => (when === 'always' ? { syscall } : { syscall, when }));
 }
+
+function sameGroup(a: readonly ArgCondition[], b: readonly ArgCondition[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.arg === b[i]!.arg && c.op === b[i]!.op && c.value === b[i]!.value && c.mask === b[i]!.mask);
+}
+
+/**
+ * The syscalls of `wanted` that a filter compiled from `installed` may not route (a running
+ * workload's filter cannot be widened). Conservative: a condition group is taken as covered only
+ * when the filter routes the syscall unconditionally or has the very same group.
+ */
+export function interestNotCovered(installed: readonly SyscallInterest[], wanted: readonly SyscallInterest[]): string[] {
+  const routed = new Map(mergeInterests([installed]).map((e) => [e.syscall, e.when ?? []]));
+  const missing: string[] = [];
+  for (const entry of mergeInterests([wanted])) {
+    const groups = routed.get(entry.syscall);
+    if (groups === undefined) { missing.push(entry.syscall); continue; }
+    if (groups.length === 0) continue;
+    const wantedGroups = entry.when ?? [];
+    if (wantedGroups.length === 0 || !wantedGroups.every((g) => groups.some((h) => sameGroup(g, h)))) {
+      missing.push(`${entry.syscall} (beyond the conditions the filter routes)`);
+    }
+  }
+  return missing;
+}

@@ -9,6 +9,8 @@ export const NAME_PATTERN = /^[a-z0-9_.-]{1,64}$/;
 /** Size of the notification block and of the creds block. */
 export const NOTIFICATION_BYTES = 128;
 export const CREDS_BYTES = 128;
+/** Size of the block fd_info fills. */
+export const FD_INFO_BYTES = 80;
 
 /** Default and hard cap of a policy's memory: 256 pages of 64 KiB = 16 MiB. */
 export const PAGE_BYTES = 65536;
@@ -19,6 +21,7 @@ export const ABI_IMPORTS: Readonly<Record<string, FuncType>> = {
   read_memory: { params: ['i64', 'i32', 'i32'], results: ['i32'] },
   read_string: { params: ['i64', 'i32', 'i32'], results: ['i32'] },
   caller_creds: { params: ['i32'], results: ['i32'] },
+  fd_info: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
   log: { params: ['i32', 'i32', 'i32'], results: [] },
   abort: { params: ['i32', 'i32', 'i32', 'i32'], results: [] },
 };

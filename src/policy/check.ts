@@ -1,7 +1,8 @@
 // `wasmsup check FILE...`: whether the host would load a policy module, and what it declares.
 import type { ArgCondition, SyscallInterest } from '../filter/types.js';
-import { PAGE_BYTES, mib } from './abi.js';
+import { DEFAULT_MAXIMUM_PAGES, PAGE_BYTES, mib } from './abi.js';
 import { PolicyLoadError, loadPolicy, type LoadOptions } from './load.js';
+import { trialInstantiate } from './directory.js';
 
 const OPS: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
 
@@ -33,6 +34,9 @@ function pages(n: number): string {
 export function checkReport(file: string, options: LoadOptions = {}): { ok: boolean; text: string } {
   try {
     const info = loadPolicy(file, options);
+    // What `run` does before accepting it: the start code must finish, within its fuel.
+    trialInstantiate(info);
+    const m = info.metering;
     const indent = '\n            ';
     const lines = [
       `${file}: ok`,
@@ -42,6 +46,9 @@ export function checkReport(file: string, options: LoadOptions = {}): { ok: bool
       `  imports:  ${info.imports.length ? info.imports.map((i) => `${i.module}.${i.name}`).join(', ') : '(none)'}`,
       `  exports:  ${info.exports.join(', ')}`,
       `  memory:   initial ${pages(info.memory.initialPages)}, maximum ${info.memory.maximumPages === null ? 'none' : pages(info.memory.maximumPages)}`,
+      `  limits:   memory cap ${pages(options.maximumPages ?? DEFAULT_MAXIMUM_PAGES)}; ${m
+        ? `fuel ${m.fuel} per decision, charged at ${m.functions} function entries and ${m.loops} loop headers`
+        : 'not metered'}`,
       `  size:     ${info.bytes} bytes`,
     ];
     return { ok: true, text: lines.join('\n') };

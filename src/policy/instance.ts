@@ -2,7 +2,7 @@
 // docs/policy-abi.md, section 3. Runs on the data-plane thread, once per notification the policy is
 // asked about, so the import functions allocate nothing in the steady state: the views of the
 // policy's memory they hand to the host are cached per address and re-made only after the memory grew.
-import { CREDS_BYTES, NOTIFICATION_BYTES } from './abi.js';
+import { CREDS_BYTES, FD_INFO_BYTES, NOTIFICATION_BYTES } from './abi.js';
 import type { PolicyInfo } from './load.js';
 
 export interface HostContext {
@@ -12,6 +12,11 @@ export interface HostContext {
   readString(addrLo: number, addrHi: number, dst: Uint8Array, cap: number): number;
   /** Fills the 128-byte creds block `dst`; 0 or -errno. */
   callerCreds(dst: Uint8Array): number;
+  /**
+   * Fills the FD_INFO_BYTES block `dst` about the caller's fd `fd`, and up to `pathCap` bytes of its
+   * path into `path[0..)`; 0 or -errno. Hosts without it (test doubles) make fd_info answer -ENOSYS.
+   */
+  fdInfo?(fd: number, dst: Uint8Array, path: Uint8Array, pathCap: number): number;
   log(level: number, message: string): void;
 }
 
@@ -19,8 +24,12 @@ export interface PolicyInstance {
   info: PolicyInfo;
   /** The 128-byte notification block; the same object until the policy's memory grows. */
   readonly notification: Uint8Array;
-  /** Calls wasmsup_decide; the raw decision kind. Throws when the policy traps. */
+  /** Calls wasmsup_decide with a full tank of fuel; the raw decision kind. Throws when the policy traps. */
   decide(): number;
+  /** After decide() threw: whether it was stopped for running out of fuel (an endless or too long loop). */
+  outOfFuel(): boolean;
+  /** Fuel given to each decision (0 when the module is not metered). */
+  readonly fuel: number;
   memory: WebAssembly.Memory;
 }
 
@@ -33,12 +42,15 @@ class Instance implements PolicyInstance {
   readonly info: PolicyInfo;
   readonly memory!: WebAssembly.Memory;
   private readonly decideExport: () => number;
+  private readonly fuelGlobal: WebAssembly.Global | null;
+  readonly fuel: number;
   private readonly blockAddress: number;
   private buffer: ArrayBuffer;
   private block: Uint8Array;
   // Views from an address to the end of memory (reads) and of CREDS_BYTES (creds), by address.
   private readonly readViews = new Map<number, Uint8Array>();
   private readonly credsViews = new Map<number, Uint8Array>();
+  private readonly fdInfoViews = new Map<number, Uint8Array>();
   // A 64-bit target address arrives as a BigInt; splitting it through this array allocates nothing.
   private readonly addr64 = new BigInt64Array(1);
   private readonly addr32 = new Uint32Array(this.addr64.buffer);
@@ -52,6 +64,7 @@ class Instance implements PolicyInstance {
         read_memory: (addr: bigint, dst: number, len: number) => this.readMemory(addr, dst, len),
         read_string: (addr: bigint, dst: number, cap: number) => this.readString(addr, dst, cap),
         caller_creds: (dst: number) => this.callerCreds(dst),
+        fd_info: (fd: number, dst: number, path: number, cap: number) => this.fdInfo(fd, dst, path, cap),
         log: (level: number, ptr: number, len: number) => this.log(level, ptr, len),
         abort: (msg: number, file: number, line: number, col: number) => this.abort(msg, file, line, col),
       },
@@ -64,7 +77,10 @@ class Instance implements PolicyInstance {
     }
     const exports = instance.exports;
     this.memory = exports.memory as WebAssembly.Memory;
-    this.decideExport = exports.wasmsup_decide as () => number;
+    // A metered module refuels itself in its own entry point (src/policy/meter.ts).
+    this.decideExport = (info.metering ? exports[info.metering.decideExport] : exports.wasmsup_decide) as () => number;
+    this.fuelGlobal = info.metering ? exports[info.metering.fuelExport] as WebAssembly.Global : null;
+    this.fuel = info.metering ? info.metering.fuel : 0;
     this.buffer = this.memory.buffer;
     const address = (exports.wasmsup_notification as () => number)() >>> 0;
     if (address + NOTIFICATION_BYTES > this.buffer.byteLength) {
@@ -83,6 +99,10 @@ class Instance implements PolicyInstance {
     return this.decideExport();
   }
 
+  outOfFuel(): boolean {
+    return this.fuelGlobal !== null && this.fuelGlobal.value === 0;
+  }
+
   /** Re-makes the views when memory.grow replaced the buffer. */
   private refresh(): void {
     const buffer = this.memory.buffer;
@@ -91,6 +111,7 @@ class Instance implements PolicyInstance {
     this.block = new Uint8Array(buffer, this.blockAddress, NOTIFICATION_BYTES);
     this.readViews.clear();
     this.credsViews.clear();
+    this.fdInfoViews.clear();
   }
 
   /** Throws (traps the policy) unless [ptr, ptr+len) lies in the policy's memory. */
@@ -143,6 +164,19 @@ class Instance implements PolicyInstance {
       this.credsViews.set(start, view);
     }
     return this.host.callerCreds(view) | 0;
+  }
+
+  private fdInfo(fd: number, dst: number, path: number, cap: number): number {
+    const start = this.checkRange('fd_info', dst, FD_INFO_BYTES);
+    const pathStart = this.checkRange('fd_info', path, cap);
+    let view = this.fdInfoViews.get(start);
+    if (view === undefined) {
+      if (this.fdInfoViews.size >= VIEW_CACHE_LIMIT) this.fdInfoViews.clear();
+      view = new Uint8Array(this.buffer, start, FD_INFO_BYTES);
+      this.fdInfoViews.set(start, view);
+    }
+    if (this.host.fdInfo === undefined) return -38; // ENOSYS
+    return this.host.fdInfo(fd | 0, view, this.readView(pathStart), cap) | 0;
   }
 
   private log(level: number, ptr: number, len: number): void {

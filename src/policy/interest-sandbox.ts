@@ -31,6 +31,7 @@ const imports = {
     read_memory: () => { started('read_memory'); return -ENOSYS; },
     read_string: () => { started('read_string'); return -ENOSYS; },
     caller_creds: () => { started('caller_creds'); return -ENOSYS; },
+    fd_info: () => { started('fd_info'); return -ENOSYS; },
     log: () => { started('log'); },
     abort: (msg: number, file: number, line: number, col: number) => {
       if (!memory) throw new Error(`abort in the policy's top-level code${line ? ` at line ${line >>> 0}:${col >>> 0}` : ''}`);

@@ -8,6 +8,7 @@ import {
   POLICY_SECTION, mib, sameFuncType,
 } from './abi.js';
 import { MalformedWasm, formatFuncType, readWasmStructure, type WasmStructure } from './wasm-binary.js';
+import { FUEL_EXPORT, MeterError, meterModule } from './meter.js';
 
 export interface MemoryLimits { initialPages: number; maximumPages: number | null; imported: boolean }
 
@@ -19,15 +20,31 @@ export interface PolicyInfo {
   imports: { module: string; name: string; kind: string }[];
   exports: string[];
   memory: MemoryLimits;
+  /** The module the host runs: the file's, with fuel metering injected unless loaded with `meter: false`. */
   module: WebAssembly.Module;
   /** Size of the module file in bytes. */
   bytes: number;
+  /**
+   * Fuel metering (src/policy/meter.ts), or null when not metered: the exported fuel global, the
+   * refuelling entry point the host calls instead of wasmsup_decide, the fuel each decision gets,
+   * and where it is charged.
+   */
+  metering: { fuelExport: string; decideExport: string; fuel: number; loops: number; functions: number } | null;
 }
 
 export interface LoadOptions {
   /** Largest memory maximum accepted, in 64 KiB pages (default 256 = 16 MiB). */
   maximumPages?: number;
+  /**
+   * Inject fuel metering (default true), so that a decision stops after `fuel` (default DEFAULT_FUEL)
+   * loop iterations and function calls instead of running forever. The start code gets as much.
+   */
+  meter?: boolean;
+  fuel?: number;
 }
+
+/** Default fuel per decision: loop iterations plus function calls, a few milliseconds of work at most. */
+export const DEFAULT_FUEL = 5_000_000;
 
 export class PolicyLoadError extends Error {
   readonly file: string;
@@ -89,6 +106,19 @@ export function validatePolicyBytes(bytes: Uint8Array, file: string, options: Lo
   checkExports(structure, refuse);
   const { name, interest } = readPolicySection(module, refuse);
 
+  let metering: PolicyInfo['metering'] = null;
+  if (options.meter ?? true) {
+    try {
+      const fuel = options.fuel ?? DEFAULT_FUEL;
+      const metered = meterModule(bytes, fuel);
+      module = new WebAssembly.Module(metered.bytes as Uint8Array<ArrayBuffer>);
+      metering = { fuelExport: FUEL_EXPORT, decideExport: metered.decideExport!, fuel, loops: metered.loops, functions: metered.functions };
+    } catch (e) {
+      if (e instanceof MeterError) refuse(e.message);
+      refuse(`fuel metering produced an invalid module (a wasmsup bug): ${(e as Error).message}`);
+    }
+  }
+
   return {
     file,
     name,
@@ -99,6 +129,7 @@ export function validatePolicyBytes(bytes: Uint8Array, file: string, options: Lo
     memory,
     module,
     bytes: bytes.length,
+    metering,
   };
 }
 

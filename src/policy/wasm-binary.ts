@@ -38,7 +38,7 @@ const VALTYPES: Record<number, ValType> = {
 const EXPORT_KINDS = ['function', 'table', 'memory', 'global', 'tag'] as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-class Reader {
+export class Reader {
   constructor(private readonly bytes: Uint8Array, public pos: number, private readonly end: number) {}
 
   get done(): boolean { return this.pos >= this.end; }

@@ -12,6 +12,11 @@
 // Raw numbers differ per arch; the per-arch tables below map a raw number to a portable id. x32 shares
 // AUDIT_ARCH_X86_64 with x86_64 and is told apart by __X32_SYSCALL_BIT (0x40000000) in the number; its
 // numbers here include that bit.
+//
+// Invented syscalls (docs/policy-abi.md, "Invented syscalls"): `invented_K` for K in 0..4095 is a number
+// no kernel implements, the same raw number INVENTED_NR_BASE + K on x86_64, i386 and aarch64 (x32 callers
+// use the x86_64 number, without the x32 bit), with portable id INVENTED_ID_BASE + K. Seccomp runs before
+// the kernel looks the number up, so a policy can answer such a call; unanswered, the kernel says ENOSYS.
 
 export type ArchName = 'x86_64' | 'i386' | 'x32' | 'aarch64';
 
@@ -27,6 +32,22 @@ export const AUDIT_ARCH_X86_64 = 0xc000003e;
 export const AUDIT_ARCH_I386 = 0x40000003;
 export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
 export const X32_SYSCALL_BIT = 0x40000000;
+
+/** First raw number of the invented range: far above every ABI's real numbers, below the x32 bit. */
+export const INVENTED_NR_BASE = 0x3ffff000;
+/** Portable id of `invented_0`: above every id the Uint16Array tables below can hold. */
+export const INVENTED_ID_BASE = 0x10000;
+/** Invented numbers K = 0 .. INVENTED_COUNT-1. */
+export const INVENTED_COUNT = 4096;
+const INVENTED_NAME = /^invented_(0|[1-9][0-9]{0,3})$/;
+
+/** K of an `invented_K` name, or -1. */
+export function inventedIndex(name: string): number {
+  const m = INVENTED_NAME.exec(name);
+  if (m === null) return -1;
+  const k = Number(m[1]);
+  return k < INVENTED_COUNT ? k : -1;
+}
 
 export const ARCHES: Readonly<Record<ArchName, ArchInfo>> = {
   x86_64: { name: 'x86_64', auditArch: AUDIT_ARCH_X86_64, base: 0 },
@@ -604,26 +625,32 @@ function numbersByName(): Record<ArchName, Map<string, number>> {
 
 /** The raw syscall number of `name` on `arch` (x32 numbers include the x32 bit), or undefined. */
 export function syscallNumber(arch: ArchName, name: string): number | undefined {
+  const k = inventedIndex(name);
+  if (k >= 0) return arch === 'x32' ? undefined : INVENTED_NR_BASE + k;
   return numbersByName()[arch].get(name);
 }
 
 /** The name of raw syscall number `nr` on `arch`, or undefined. */
 export function syscallName(arch: ArchName, nr: number): string | undefined {
+  if (arch !== 'x32' && nr >= INVENTED_NR_BASE && nr < INVENTED_NR_BASE + INVENTED_COUNT) return `invented_${nr - INVENTED_NR_BASE}`;
   const id = IDS_BY_ARCH[arch][nr - ARCHES[arch].base];
   return id ? PORTABLE_NAMES[id] : undefined;
 }
 
 /** Portable id of a syscall name; 0 when the name is not in the portable list. */
 export function portableId(name: string): number {
+  const k = inventedIndex(name);
+  if (k >= 0) return INVENTED_ID_BASE + k;
   return idByName.get(name) ?? 0;
 }
 
 /** Name of a portable id, or undefined for 0 and ids past the end of the list. */
 export function portableName(id: number): string | undefined {
+  if (id >= INVENTED_ID_BASE && id < INVENTED_ID_BASE + INVENTED_COUNT) return `invented_${id - INVENTED_ID_BASE}`;
   return id > 0 && id < PORTABLE_NAMES.length ? PORTABLE_NAMES[id] : undefined;
 }
 
-/** Number of portable ids (the largest valid id). */
+/** Number of portable ids from the list (the largest valid id below the invented range). */
 export const PORTABLE_COUNT = PORTABLE_NAMES.length - 1;
 
 /**
@@ -642,5 +669,7 @@ export function portableIdFor(auditArch: number, nr: number): number {
     case AUDIT_ARCH_AARCH64: ids = AARCH64_IDS; index = n; break;
     default: return 0;
   }
-  return index < ids.length ? ids[index]! : 0;
+  if (index < ids.length) return ids[index]!;
+  // Past the table: an invented number (never in the x32 range, whose numbers carry the x32 bit)?
+  return n >= INVENTED_NR_BASE && n < INVENTED_NR_BASE + INVENTED_COUNT ? INVENTED_ID_BASE + (n - INVENTED_NR_BASE) : 0;
 }

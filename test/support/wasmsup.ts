@@ -1,6 +1,6 @@
 // Running the real `bin/wasmsup` from tests, and the small things those tests share.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,5 +58,21 @@ export function mknodProbe(): string {
   const out = join(dir, 'mknod-probe');
   execFileSync('gcc', ['-O1', '-Wall', '-static', '-o', out, join(ROOT, 'test', 'probe', 'mknod-probe.c')]);
   probePath = out;
+  return out;
+}
+
+const builtProbes = new Map<string, string>();
+/** test/probe/NAME.c built statically with gcc once per test process; the executable's path. */
+export function buildProbe(name: string): string {
+  const known = builtProbes.get(name);
+  if (known && existsSync(known)) return known;
+  const dir = join(ROOT, 'build', 'test-bin');
+  mkdirSync(dir, { recursive: true });
+  // Built under a per-process name and renamed into place, so parallel test processes never run a
+  // half-written file.
+  const out = join(dir, name), partial = `${out}.${process.pid}`;
+  execFileSync('gcc', ['-O1', '-Wall', '-static', '-o', partial, join(ROOT, 'test', 'probe', `${name}.c`)]);
+  renameSync(partial, out);
+  builtProbes.set(name, out);
   return out;
 }

@@ -1,0 +1,159 @@
+// `npm run bench [-- --quick] [-- --runs N]`: the per-notification cost of wasmsup side by side with
+// what else answers a syscall — no filter, a kernel-only filter, a minimal C supervisor, strace —
+// plus mknod emulation, throughput by thread count, start-up and peak RSS. One small C workload
+// (bench/c/workload.c) times N getppid() calls under each. Samples are interleaved (run 1 of every
+// row, then run 2, …) so a noisy stretch of the machine spreads over all rows instead of one.
+// Prints a table and writes build/bench/results.json and build/bench/latency.svg. Must run as root
+// (the user-namespace and mknod rows); a benchmark, never a test.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { peakRssMiB, runForNumbers, runForWallTime, summarize, type Sample, type Summary } from './measure.js';
+import { printTable, writeSvg, type Row, type Target } from './report.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OUT = join(ROOT, 'build', 'bench');
+const WASMSUP = [process.execPath, join(ROOT, 'bin', 'wasmsup')];
+const GETPPID42 = join(OUT, 'getppid42.wasm');
+const MKNOD_POLICY = join(ROOT, 'build', 'policies', 'mknod.wasm');
+const NS_ROOT = 100000;
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, runs: { type: 'string' } } });
+const quick = Boolean(values.quick);
+const runs = values.runs ? Number(values.runs) : quick ? 3 : 7;
+if (!Number.isInteger(runs) || runs < 1) { console.error('bench: --runs must be a positive integer'); process.exit(2); }
+// Calls per sample: enough for ~0.5 s of a supervised row; strace and the non-sync loop are ~10x slower.
+const N = quick ? 20_000 : 100_000;
+const N_FAST = N * 10;
+const N_SLOW = N / 5;
+const N_MKNOD = quick ? 2_000 : 10_000;
+if (process.getuid?.() !== 0) { console.error('bench: run as root (user namespaces, mknod as root)'); process.exit(2); }
+
+function compile(): { workload: string; mini: string } {
+  mkdirSync(OUT, { recursive: true });
+  const workload = join(OUT, 'workload'), mini = join(OUT, 'mini-supervisor');
+  execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-pthread', '-o', workload, join(ROOT, 'bench', 'c', 'workload.c')]);
+  execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', mini, join(ROOT, 'bench', 'c', 'mini-supervisor.c')]);
+  return { workload, mini };
+}
+
+/** Up to ten policy files for the RSS row: every built policy except those made to fail, repeated. */
+function tenPolicies(): string[] {
+  const found: string[] = [];
+  for (const dir of ['build/policies', 'build/bench', 'build/test-policies']) {
+    const full = join(ROOT, dir);
+    if (!existsSync(full)) continue;
+    for (const f of readdirSync(full).sort()) if (f.endsWith('.wasm') && f !== 'trap.wasm') found.push(join(full, f));
+  }
+  return Array.from({ length: 10 }, (_, i) => found[i % found.length]!);
+}
+
+interface Scenario {
+  id: string;
+  label: string;
+  unit: 'ns/call' | 'ns/pair' | 'calls/s' | 'ms' | 'MiB';
+  sample: () => Sample | Promise<Sample>;
+  /** Use the second printed number (calls/s) instead of the first. */
+  second?: boolean;
+  /** Not part of the per-call table's ratio column (different unit or different workload). */
+  group: 'latency' | 'mknod' | 'throughput' | 'startup' | 'rss';
+}
+
+function scenarios(workload: string, mini: string, dirs: { kernel: string; userns: string }): Scenario[] {
+  const getppid = (n: number, threads: number, expect: string) => [workload, 'getppid', String(n), String(threads), expect];
+  const getpid = (n: number) => [workload, 'getpid', String(n), '1', 'any'];
+  const wasmsup = (...args: string[]) => [...WASMSUP, 'run', ...args, '--'];
+  const list: Scenario[] = [
+    { id: 'a', label: '(a) no filter', unit: 'ns/call', group: 'latency', sample: () => runForNumbers(getppid(N_FAST, 1, 'any')) },
+    { id: 'b', label: '(b) kernel-only filter (RET_ERRNO)', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([mini, 'errno', '--', ...getppid(N_FAST, 1, '-1')]) },
+    { id: 'c', label: '(c) minimal C supervisor', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([mini, 'notify', '--', ...getppid(N_SLOW, 1, '42')]) },
+    { id: 'c-sync', label: '(c) minimal C supervisor, SYNC_WAKE_UP', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([mini, 'notify-sync', '--', ...getppid(N, 1, '42')]) },
+    { id: 'd', label: '(d) strace -e inject=getppid:retval=42', unit: 'ns/call', group: 'latency', sample: () => runForNumbers(['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=getppid', '-e', 'inject=getppid:retval=42', ...getppid(N_SLOW, 1, '42')]) },
+    { id: 'e', label: '(e) wasmsup, getppid42.wasm', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([...wasmsup('--policy', GETPPID42), ...getppid(N, 1, '42')]) },
+    { id: 'e-nosync', label: '(e) wasmsup --no-sync-wake-up', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([...wasmsup('--no-sync-wake-up', '--policy', GETPPID42), ...getppid(N_SLOW, 1, '42')]) },
+    // A call the filter lets through: getpid, which neither filter intercepts.
+    { id: 'g-b', label: 'getpid, allowed by (b)\'s filter', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([mini, 'errno', '--', ...getpid(N_FAST)]) },
+    { id: 'g', label: 'getpid, not intercepted under wasmsup', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([...wasmsup('--policy', GETPPID42), ...getpid(N_FAST)]) },
+    { id: 'f-kernel', label: '(f) mknod+unlink, kernel, as root', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([workload, 'mknod', dirs.kernel, String(N_MKNOD * 10)]) },
+    { id: 'f-wasmsup', label: '(f) mknod+unlink, wasmsup --userns, mknod.wasm', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([...wasmsup('--userns', '--policy', MKNOD_POLICY), workload, 'mknod', dirs.userns, String(N_MKNOD)]) },
+  ];
+  for (const threads of [1, 2, 8]) {
+    list.push({ id: `t${threads}-c`, label: `throughput, ${threads} thread(s), C supervisor (sync)`, unit: 'calls/s', group: 'throughput', second: true, sample: () => runForNumbers([mini, 'notify-sync', '--', ...getppid(N / threads, threads, '42')]) });
+    list.push({ id: `t${threads}-e`, label: `throughput, ${threads} thread(s), wasmsup`, unit: 'calls/s', group: 'throughput', second: true, sample: () => runForNumbers([...wasmsup('--policy', GETPPID42), ...getppid(N / threads, threads, '42')]) });
+  }
+  list.push(
+    { id: 'startup-node', label: 'start-up: node -e 0', unit: 'ms', group: 'startup', sample: () => runForWallTime([process.execPath, '-e', '0']) },
+    { id: 'startup-wasmsup', label: 'start-up: wasmsup run -- true', unit: 'ms', group: 'startup', sample: () => runForWallTime([...wasmsup(), 'true']) },
+    { id: 'rss', label: 'peak RSS, 10 policies loaded', unit: 'MiB', group: 'rss', sample: () => peakRssMiB([...wasmsup(...tenPolicies().flatMap((p) => ['--policy', p])), workload, 'hold']) },
+  );
+  return list;
+}
+
+function machine() {
+  const cpu = cpus();
+  let spectreV2 = 'unknown';
+  // Syscall entry cost, hence every row, depends on the mitigations the kernel runs with.
+  try { spectreV2 = readFileSync('/sys/devices/system/cpu/vulnerabilities/spectre_v2', 'utf8').trim(); } catch { /* not exposed */ }
+  return { kernel: release(), cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, spectreV2 };
+}
+
+function makeDirs(): { kernel: string; userns: string; cleanup: () => void } {
+  const kernel = mkdtempSync(join(tmpdir(), 'wasmsup-bench-kernel-'));
+  const userns = mkdtempSync(join(tmpdir(), 'wasmsup-bench-userns-'));
+  // Owned by the namespace's root, as a container's rootfs would be.
+  chmodSync(userns, 0o755);
+  chownSync(userns, NS_ROOT, NS_ROOT);
+  return { kernel, userns, cleanup: () => { rmSync(kernel, { recursive: true, force: true }); rmSync(userns, { recursive: true, force: true }); } };
+}
+
+async function main(): Promise<void> {
+  const { workload, mini } = compile();
+  const dirs = makeDirs();
+  const list = scenarios(workload, mini, dirs);
+  const samples = new Map<string, number[]>(list.map((s) => [s.id, []]));
+  const started = Date.now();
+  try {
+    for (let r = 0; r < runs; r++) {
+      process.stderr.write(`bench: run ${r + 1}/${runs}…\n`);
+      for (const s of list) {
+        const sample = await s.sample();
+        samples.get(s.id)!.push(s.second ? sample.second! : sample.value);
+      }
+    }
+  } finally {
+    dirs.cleanup();
+  }
+  const summaries = new Map<string, Summary>(list.map((s) => [s.id, summarize(samples.get(s.id)!)]));
+  const med = (id: string) => summaries.get(id)!.median;
+  const rows: Row[] = list.map((s) => ({ id: s.id, label: s.label, unit: s.unit, group: s.group, ...summaries.get(s.id)! }));
+
+  const targets: Target[] = [
+    { name: '(e) / (c, SYNC_WAKE_UP)', value: med('e') / med('c-sync'), limit: 1.25, unit: '×', met: med('e') / med('c-sync') <= 1.25 },
+    { name: '(d) / (e)', value: med('d') / med('e'), limit: 10, unit: '× (at least)', met: med('d') / med('e') >= 10 },
+    { name: 'non-intercepted / (b)', value: med('g') / med('g-b'), limit: 1.05, unit: '×', met: med('g') / med('g-b') <= 1.05 },
+    { name: '(f) wasmsup / kernel', value: med('f-wasmsup') / med('f-kernel'), limit: 3, unit: '×', met: med('f-wasmsup') / med('f-kernel') <= 3 },
+    { name: 'start-up − node -e 0', value: med('startup-wasmsup') - med('startup-node'), limit: 50, unit: 'ms', met: med('startup-wasmsup') - med('startup-node') <= 50 },
+    { name: 'peak RSS, 10 policies', value: med('rss'), limit: 80, unit: 'MiB', met: med('rss') <= 80 },
+  ];
+
+  printTable(rows, med('c-sync'), targets);
+  const results = {
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: machine(),
+    params: { runs, quick, callsPerSample: { default: N, fast: N_FAST, slow: N_SLOW, mknod: N_MKNOD } },
+    baseline: 'c-sync',
+    rows: rows.map((r) => ({ ...r, ratioToBaseline: r.group === 'latency' ? r.median / med('c-sync') : undefined })),
+    targets,
+  };
+  const json = join(OUT, 'results.json');
+  writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
+  const svg = join(OUT, 'latency.svg');
+  writeSvg(svg, rows.filter((r) => r.group === 'latency'));
+  console.log(`\nwrote ${json} and ${svg} (${results.seconds} s)`);
+}
+
+main().catch((e) => { console.error(`bench: ${(e as Error).message}`); process.exit(1); });

@@ -1,0 +1,117 @@
+// The OPEN emulation primitive: the host opens a file for the caller and injects the fd into it
+// (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND, which installs the fd and answers the call
+// with its number in one step). docs/policy-abi.md, section 4, gives the operands; docs/policies.md,
+// "open-proxy", what it is for.
+//
+// What the host opens is the path the policy passes in its own memory (bytes 100..128 of its
+// notification block), typically the bytes it read from the caller once with read_string, or a path
+// of its configuration: the host never reads the caller's memory here, so nothing the caller changes
+// after the policy's read can reach the open.
+//
+// The open is a read-only view with the supervisor's credentials (that is what makes a proxy worth
+// having: it can give the workload a file its own credentials could not open), fenced by the host's
+// own checks, whatever the policy asked:
+// - the path is absolute and resolved inside the caller's root (openat2 RESOLVE_IN_ROOT from
+//   /proc/TID/root: symlinks and ".." cannot leave it; the mounts are those of the caller's mount
+//   namespace) with no magic links (/proc/PID/fd/N);
+// - read-only: write access, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE answer EROFS, O_PATH EINVAL;
+// - regular files and directories only, never on procfs (where /proc/self would be the supervisor):
+//   the file is first opened O_PATH and its type checked, so a FIFO or device is never opened at all;
+// - the fd number is the lowest free one in the caller (ADDFD without SETFD) and O_CLOEXEC is
+//   honoured through newfd_flags, as the kernel's own open would do; RLIMIT_NOFILE still applies.
+import { native } from '../native.js';
+import type { LoadedPolicy } from '../dataplane/policy-set.js';
+
+const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30, ELOOP: 40 } as const;
+const PATH_MAX = 4096;
+const PROC_SUPER_MAGIC = 0x9fa0;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+
+/** Open flags of the host's architecture (x86 and asm-generic agree on all but arm64's four). */
+const O = process.arch === 'arm64'
+  ? { DIRECTORY: 0o40000, NOFOLLOW: 0o100000 }
+  : { DIRECTORY: 0o200000, NOFOLLOW: 0o400000 };
+const O_ACCMODE = 3, O_CREAT = 0o100, O_NOCTTY = 0o400, O_TRUNC = 0o1000, O_APPEND = 0o2000;
+const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, O_PATH = 0o10000000, O_TMPFILE_BIT = 0o20000000;
+const WRITE_FLAGS = O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_BIT;
+
+const RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_SYMLINKS = 0x04;
+/** RESOLVE_* bits a policy may add; RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS are always on. */
+const RESOLVE_ALLOWED = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS;
+
+// Operand words in the notification block viewed as Int32Array (byte offset / 4).
+const OP_PATH_PTR = 25, OP_PATH_LEN = 26, OP_FLAGS = 27, OP_RESOLVE = 28, OP_RESERVED = 29;
+
+/** Opens files for callers and injects them; one per data-plane worker. */
+export class OpenEmulator {
+  private readonly addfd = new Uint8Array(24);
+  private readonly addfdView = new DataView(this.addfd.buffer);
+  private readonly stat = new Float64Array(10);
+
+  constructor(
+    private readonly listenerFd: number,
+    private readonly warn: (message: string) => void,
+    private readonly answered: number,
+  ) {}
+
+  /** Opens what `policy` asked for and injects it; the fd number (already answered: `answered`) or -errno. */
+  emulate(notif: Uint8Array, words: Uint32Array, policy: LoadedPolicy): number {
+    const op = policy.blockWords;
+    const memory = policy.instance.memory.buffer;
+    const pathPtr = op[OP_PATH_PTR]! >>> 0, pathLength = op[OP_PATH_LEN]! >>> 0;
+    const flags = op[OP_FLAGS]! >>> 0, resolve = op[OP_RESOLVE]! >>> 0;
+    // Malformed operands are a bug in the policy, not something the caller did: fail closed, say why.
+    const bad = (why: string) => { this.warn(`policy ${policy.name}: OPEN operands refused: ${why}; failing the call closed`); return -E.EPERM; };
+    for (let w = OP_RESERVED; w < 32; w++) if (op[w] !== 0) return bad('reserved bytes 116..128 are not zero');
+    if (pathLength < 1 || pathLength >= PATH_MAX) return bad(`path length ${pathLength} is not 1..4095`);
+    if (pathPtr + pathLength > memory.byteLength) return bad(`path ${pathPtr}+${pathLength} is outside the policy's memory`);
+    if ((resolve & ~RESOLVE_ALLOWED) !== 0) return bad(`resolve flags 0x${resolve.toString(16)} beyond RESOLVE_NO_XDEV|RESOLVE_NO_SYMLINKS`);
+    const path = new Uint8Array(memory, pathPtr, pathLength);
+    if (path[0] !== 0x2f) return bad('the path is not absolute');
+    if (path.includes(0)) return bad('the path holds a NUL byte');
+
+    if ((flags & O_ACCMODE) !== 0 || (flags & WRITE_FLAGS) !== 0) return -E.EROFS;
+    if ((flags & O_PATH) !== 0) return -E.EINVAL;
+
+    const tid = words[2]!;
+    let rootFd = -1, pathFd = -1, fd = -1;
+    try {
+      rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
+      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+      pathFd = native.openat2(rootFd, path, pathLength, native.constants.O_PATH | (flags & O.NOFOLLOW), 0,
+        native.constants.RESOLVE_IN_ROOT | native.constants.RESOLVE_NO_MAGICLINKS | resolve);
+      native.fdStat(pathFd, this.stat);
+      const type = this.stat[0]! & S_IFMT;
+      if (type === S_IFLNK) return -E.ELOOP; // O_NOFOLLOW on a symlink, as the kernel answers it
+      if ((flags & O.DIRECTORY) !== 0 && type !== S_IFDIR) return -E.ENOTDIR;
+      if ((type !== S_IFREG && type !== S_IFDIR) || native.fdFsType(pathFd) === PROC_SUPER_MAGIC) return -E.EACCES;
+      fd = native.reopenFd(pathFd, (flags & (O_NONBLOCK | O.DIRECTORY)) | O_NOCTTY);
+
+      // Lowest free fd in the caller (no SETFD), answered atomically with its number (SEND).
+      const v = this.addfdView;
+      this.addfd.set(notif.subarray(0, 8));
+      v.setUint32(8, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
+      v.setUint32(12, fd, true);
+      v.setUint32(16, 0, true);
+      v.setUint32(20, flags & O_CLOEXEC, true);
+      try {
+        native.notifAddFd(this.listenerFd, this.addfd);
+      } catch (e) {
+        // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. Anything else
+        // (EMFILE: the caller is at RLIMIT_NOFILE) left the call pending: it is answered with it.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return this.answered;
+        throw e;
+      }
+      return this.answered;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (pathFd < 0 && rootFd >= 0 && typeof err.errno === 'number') return -err.errno; // openat2: the kernel's answer
+      if (rootFd < 0 && (err.code === 'ENOENT' || err.code === 'ESRCH')) return -E.ENOENT;
+      if (typeof err.errno === 'number' && err.syscall === 'ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)') return -err.errno;
+      this.warn(`open emulation for tid ${tid} failed: ${err.message}`);
+      return -E.EPERM;
+    } finally {
+      for (const f of [rootFd, pathFd, fd]) if (f >= 0) native.close(f);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// The SETXATTR emulation primitive: setxattr/lsetxattr/fsetxattr of the overlayfs xattrs a container
+// needs to build overlay layers (docs/policies.md, "setxattr"), which the kernel refuses to a user
+// namespace because trusted.* needs CAP_SYS_ADMIN in the initial one.
+//
+// The policy only chose this primitive; the host decides what it will actually write:
+// - the name and value are read from the caller's memory exactly once, here, and those bytes are both
+//   checked against the host's own allowlist and written (a thread rewriting them after the policy
+//   looked changes nothing: what was checked is what is set);
+// - a call that is not on the allowlist as read here is not refused but continued: the kernel then
+//   answers it with its own checks (EPERM for trusted.*, success for user.*), as without wasmsup;
+// - the caller must be in the workload's user namespace with CAP_SYS_ADMIN effective there;
+// - the file is resolved inside the caller's root, from its cwd or dirfd, and write access is checked
+//   as the caller by the privileged helper, which then sets the xattr on that very inode.
+import { native } from '../native.js';
+import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
+import { fetchCallerFd } from './caller-fd.js';
+
+const PATH_MAX = 4096;
+const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
+const CAP_SYS_ADMIN = 21;
+const O_PATH = 0o10000000;
+const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, ENAMETOOLONG: 36 } as const;
+const argLo = (i: number) => 8 + 2 * i;
+
+/** The xattrs the host ever sets, with the one value each may take. */
+export const SETXATTR_ALLOWLIST: readonly { name: string; value: string }[] = [
+  // overlayfs: "this directory hides the lower layers' directory of the same name" (what `rm -rf dir;
+  // mkdir dir` in an upper layer produces). The only overlayfs xattr that can be set safely from a
+  // container: redirect/origin/metacopy/upper name other files and would let a layer point outside itself.
+  { name: 'trusted.overlay.opaque', value: 'y' },
+];
+
+/** Which of the three calls: the path follows symlinks, LINK does not, FD names an open file. */
+export const SetxattrCall = { PATH: 0, LINK: 1, FD: 2 } as const;
+export type SetxattrCall = (typeof SetxattrCall)[keyof typeof SetxattrCall];
+
+export class SetxattrEmulator {
+  private readonly path = new Uint8Array(PATH_MAX);
+  private readonly name = new Uint8Array(XATTR_NAME_CAP);
+  private readonly value = new Uint8Array(256);
+  private readonly creds = new Uint32Array(96);
+  private readonly response = new Uint8Array(24);
+  private readonly allow = SETXATTR_ALLOWLIST.map((a) => ({ name: Buffer.from(a.name), value: Buffer.from(a.value) }));
+
+  constructor(
+    private readonly helper: PrivilegedHelper | null,
+    private readonly listenerFd: number,
+    private readonly workloadUsernsInode: number,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /**
+   * Performs the call for the notification in `notif`; returns 0, or -errno for the caller, or
+   * `continued` after answering the notification with CONTINUE itself.
+   */
+  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall, continued: number): number {
+    if (this.helper === null) {
+      this.warn('setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
+      return -E.EPERM;
+    }
+    const tid = words[2]!;
+    // size_t size: on a 64-bit caller a high half makes it far larger than any allowed value.
+    const size = words[argLo(3) + 1] !== 0 ? -1 : words[argLo(3)]!;
+    const xattrFlags = words[argLo(4)]!;
+
+    let nameLength: number, valueLength: number;
+    try {
+      nameLength = native.readString(tid, words[argLo(1)]!, words[argLo(1) + 1]!, this.name, XATTR_NAME_CAP);
+      valueLength = size >= 0 && size <= this.value.byteLength
+        ? native.readMemory(tid, words[argLo(2)]!, words[argLo(2) + 1]!, this.value, size) : -1;
+    } catch {
+      // Unreadable name or value: the kernel's own copy will say EFAULT/ERANGE.
+      return this.continueCall(notif, continued);
+    }
+    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+    if (!this.allowed(nameLength, valueLength, size) || xattrFlags > 3) return this.continueCall(notif, continued);
+
+    let pathLength = 0;
+    if (kind !== SetxattrCall.FD) {
+      try {
+        pathLength = native.readString(tid, words[argLo(0)]!, words[argLo(0) + 1]!, this.path, PATH_MAX);
+      } catch (e) {
+        return -((e as NodeJS.ErrnoException).errno ?? E.EFAULT);
+      }
+      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+      if (pathLength === 0) return -E.ENOENT;
+    }
+
+    let rootFd = -1, startFd = -1, usernsFd = -1;
+    try {
+      rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
+      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
+      if (kind === SetxattrCall.FD) {
+        const fd = words[argLo(0)]! | 0;
+        try {
+          startFd = fetchCallerFd(tid, fd);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          return code === 'ESRCH' || code === 'ENOENT' ? -E.ENOENT : -E.EBADF;
+        }
+        // fsetxattr on an O_PATH fd is EBADF in the kernel too.
+        if (native.fdGetFlags(startFd) & O_PATH) return -E.EBADF;
+      } else if (this.path[0] !== 0x2f) {
+        startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
+      }
+      native.readCreds(tid, this.creds);
+      const usernsInode = native.fstat(usernsFd).ino;
+      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+      // The host's own check of who may have this, whatever the policy said: the workload's root
+      // (CAP_SYS_ADMIN effective in the workload's user namespace). Anyone else: the kernel decides.
+      const capEffLo = this.creds[14]!, capEffHi = this.creds[15]!;
+      const hasSysAdmin = CAP_SYS_ADMIN < 32 ? (capEffLo >>> CAP_SYS_ADMIN) & 1 : (capEffHi >>> (CAP_SYS_ADMIN - 32)) & 1;
+      if (usernsInode !== this.workloadUsernsInode || !hasSysAdmin) return this.continueCall(notif, continued);
+      return -this.helper.setxattr({
+        rootFd, startFd, usernsFd, path: this.path, pathLength,
+        xattrFlags,
+        atFlags: kind === SetxattrCall.FD ? AT_EMPTY_PATH : kind === SetxattrCall.LINK ? AT_SYMLINK_NOFOLLOW : 0,
+        name: this.name.subarray(0, nameLength), value: this.value.subarray(0, valueLength),
+        creds: this.creds,
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
+      this.warn(`setxattr emulation for tid ${tid} failed: ${err.message}`);
+      return -E.EPERM;
+    } finally {
+      for (const fd of [rootFd, startFd, usernsFd]) if (fd >= 0) native.close(fd);
+    }
+  }
+
+  private allowed(nameLength: number, valueLength: number, size: number): boolean {
+    if (nameLength <= 0 || valueLength !== size) return false;
+    return this.allow.some((a) => a.name.length === nameLength && a.value.length === valueLength
+      && a.name.equals(this.name.subarray(0, nameLength)) && a.value.equals(this.value.subarray(0, valueLength)));
+  }
+
+  /** Lets the kernel run the call with its own checks; the notification is answered here. */
+  private continueCall(notif: Uint8Array, continued: number): number {
+    this.response.fill(0);
+    this.response.set(notif.subarray(0, 8));
+    new DataView(this.response.buffer).setUint32(20, native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE, true);
+    try {
+      native.notifSend(this.listenerFd, this.response);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    return continued;
+  }
+}

@@ -1,0 +1,151 @@
+// What the host records about a workload when it starts, for the emulations that answer "as the
+// workload's own machine would" (sysinfo) or must stay inside what belongs to it (bpf device programs):
+// its first process, when that started, and the cgroups it started in. Recorded once by the control
+// plane right after the launch (a plain object: it travels to the data-plane worker as workerData),
+// and read by the emulations through the helpers below.
+import { readFileSync, readdirSync } from 'node:fs';
+import { native } from '../native.js';
+
+export interface WorkloadInfo {
+  /** The workload's first process (the launcher, which execs the command). */
+  pid: number;
+  /** Its start time in clock ticks after boot (/proc/PID/stat field 22): uptime base, and proof it is still the same process. */
+  startTicks: number;
+  /** Its user namespace; the supervisor's own when the workload has none. */
+  usernsInode: number;
+  /** The supervisor's user namespace: a workload in it has no user namespace of its own. */
+  supervisorUsernsInode: number;
+  /**
+   * The cgroup2 directory (host path) the first process was in at start: the root of "the workload's
+   * cgroup subtree" (docs/policies.md, bpf-devices). null when no cgroup2 hierarchy is mounted.
+   */
+  cgroup2Dir: string | null;
+  /** The supervisor's own cgroup2 directory, which the workload must never restrict. */
+  supervisorCgroup2Dir: string | null;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux ABI (the kernel converts to it). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+interface CgroupMount { mountPoint: string; root: string; fstype: string; superOptions: string[] }
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+function cgroupMounts(): CgroupMount[] {
+  const mounts: CgroupMount[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const left = line.slice(0, dash).split(' '), right = line.slice(dash + 3).split(' ');
+    const fstype = right[0]!;
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    mounts.push({ root: unescape(left[3]!), mountPoint: unescape(left[4]!), fstype, superOptions: (right[2] ?? '').split(',') });
+  }
+  return mounts;
+}
+
+/** Host path of cgroup `path` (as /proc/PID/cgroup shows it) in `mount`, or null when the mount does not show it. */
+function hostPath(mount: CgroupMount, path: string): string | null {
+  const root = mount.root === '/' ? '' : mount.root;
+  if (path !== root && !path.startsWith(root + '/')) return null;
+  const rest = path.slice(root.length);
+  return mount.mountPoint === '/' ? rest || '/' : mount.mountPoint + rest;
+}
+
+/** The lines of /proc/PID/cgroup as hierarchy-id, controllers, path. */
+function cgroupLines(pid: number | 'self'): { controllers: string[]; path: string; unified: boolean }[] {
+  return readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean).map((line) => {
+    const first = line.indexOf(':'), second = line.indexOf(':', first + 1);
+    const hierarchy = line.slice(0, first);
+    return { controllers: line.slice(first + 1, second).split(','), path: line.slice(second + 1), unified: hierarchy === '0' };
+  });
+}
+
+/** Host path of the cgroup2 directory of `pid`, or null. */
+export function cgroup2DirOf(pid: number | 'self', mounts = cgroupMounts()): string | null {
+  const mount = mounts.find((m) => m.fstype === 'cgroup2');
+  const line = cgroupLines(pid).find((l) => l.unified);
+  return mount && line ? hostPath(mount, line.path) : null;
+}
+
+/** Where `pid`'s memory limits are: the v1 memory controller directory, else the cgroup2 directory when it has memory files. */
+export function memoryCgroupOf(pid: number): { version: 1 | 2; dir: string } | null {
+  const mounts = cgroupMounts();
+  const lines = cgroupLines(pid);
+  const v1Mount = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes('memory'));
+  const v1Line = lines.find((l) => !l.unified && l.controllers.includes('memory'));
+  if (v1Mount && v1Line) {
+    const dir = hostPath(v1Mount, v1Line.path);
+    if (dir) return { version: 1, dir };
+  }
+  const dir = cgroup2DirOf(pid, mounts);
+  if (dir === null) return null;
+  try {
+    readFileSync(`${dir}/memory.current`);
+    return { version: 2, dir };
+  } catch {
+    return null;
+  }
+}
+
+/** Field 22 (starttime) of /proc/PID/stat; the comm field may contain spaces and parentheses. */
+export function startTicksOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[19]);
+}
+
+/** Records the workload whose first process is `pid`, right after it was started. */
+export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo {
+  const mounts = cgroupMounts();
+  return {
+    pid,
+    startTicks: startTicksOf(pid),
+    usernsInode,
+    supervisorUsernsInode: native.nsInode(process.pid, 'user'),
+    cgroup2Dir: cgroup2DirOf(pid, mounts),
+    supervisorCgroup2Dir: cgroup2DirOf('self', mounts),
+  };
+}
+
+/**
+ * The number of the workload's tasks (threads, as sysinfo's `procs` counts them): those of every
+ * process in the workload's user namespace (when it has its own) and of every descendant of its first
+ * process (while that is still the same process). Reads /proc; called per sysinfo, which is rare.
+ */
+export function countWorkloadTasks(w: WorkloadInfo): number {
+  const ownUserns = w.usernsInode !== w.supervisorUsernsInode;
+  const parent = new Map<number, number>();
+  const threads = new Map<number, number>();
+  const members = new Set<number>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      parent.set(pid, Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      threads.set(pid, Number(/\nThreads:\s+(\d+)/.exec(status)?.[1] ?? 1));
+      if (ownUserns && native.nsInode(pid, 'user') === w.usernsInode) members.add(pid);
+    } catch {
+      // Gone while we looked: not a task any more.
+    }
+  }
+  let firstAlive = false;
+  try { firstAlive = startTicksOf(w.pid) === w.startTicks; } catch { /* gone */ }
+  if (firstAlive) {
+    const isDescendant = new Map<number, boolean>([[w.pid, true]]);
+    const walk = (pid: number, depth: number): boolean => {
+      const known = isDescendant.get(pid);
+      if (known !== undefined) return known;
+      const ppid = parent.get(pid);
+      const result = ppid !== undefined && ppid > 0 && depth < 4096 && walk(ppid, depth + 1);
+      isDescendant.set(pid, result);
+      return result;
+    };
+    for (const pid of parent.keys()) if (walk(pid, 0)) members.add(pid);
+  }
+  let tasks = 0;
+  for (const pid of members) tasks += threads.get(pid) ?? 0;
+  return tasks;
+}

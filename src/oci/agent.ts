@@ -1,0 +1,433 @@
+// `wasmsup agent`: the seccomp agent of OCI runtimes (runc, crun). A runtime started with a config whose
+// linux.seccomp.listenerPath is our socket connects once per container and sends the container process
+// state with the container's seccomp listener; each container then gets its own data plane (worker
+// thread + privileged helper), released when its listener hangs up. The main thread is the control
+// plane: it adopts containers, reloads policies on SIGHUP, prints stats on SIGUSR1, and on SIGUSR2
+// hands every container to a freshly started agent process (an upgrade that drops nothing).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, lstatSync, mkdirSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { isErrno, native } from '../native.js';
+import { log, type LogLevel } from '../log.js';
+import type { PolicyInfo } from '../policy/load.js';
+import { UsageError } from '../run.js';
+import { DataPlane } from '../dataplane/control.js';
+import { readStats } from '../dataplane/stats.js';
+import { PrivilegedHelper } from '../emulate/helper-client.js';
+import { describeWorkload } from '../emulate/workload.js';
+import { PolicyDirectory } from '../policy/directory.js';
+import { PolicyReloader, logStatsReport } from '../lifecycle.js';
+import { mergeInterests } from '../filter/interest.js';
+import { selectPolicies } from './policy-dir.js';
+import { parseContainerState, requestedPolicies, StateError } from './state.js';
+import {
+  HANDOVER_ENV, HANDOVER_VERSION, type AcceptWorkerConfig, type AcceptWorkerMessage, type HandedContainer, type Handover,
+} from './protocol.js';
+
+export interface AgentOptions {
+  socketPath: string;
+  policyDir: string;
+  failErrno: number;
+  syncWakeUp: boolean;
+}
+
+/** What the agent knows of a container; also what a successor is told about it. */
+type ContainerInfo = Omit<HandedContainer, 'fd'>;
+
+interface Container {
+  info: ContainerInfo;
+  listenerFd: number;
+  dataPlane: DataPlane;
+  helper: { helper: PrivilegedHelper; process: ChildProcess } | null;
+}
+
+const STATE_READ_TIMEOUT_MS = 5000;
+const STATE_MAX_BYTES = 1 << 20;
+/** How long a successor may take to load its policies and check what it inherited. */
+const HANDOVER_TIMEOUT_MS = 30_000;
+const SECCOMP_LISTENER_LINK = 'anon_inode:seccomp notify';
+
+function closeQuietly(fd: number): void {
+  try { native.close(fd); } catch { /* already closed */ }
+}
+
+function isSeccompListener(fd: number): boolean {
+  try { return readlinkSync(`/proc/self/fd/${fd}`) === SECCOMP_LISTENER_LINK; } catch { return false; }
+}
+
+/** Tells systemd (Type=notify) something, when it is listening; never fails the agent. */
+function sdNotify(text: string): void {
+  const path = process.env.NOTIFY_SOCKET;
+  if (!path) return;
+  try { native.unixSendDatagram(path, Buffer.from(text)); }
+  catch (e) { log('warn', `sd_notify ${text.replace(/\n/g, ' ')}: ${(e as Error).message}`); }
+}
+
+/**
+ * Binds the agent's socket: mode 0600 from the start (bound under a temporary name, chmod'ed, then
+ * renamed into place, so no client ever sees it more open), a stale socket file replaced, and a refusal
+ * when another agent answers on it or the path is something else than a socket.
+ */
+function bindSocket(path: string): { fd: number; ino: number } {
+  let existing;
+  try { existing = lstatSync(path); } catch (e) { if (!isErrno(e, 'ENOENT')) throw new UsageError(`--socket ${path}: ${(e as Error).message}`); }
+  if (existing) {
+    if (!existing.isSocket()) throw new UsageError(`--socket ${path}: exists and is not a socket; not replacing it`);
+    let probe = -1;
+    try {
+      probe = native.unixConnect(path);
+    } catch (e) {
+      if (!isErrno(e, 'ECONNREFUSED')) throw new UsageError(`--socket ${path}: cannot tell whether an agent is live on it: ${(e as Error).message}`);
+    }
+    if (probe >= 0) {
+      native.close(probe);
+      throw new UsageError(`--socket ${path}: another agent is live on it`);
+    }
+    unlinkSync(path); // stale: nobody listens
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const temporary = `${path}.${process.pid}`;
+  let fd;
+  try {
+    fd = native.unixListen(temporary, 128);
+  } catch (e) {
+    throw new UsageError(`--socket ${path}: ${isErrno(e, 'ENAMETOOLONG') ? 'path too long for a unix socket (at most 107 bytes, with a few to spare)' : (e as Error).message}`);
+  }
+  try {
+    chmodSync(temporary, 0o600);
+    renameSync(temporary, path);
+  } catch (e) {
+    native.close(fd);
+    try { unlinkSync(temporary); } catch { /* gone */ }
+    throw new UsageError(`--socket ${path}: ${(e as Error).message}`);
+  }
+  return { fd, ino: statSync(path).ino };
+}
+
+/** Reads and checks the hand-over a predecessor left in the environment, and takes its fds. */
+function takeHandover(text: string): Handover {
+  let h: Handover;
+  try {
+    h = JSON.parse(text) as Handover;
+  } catch (e) {
+    throw new Error(`${HANDOVER_ENV}: not JSON: ${(e as Error).message}`);
+  }
+  if (h?.version !== HANDOVER_VERSION || !Array.isArray(h.containers)) throw new Error(`${HANDOVER_ENV}: not a version ${HANDOVER_VERSION} hand-over`);
+  // Inherited fds lost O_CLOEXEC in the exec; the helpers this agent starts must not hold them.
+  for (const fd of [h.confirmFd, h.socketFd, ...h.containers.map((c) => c.fd)]) native.setCloexec(fd, true);
+  for (const c of h.containers) {
+    if (!isSeccompListener(c.fd)) throw new Error(`${HANDOVER_ENV}: fd ${c.fd} of container ${c.id} is not a seccomp listener`);
+  }
+  return h;
+}
+
+export class Agent {
+  private readonly directory: PolicyDirectory;
+  private readonly reloader: PolicyReloader;
+  private readonly byDataPlane = new Map<DataPlane, Container>();
+  private socketFd = -1;
+  private socketIno = 0;
+  private readonly containers = new Set<Container>();
+  private acceptWorker: { worker: Worker; wakeFd: number; stopped: Promise<void> } | null = null;
+  private busy = false; // a hand-over or shutdown is under way
+  private resolveExit!: (code: number) => void;
+  /** Settles with the agent's exit status once it stopped or handed over. */
+  readonly exited = new Promise<number>((resolve) => { this.resolveExit = resolve; });
+  private readonly privileged = process.getuid?.() === 0;
+  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [
+    ['SIGHUP', () => this.reload()],
+    ['SIGUSR1', () => this.printStats()],
+    ['SIGUSR2', () => void this.handOver()],
+    ['SIGTERM', () => void this.shutdown('SIGTERM')],
+    ['SIGINT', () => void this.shutdown('SIGINT')],
+  ];
+
+  constructor(private readonly opts: AgentOptions) {
+    this.directory = new PolicyDirectory({ directory: opts.policyDir });
+    const scan = this.directory.load();
+    // At start a bad file is a usage error; on SIGHUP it only keeps its previous version.
+    if (scan.errors.length) throw new UsageError(scan.errors.map((e) => `${e.file}: ${e.reason}`).join('\nwasmsup: '));
+    this.reloader = new PolicyReloader({
+      directory: this.directory,
+      // What `wasmsup oci-config` printed for this directory, if the containers' configs are current.
+      installed: mergeInterests(scan.policies.map((p) => p.interest)),
+      dataPlanes: () => [...this.byDataPlane.keys()],
+      select: (dataPlane, policies) => {
+        const c = this.byDataPlane.get(dataPlane);
+        return c ? this.selectionFor(c.info, policies) : [];
+      },
+    });
+    if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
+  }
+
+  /** Binds (or inherits) the socket, adopts handed-over containers and starts serving. */
+  async start(): Promise<void> {
+    const handoverText = process.env[HANDOVER_ENV];
+    if (handoverText === undefined) {
+      ({ fd: this.socketFd, ino: this.socketIno } = bindSocket(this.opts.socketPath));
+    } else {
+      delete process.env[HANDOVER_ENV];
+      const handover = takeHandover(handoverText);
+      this.socketFd = handover.socketFd;
+      this.socketIno = handover.socketIno;
+      await this.completeHandover(handover);
+    }
+    for (const [signal, handler] of this.signalHandlers) process.on(signal, handler);
+    this.startAccepting();
+    sdNotify(`READY=1\nMAINPID=${process.pid}`);
+    log('info', `agent serving on ${this.opts.socketPath} (pid ${process.pid})`, { policies: this.policyNames(this.directory.policies) });
+  }
+
+  /**
+   * The successor's side: policies loaded and fds checked, it says "ready" and then waits for its
+   * predecessor to exit (end of stream on confirmFd) before serving anything. So if it fails or is
+   * too slow before that point, the predecessor, which still holds every listener, takes over again
+   * knowing that no notification was received by anyone else — none can be left unanswered.
+   */
+  private async completeHandover(h: Handover): Promise<void> {
+    sdNotify(`MAINPID=${process.pid}`);
+    native.sendMessage(h.confirmFd, Buffer.from('ready'));
+    const wait = new Uint8Array(16);
+    for (;;) {
+      let got;
+      try { got = native.recvMessage(h.confirmFd, wait, 0); } catch (e) { if (!isErrno(e, 'ETIMEDOUT')) throw e; }
+      if (got === null) break;
+      if (got) for (const fd of got.fds) closeQuietly(fd);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    native.close(h.confirmFd);
+    for (const c of h.containers) {
+      const { fd, ...info } = c;
+      this.serve(info, fd);
+    }
+    log('info', `took over ${h.containers.length} container(s) from the previous agent`);
+  }
+
+  private policyNames(list: readonly PolicyInfo[]): string {
+    return list.length ? list.map((p) => p.name).join(',') : '(none)';
+  }
+
+  private startAccepting(): void {
+    const wakeFd = native.eventfd();
+    const config: AcceptWorkerConfig = { socketFd: this.socketFd, wakeFd, readTimeoutMs: STATE_READ_TIMEOUT_MS, maxBytes: STATE_MAX_BYTES };
+    const worker = new Worker(new URL('./accept-worker.js', import.meta.url), { workerData: config });
+    const stopped = new Promise<void>((resolve) => {
+      worker.on('message', (m: AcceptWorkerMessage) => {
+        if (m.type === 'state') this.adopt(m.text, m.fds);
+        else if (m.type === 'log') log(m.level as LogLevel, m.message);
+        else resolve();
+      });
+      worker.on('error', (e) => {
+        log('error', `accept loop failed: ${e.message}; no new containers are accepted`);
+        resolve();
+      });
+      worker.on('exit', () => resolve());
+    });
+    this.acceptWorker = { worker, wakeFd, stopped };
+  }
+
+  private async stopAccepting(): Promise<void> {
+    const a = this.acceptWorker;
+    if (!a) return;
+    this.acceptWorker = null;
+    a.worker.postMessage({ type: 'stop' });
+    native.eventfdWrite(a.wakeFd, 1);
+    await a.stopped;
+    await a.worker.terminate();
+    native.close(a.wakeFd);
+  }
+
+  /** A state from the accept loop: checked, and its listener served, or logged and dropped. */
+  private adopt(text: string, fds: number[]): void {
+    const drop = (why: string) => {
+      log('warn', `dropped a container state: ${why}`);
+      for (const fd of fds) closeQuietly(fd);
+    };
+    let state;
+    try {
+      state = parseContainerState(text);
+    } catch (e) {
+      if (e instanceof StateError) return drop(e.message);
+      throw e;
+    }
+    if (fds.length !== state.fdCount) return drop(`container ${state.id}: "fds" names ${state.fdCount} fd(s) but ${fds.length} came with it`);
+    const listenerFd = fds[state.seccompFdIndex]!;
+    if (!isSeccompListener(listenerFd)) return drop(`container ${state.id}: its "seccompFd" is not a seccomp listener`);
+    // Only the listener is kept; the runtime may send others (named in "fds") this agent has no use for.
+    for (const fd of fds) if (fd !== listenerFd) closeQuietly(fd);
+    let usernsInode;
+    try {
+      usernsInode = native.nsInode(state.pid, 'user');
+    } catch (e) {
+      closeQuietly(listenerFd);
+      log('warn', `dropped container ${state.id}: its init process ${state.pid} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      return;
+    }
+    if (this.busy) {
+      // Accepted just before the accept loop stopped for a hand-over or shutdown: served like the
+      // others, so a hand-over takes it along.
+      log('debug', `container ${state.id} arrived during a hand-over`);
+    }
+    let workload = null;
+    try {
+      workload = describeWorkload(state.pid, usernsInode);
+    } catch (e) {
+      log('debug', `container ${state.id}: cannot record its init process ${state.pid}: ${(e as Error).message}`);
+    }
+    this.serve({ id: state.id, pid: state.pid, usernsInode, workload, metadata: state.metadata, annotations: state.annotations }, listenerFd);
+  }
+
+  private selectionFor(info: ContainerInfo, all: readonly PolicyInfo[] = this.directory.policies): PolicyInfo[] {
+    const { names, source } = requestedPolicies(info);
+    const { policies, unknown } = selectPolicies(all, names);
+    if (unknown.length) log('error', `container ${info.id}: ${source} names unknown policies: ${unknown.join(', ')} (served with the others)`);
+    return policies;
+  }
+
+  private serve(info: ContainerInfo, listenerFd: number): void {
+    const policies = this.selectionFor(info);
+    // One helper per data plane: a helper serves one thread at a time.
+    const helper = this.privileged ? PrivilegedHelper.start() : null;
+    let dataPlane;
+    try {
+      dataPlane = new DataPlane({
+        listenerFd,
+        policies,
+        workload: info.workload,
+        workloadUsernsInode: info.usernsInode,
+        helperFd: helper ? helper.helper.socketFd : -1,
+        failErrno: this.opts.failErrno,
+        syncWakeUp: this.opts.syncWakeUp,
+        label: `container ${info.id}`,
+      });
+    } catch (e) {
+      helper?.helper.close();
+      closeQuietly(listenerFd);
+      log('error', `container ${info.id}: cannot start its data plane: ${(e as Error).message}`);
+      return;
+    }
+    const container: Container = { info, listenerFd, dataPlane, helper };
+    this.containers.add(container);
+    this.byDataPlane.set(dataPlane, container);
+    void dataPlane.finished.then((reason) => {
+      this.containers.delete(container);
+      this.byDataPlane.delete(dataPlane);
+      if (helper) {
+        helper.helper.close();
+        helper.process.unref();
+      }
+      if (reason !== 'stopped') log('info', `container ${info.id}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
+    });
+    log('info', `container ${info.id} (pid ${info.pid}): serving`, { policies: this.policyNames(policies) });
+  }
+
+  private reload(): void {
+    if (this.busy) return log('warn', 'SIGHUP ignored: a hand-over or shutdown is under way');
+    void this.reloader.request();
+  }
+
+  private printStats(): void {
+    log('info', `${this.containers.size} container(s)`);
+    for (const c of this.containers) logStatsReport(c.dataPlane.report(), `container ${c.info.id}: `);
+  }
+
+  /**
+   * SIGUSR2: hands the socket and every container to a new agent process started from the same
+   * command line (so an upgraded installation takes over). Each data plane stops after the
+   * notification in hand — answered — and keeps its listener; calls trapped meanwhile wait in the
+   * kernel. If the successor does not confirm, this agent serves everything again.
+   */
+  private async handOver(): Promise<void> {
+    if (this.busy) return log('warn', 'SIGUSR2 ignored: a hand-over or shutdown is under way');
+    this.busy = true;
+    log('info', 'handing over to a new agent process');
+    await this.stopAccepting();
+    const all = [...this.containers];
+    const kept = (await Promise.all(all.map(async (c) => ((await c.dataPlane.detach()) ? c : null)))).filter((c): c is Container => c !== null);
+
+    const [ours, theirs] = native.socketpair();
+    const handover: Handover = {
+      version: HANDOVER_VERSION, confirmFd: 3, socketFd: 4, socketIno: this.socketIno,
+      containers: kept.map((c, i) => ({ fd: 5 + i, ...c.info })),
+    };
+    let child: ChildProcess | null = null;
+    let failure: string | null = null;
+    try {
+      child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+        stdio: ['inherit', 'inherit', 'inherit', theirs, this.socketFd, ...kept.map((c) => c.listenerFd)],
+        env: { ...process.env, [HANDOVER_ENV]: JSON.stringify(handover) },
+      });
+      child.on('error', (e) => log('error', `cannot start the new agent: ${e.message}`));
+    } catch (e) {
+      failure = `cannot start the new agent: ${(e as Error).message}`;
+    } finally {
+      native.close(theirs);
+    }
+    if (child && failure === null) failure = await this.awaitReady(ours);
+    native.close(ours); // the successor's signal to start serving, or to give up
+    if (failure === null) {
+      log('info', `handed over ${kept.length} container(s) to pid ${child!.pid}; exiting`);
+      child!.unref();
+      for (const c of kept) closeQuietly(c.listenerFd);
+      native.close(this.socketFd);
+      return this.exit(0);
+    }
+    log('error', `hand-over failed: ${failure}; this agent goes on serving`);
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    for (const c of kept) this.serve(c.info, c.listenerFd);
+    this.startAccepting();
+    this.busy = false;
+  }
+
+  /** null once the successor said "ready"; else why not (it exited, said something else, or took too long). */
+  private async awaitReady(fd: number): Promise<string | null> {
+    const buf = new Uint8Array(64);
+    const deadline = Date.now() + HANDOVER_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      let got;
+      try {
+        got = native.recvMessage(fd, buf, 0);
+      } catch (e) {
+        if (!isErrno(e, 'ETIMEDOUT')) return (e as Error).message;
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      if (got === null) return 'the new agent exited before it was ready';
+      for (const f of got.fds) closeQuietly(f);
+      const text = Buffer.from(buf.subarray(0, got.bytes)).toString();
+      return text === 'ready' ? null : `the new agent said "${text}"`;
+    }
+    return `the new agent was not ready within ${HANDOVER_TIMEOUT_MS} ms`;
+  }
+
+  /**
+   * SIGTERM/SIGINT: stops serving. The containers' listeners are closed with the data planes, so from
+   * then on the kernel fails their intercepted calls with ENOSYS (use SIGUSR2 to upgrade instead).
+   */
+  private async shutdown(signal: string): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    await this.stopAccepting();
+    if (this.containers.size) log('warn', `${signal}: stopping; the intercepted calls of ${this.containers.size} container(s) now fail with ENOSYS`);
+    await Promise.all([...this.containers].map((c) => c.dataPlane.stop()));
+    native.close(this.socketFd);
+    try {
+      if (statSync(this.opts.socketPath).ino === this.socketIno) unlinkSync(this.opts.socketPath);
+    } catch { /* already gone */ }
+    this.exit(0);
+  }
+
+  private exit(code: number): void {
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.resolveExit(code);
+  }
+}
+
+export async function runAgent(opts: AgentOptions): Promise<number> {
+  const agent = new Agent(opts);
+  await agent.start();
+  return agent.exited;
+}

@@ -1,0 +1,85 @@
+// The OCI "container process state" a runtime sends to a seccomp agent (runtime-spec config-linux.md,
+// "linux.seccomp.listenerPath"): JSON with the fds it came with named in `fds`, and how a container
+// says which policies it wants. Everything here is validation of untrusted input and returns one-line
+// reasons; nothing touches an fd.
+
+/** What the agent keeps of a container's state. */
+export interface ContainerState {
+  id: string;
+  /** The container's init process, as seen from the runtime's (and the agent's) pid namespace. */
+  pid: number;
+  /** `linux.seccomp.listenerMetadata`, or "". */
+  metadata: string;
+  annotations: Record<string, string>;
+  /** Index of the seccomp listener in the received fds. */
+  seccompFdIndex: number;
+  /** How many fds the state names; the message must carry exactly that many. */
+  fdCount: number;
+}
+
+export class StateError extends Error {}
+
+const MAX_ID_LENGTH = 1024;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validates a container process state. runc sends `ociVersion` "1.0.2"-ish, crun "0.2.0"; neither
+ * changes the fields used here, so the version is only required to be a string.
+ */
+export function parseContainerState(text: string): ContainerState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new StateError(`not JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(raw)) throw new StateError('not a JSON object');
+  if (typeof raw.ociVersion !== 'string') throw new StateError('"ociVersion" missing or not a string');
+  const { fds, pid, metadata, state } = raw;
+  if (!Array.isArray(fds) || !fds.every((f) => typeof f === 'string')) throw new StateError('"fds" missing or not an array of names');
+  const seccompFdIndex = fds.indexOf('seccompFd');
+  if (seccompFdIndex < 0) throw new StateError('"fds" does not name a "seccompFd"');
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new StateError('"pid" missing or not a process id');
+  if (metadata !== undefined && typeof metadata !== 'string') throw new StateError('"metadata" is not a string');
+  if (!isObject(state)) throw new StateError('"state" missing or not an object');
+  const { id, annotations } = state;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || /[\0-\x1f]/.test(id)) {
+    throw new StateError('"state.id" missing or not a printable container id');
+  }
+  if (state.pid !== undefined && state.pid !== pid) throw new StateError(`"state.pid" ${String(state.pid)} differs from "pid" ${pid}`);
+  const kept: Record<string, string> = {};
+  if (annotations !== undefined) {
+    if (!isObject(annotations)) throw new StateError('"state.annotations" is not an object');
+    for (const [k, v] of Object.entries(annotations)) {
+      if (typeof v !== 'string') throw new StateError(`"state.annotations.${k}" is not a string`);
+      kept[k] = v;
+    }
+  }
+  return { id, pid, metadata: metadata ?? '', annotations: kept, seccompFdIndex, fdCount: fds.length };
+}
+
+/** The annotation that selects a container's policies; it wins over listenerMetadata. */
+export const POLICIES_ANNOTATION = 'io.wasmsup.policies';
+
+/**
+ * Which policies a container asked for: the names listed by the `io.wasmsup.policies` annotation, or
+ * else by the `policies=` item of listenerMetadata (items separated by whitespace or ';', other
+ * items ignored), or null for "every policy of the directory". "none" or an empty list selects none.
+ */
+export function requestedPolicies(container: Pick<ContainerState, 'metadata' | 'annotations'>): { names: string[] | null; source: string } {
+  const annotation = container.annotations[POLICIES_ANNOTATION];
+  if (annotation !== undefined) return { names: splitNames(annotation), source: `annotation ${POLICIES_ANNOTATION}` };
+  for (const item of container.metadata.split(/[\s;]+/)) {
+    const m = /^policies=(.*)$/.exec(item);
+    if (m) return { names: splitNames(m[1]!), source: 'listenerMetadata' };
+  }
+  return { names: null, source: 'default (every policy)' };
+}
+
+function splitNames(list: string): string[] {
+  const names = list.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
+  return names.length === 1 && names[0] === 'none' ? [] : names;
+}

@@ -1,0 +1,173 @@
+// OCI end-to-end plumbing for tests: a busybox bundle with a user namespace, a `wasmsup agent` process
+// whose log lines can be awaited, and containers run with real runc (or crun) under a private state
+// root, each deleted afterwards.
+import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WASMSUP, ROOT } from './wasmsup.js';
+
+export const HOST_ID = 100000;
+export const ID_RANGE = 65536;
+const BUSYBOX = '/bin/busybox';
+
+/** The first of `names` found on PATH's usual directories, or null. */
+export function findTool(name: string): string | null {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin', '/usr/local/sbin']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+/** Why the runc tests cannot run here, or null. */
+export function ociGap(): string | null {
+  if (!findTool('runc')) return 'needs runc (apt-get install runc)';
+  const file = spawnSync('file', ['-b', BUSYBOX], { encoding: 'utf8' }).stdout ?? '';
+  if (!existsSync(BUSYBOX) || (file && !file.includes('statically linked'))) return 'needs a static /bin/busybox (apt-get install busybox-static)';
+  return null;
+}
+
+export interface BundleOptions {
+  /** The container's command. */
+  args: string[];
+  /** linux.seccomp, e.g. from `wasmsup oci-config`. */
+  seccomp: unknown;
+  annotations?: Record<string, string>;
+  /** Extra static executables copied into the rootfs's /bin. */
+  binaries?: string[];
+}
+
+/**
+ * A bundle in `dir`: rootfs = busybox with its applets (`busybox --install -s` run inside the rootfs),
+ * /esc -> /etc (an absolute symlink that must resolve inside the rootfs), everything owned by the
+ * container's root (host uid/gid 100000); config.json with user, mount, pid, ipc and uts namespaces.
+ */
+export function makeBundle(dir: string, opts: BundleOptions): { bundle: string; rootfs: string } {
+  const rootfs = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp', 'proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+  chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
+  execFileSync('chroot', [rootfs, '/bin/busybox', '--install', '-s', '/bin']);
+  for (const b of opts.binaries ?? []) {
+    const name = b.split('/').pop()!;
+    copyFileSync(b, join(rootfs, 'bin', name));
+    chmodSync(join(rootfs, 'bin', name), 0o755);
+  }
+  symlinkSync('/etc', join(rootfs, 'esc'));
+  chownTree(rootfs, HOST_ID);
+  chmodSync(join(rootfs, 'tmp'), 0o1777);
+
+  const caps = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+    'CAP_SETPCAP', 'CAP_MKNOD', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_AUDIT_WRITE'];
+  const config = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: opts.args,
+      env: ['PATH=/bin'],
+      cwd: '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: false },
+    hostname: 'wasmsup-test',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755', 'size=1024k'] },
+    ],
+    annotations: opts.annotations ?? {},
+    linux: {
+      uidMappings: [{ containerID: 0, hostID: HOST_ID, size: ID_RANGE }],
+      gidMappings: [{ containerID: 0, hostID: HOST_ID, size: ID_RANGE }],
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }],
+      seccomp: opts.seccomp,
+    },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
+  return { bundle: dir, rootfs };
+}
+
+function chownTree(path: string, id: number): void {
+  lchownSync(path, id, id);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, entry.name);
+    if (entry.isDirectory()) chownTree(p, id);
+    else lchownSync(p, id, id);
+  }
+}
+
+/** `wasmsup oci-config --policies DIR --socket SOCKET`, parsed. */
+export function ociConfig(policyDir: string, socket: string): unknown {
+  return JSON.parse(execFileSync(process.execPath, [WASMSUP, 'oci-config', '--policies', policyDir, '--socket', socket], { cwd: ROOT, encoding: 'utf8' }));
+}
+
+/** A running `wasmsup agent`, with its stderr collected (a successor's too: it inherits the pipe). */
+export class AgentProcess {
+  readonly child: ChildProcess;
+  log = '';
+  private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [WASMSUP, 'agent', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr!.on('data', (d) => {
+      this.log += d;
+      this.waiters = this.waiters.filter((w) => {
+        const m = w.re.exec(this.log.slice(w.from));
+        if (m) w.resolve(m);
+        return !m;
+      });
+    });
+  }
+
+  /** Resolves with the first match of `re` in the log after offset `from`; rejects after timeoutMs. */
+  waitFor(re: RegExp, from = 0, timeoutMs = 30000): Promise<RegExpExecArray> {
+    const m = re.exec(this.log.slice(from));
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent log never matched ${re} in ${timeoutMs} ms; log:\n${this.log}`)), timeoutMs);
+      this.waiters.push({ re, from, resolve: (x) => { clearTimeout(timer); resolve(x); } });
+    });
+  }
+
+  /** Waits until the agent serves its socket; returns its pid. */
+  async ready(from = 0): Promise<number> {
+    return Number((await this.waitFor(/agent serving on \S+ \(pid (\d+)\)/, from))[1]);
+  }
+}
+
+/** Kills `pid` (an agent this test started) if it still runs. */
+export function killPid(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (pid === undefined) return;
+  try { process.kill(pid, signal); } catch { /* gone */ }
+}
+
+export interface ContainerResult { code: number | null; stdout: string; stderr: string }
+
+/**
+ * `RUNTIME --root STATE [globalArgs] run --bundle BUNDLE ID` in the foreground; the container is deleted
+ * (`delete -f`) afterwards whatever happened. `wrap` runs the runtime through another command (the crun
+ * workaround's private mount namespace).
+ */
+export async function runContainer(runtime: string, stateRoot: string, bundle: string, id: string,
+  opts: { globalArgs?: string[]; wrap?: (argv: string[]) => string[]; timeoutMs?: number; onStart?: () => void } = {}): Promise<ContainerResult> {
+  const argv = [runtime, '--root', stateRoot, ...(opts.globalArgs ?? []), 'run', '--bundle', bundle, id];
+  const full = opts.wrap ? opts.wrap(argv) : argv;
+  try {
+    return await new Promise<ContainerResult>((resolve, reject) => {
+      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '', stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      const timer = setTimeout(() => {
+        killPid(child.pid);
+        reject(new Error(`${runtime} run ${id} did not finish in ${opts.timeoutMs ?? 60000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, opts.timeoutMs ?? 60000);
+      child.on('spawn', () => opts.onStart?.());
+      child.on('error', reject);
+      child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    });
+  } finally {
+    const del = [runtime, '--root', stateRoot, ...(opts.globalArgs ?? []), 'delete', '-f', id];
+    spawnSync((opts.wrap ? opts.wrap(del) : del)[0]!, (opts.wrap ? opts.wrap(del) : del).slice(1), { stdio: 'ignore' });
+  }
+}
