@@ -145,12 +145,6 @@ Napi::Value RecvMessage(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
 
-  struct pollfd pfd = {fd, POLLIN, 0};
-  int ready = PollRetrying(&pfd, 1, static_cast<int>(timeout_ms));
-  if (ready < 0) return ThrowErrno(env, "poll", errno);
-  if (ready == 0) return ThrowErrno(env, "recvmsg", ETIMEDOUT);
-  if (pfd.revents & POLLNVAL) return ThrowErrno(env, "poll", EBADF);
-
   struct iovec iov = {data, length};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
@@ -159,10 +153,25 @@ Napi::Value RecvMessage(const Napi::CallbackInfo& info) {
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxMessageFds)];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  ssize_t received;
-  do {
-    received = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  } while (received < 0 && errno == EINTR);
+  ssize_t received = -1;
+  errno = EAGAIN;
+  // Without a timeout, a blocking socket needs no poll first: one syscall per answer instead of two
+  // (the helper's answers are on the emulation's critical path). A non-blocking one still polls.
+  if (timeout_ms < 0) {
+    do {
+      received = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    } while (received < 0 && errno == EINTR);
+  }
+  if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int ready = PollRetrying(&pfd, 1, static_cast<int>(timeout_ms));
+    if (ready < 0) return ThrowErrno(env, "poll", errno);
+    if (ready == 0) return ThrowErrno(env, "recvmsg", ETIMEDOUT);
+    if (pfd.revents & POLLNVAL) return ThrowErrno(env, "poll", EBADF);
+    do {
+      received = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    } while (received < 0 && errno == EINTR);
+  }
   // Someone else (another thread) took the message between poll and recvmsg: nothing arrived for us.
   if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ThrowErrno(env, "recvmsg", ETIMEDOUT);
   if (received < 0) return ThrowErrno(env, "recvmsg", errno);

@@ -1,5 +1,5 @@
 /*
- * wasmsup-helper: the privileged-primitives process. It is single-threaded, so the children it
+ * wasmsup-helper: the privileged-primitives process. It is single-threaded, so it and the children it
  * forks may change credentials and namespaces, which Node (multithreaded) must never do to itself.
  * Fd 3 is a SOCK_SEQPACKET socket to the supervisor; requests are served one at a time until EOF,
  * then the helper exits 0. A bad request is answered EINVAL; nothing a request holds ends the helper.
@@ -38,11 +38,12 @@
  *     SCM_RIGHTS as for MKNOD; with AT_EMPTY_PATH the third fd is the caller's own open file (fetched
  *     with pidfd_getfd), with a relative path its cwd or dirfd.
  *
- * MKNOD: a first child takes on the caller (root, cwd, groups, ids, user namespace, capabilities,
- * umask) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's
- * own for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing:
- * the child opens the parent directory as the caller and passes it back, and a second child
- * (helper's namespace, the caller's fsuid/fsgid/groups/umask, CAP_MKNOD only) creates the node in it.
+ * MKNOD: an impersonator, a child kept per caller identity (see "Persistent impersonators" below),
+ * takes on the caller (ids, groups, user namespace once; root, umask, effective capabilities per
+ * request) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's own
+ * for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing: the
+ * impersonator opens the parent directory as the caller and passes it back, and the helper itself
+ * (the caller's fsuid/fsgid/groups/umask, CAP_MKNOD: create_as_caller) creates the node in it.
  *
  * SETXATTR: a child takes on the caller, resolves the path inside its root (O_PATH, O_NOFOLLOW for
  * lsetxattr) and checks that the caller could modify the file (faccessat2 W_OK with its effective
@@ -210,10 +211,11 @@ static long raw_mknodat(int dirfd, const char *path, uint32_t mode, uint32_t dev
   return rc < 0 ? errno : 0;
 }
 
-/* Child 1: becomes the caller. Returns the errno for the setup step that failed, else 0. */
-static int become_caller(const struct mknod_request *req) {
-  if (fchdir(req->root_fd) < 0 || chroot(".") < 0) return errno;
-  if (req->start_fd >= 0 && fchdir(req->start_fd) < 0) return errno;
+/*
+ * The irreversible part of taking on the caller: its groups and ids and its user namespace, with
+ * every capability of that namespace left permitted and effective. Returns 0 or the failing errno.
+ */
+static int become_identity(const struct mknod_request *req) {
   if (setgroups(req->ngroups, req->groups) < 0) return errno;
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return errno;
   if (setresgid(req->gid[0], req->gid[1], req->gid[2]) < 0) return errno;
@@ -228,6 +230,15 @@ static int become_caller(const struct mknod_request *req) {
   if (err != 0) return err;
   /* setns() into the namespace we are already in is EINVAL: a caller in the initial namespace needs none. */
   if (!same_user_namespace_as_helper(req->userns_fd) && setns(req->userns_fd, CLONE_NEWUSER) < 0) return errno;
+  return 0;
+}
+
+/* A forked child becomes the caller: root, cwd, identity, capabilities, umask. 0 or the failing errno. */
+static int become_caller(const struct mknod_request *req) {
+  if (fchdir(req->root_fd) < 0 || chroot(".") < 0) return errno;
+  if (req->start_fd >= 0 && fchdir(req->start_fd) < 0) return errno;
+  int err = become_identity(req);
+  if (err != 0) return err;
   err = set_capabilities(req->cap_effective, req->cap_permitted, req->cap_inheritable);
   if (err != 0) return err;
   umask(req->umask);
@@ -267,15 +278,12 @@ static int split_parent(const char *path, char *parent, size_t parent_size, cons
   return 0;
 }
 
-static void first_child(int sock, const struct mknod_request *req) {
-  close(SUPERVISOR_FD); /* acting as the caller, it has no business with the supervisor's socket */
-  int err = become_caller(req);
-  if (err != 0) {
-    fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
-    send_result(sock, EPERM, -1);
-    _exit(0);
-  }
-  err = (int)raw_mknodat(AT_FDCWD, req->path, req->mode, req->dev);
+/* Puts the helper's own credentials back after create_as_caller (defined with it). */
+static void ensure_own_credentials(void);
+
+/* A forked impersonator for one request: the caller's view of mknodat (see become_caller). */
+static void mknod_child(int sock, const struct mknod_request *req) {
+  int err = (int)raw_mknodat(AT_FDCWD, req->path, req->mode, req->dev);
   int parent_fd = -1;
   if (err == EPERM) {
     char parent[MAX_PATH_LENGTH + 1];
@@ -286,28 +294,6 @@ static void first_child(int sock, const struct mknod_request *req) {
     }
   }
   send_result(sock, err, parent_fd);
-  _exit(0);
-}
-
-/*
- * Child 2: in the helper's namespace, as the caller (fsuid/fsgid, groups, umask) for everything that
- * decides the new node's owner, group and mode. Its capabilities: CAP_MKNOD, which the caller lacks only
- * because it is not in the initial namespace; CAP_DAC_OVERRIDE, because child 1 has already checked, as
- * the caller and with the caller's own capabilities, that it may create in exactly this directory (a
- * namespace root may write its namespace's 0755 directories of other users, which its fsuid alone could
- * not); and CAP_FSETID only when the caller has it, since it decides whether a setgid bit survives.
- */
-static void second_child(const struct mknod_request *req, int parent_fd, const char *name) {
-  close(SUPERVISOR_FD);
-  if (setgroups(req->ngroups, req->groups) < 0) _exit(EPERM);
-  setfsgid(req->gid[3]);
-  setfsuid(req->uid[3]);
-  if ((uint32_t)setfsgid((gid_t)-1) != req->gid[3] || (uint32_t)setfsuid((uid_t)-1) != req->uid[3]) _exit(EPERM);
-  const uint32_t create_caps[2] = {(1u << CAP_MKNOD) | (1u << CAP_DAC_OVERRIDE) | (req->cap_effective[0] & (1u << CAP_FSETID)), 0};
-  const uint32_t none[2] = {0, 0};
-  if (set_capabilities(create_caps, create_caps, none) != 0) _exit(EPERM);
-  umask(req->umask);
-  _exit((int)raw_mknodat(parent_fd, name, req->mode, req->dev));
 }
 
 static int wait_for(pid_t pid) {
@@ -318,15 +304,16 @@ static int wait_for(pid_t pid) {
   return status;
 }
 
-/* Receives child 1's answer: errno and, with EPERM, the parent directory's fd. */
-static int receive_result(int sock, int *fd) {
+/* Receives an impersonator's answer: errno and, with EPERM, the parent directory's fd (or SETXATTR's
+ * O_PATH fd). -1 when there is none (the impersonator died or said nothing). */
+static int receive_result(int sock, int *fd, int flags) {
   int err;
   struct iovec iov = {&err, sizeof err};
   char control[CMSG_SPACE(sizeof(int) * 4)];
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
   ssize_t n;
   do {
-    n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   *fd = -1;
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); n >= 0 && cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
@@ -343,7 +330,13 @@ static int receive_result(int sock, int *fd) {
   return err;
 }
 
-static int serve_mknod(const struct mknod_request *req) {
+/*
+ * Forks a child that takes on the caller (become_caller) and runs `act`, which answers on its socket;
+ * returns that errno and the fd it passed back (or -1), or EPERM when it gave no answer.
+ */
+static int run_impersonating_child(const struct mknod_request *req, void (*act)(int, const struct mknod_request *), int *fd) {
+  *fd = -1;
+  ensure_own_credentials(); /* the child starts from the helper's own */
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
   pid_t pid = fork();
@@ -354,92 +347,476 @@ static int serve_mknod(const struct mknod_request *req) {
   }
   if (pid == 0) {
     close(pair[0]);
-    first_child(pair[1], req);
+    close(SUPERVISOR_FD); /* acting as the caller, it has no business with the supervisor's socket */
+    int err = become_caller(req);
+    if (err != 0) {
+      fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
+      send_result(pair[1], EPERM, -1);
+    } else {
+      act(pair[1], req);
+    }
+    _exit(0);
   }
   close(pair[1]);
   int status = wait_for(pid);
-  int parent_fd;
-  int err = receive_result(pair[0], &parent_fd);
+  int err = receive_result(pair[0], fd, MSG_DONTWAIT);
   close(pair[0]);
   if (err < 0) {
     fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
-    if (parent_fd >= 0) close(parent_fd);
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
     return EPERM;
   }
+  return err;
+}
+
+/*
+ * Persistent impersonators. Forking per mknod costs two process lifetimes (~0.4 ms); instead, one
+ * child per distinct (user namespace, ids, groups) of callers is forked once and kept: it takes on the
+ * caller's ids and groups and enters its user namespace exactly as become_caller does (irreversible
+ * steps, hence one process per identity), keeping every capability of that namespace as permitted.
+ * Per request it switches only what is reversible: chroot into the caller's root (and back out
+ * through a saved fd of its own root, which CAP_SYS_CHROOT in that namespace allows, when the next
+ * request has another root), umask, and the effective capabilities (set to the caller's; permitted
+ * keeps every capability of the namespace, so they can be raised again for the next chroot).
+ * The start directory is used as mknodat's dirfd rather than by fchdir, which would check a search
+ * permission the kernel does not check for a cwd or dirfd.
+ *
+ * helper → impersonator: struct impersonation + path bytes, SCM_RIGHTS [root_fd] or [root_fd, start_fd].
+ * impersonator → helper: i32 errno (+ the parent directory's O_PATH fd with EPERM), or
+ *   NEED_FORK when the per-request setup failed: the helper then serves that request by forking.
+ * An impersonator that dies is noticed as end of stream and replaced; the request is sent again.
+ */
+#define IMPERSONATORS 8
+#define NEED_FORK (-2)
+/* An idle impersonator lets go of the caller's root after a second (while chrooted there it keeps
+ * that mount alive) and ends after a minute (it keeps the caller's user namespace alive). */
+#define IMPERSONATOR_IDLE_SECONDS 60
+
+struct impersonation {
+  uint32_t mode, dev, umask;
+  uint32_t cap_effective[2];
+  uint32_t path_length;
+};
+
+struct impersonator {
+  pid_t pid; /* 0: free slot */
+  int sock;
+  int cpu; /* the only CPU it may run on (follow_cpu), -1 before the first request */
+  unsigned long last_used;
+  dev_t ns_dev;
+  ino_t ns_ino;
+  uint32_t uid[4], gid[4], ngroups;
+  gid_t groups[MAX_GROUPS];
+};
+
+static struct impersonator impersonators[IMPERSONATORS];
+static unsigned long impersonation_clock;
+
+static int same_identity(const struct impersonator *imp, const struct stat *ns, const struct mknod_request *req) {
+  return imp->ns_dev == ns->st_dev && imp->ns_ino == ns->st_ino && memcmp(imp->uid, req->uid, sizeof imp->uid) == 0 &&
+         memcmp(imp->gid, req->gid, sizeof imp->gid) == 0 && imp->ngroups == req->ngroups &&
+         memcmp(imp->groups, req->groups, req->ngroups * sizeof(gid_t)) == 0;
+}
+
+/* Set by SIGCHLD: some child ended (an idle impersonator, or a per-request child already waited for). */
+static volatile sig_atomic_t children_exited;
+
+static void note_child_exit(int sig) {
+  (void)sig;
+  children_exited = 1;
+}
+
+/* Frees the slots of impersonators that ended by themselves (idle), so no zombie waits for reuse. */
+static void reap_impersonators(void) {
+  children_exited = 0;
+  for (int i = 0; i < IMPERSONATORS; i++) {
+    struct impersonator *imp = &impersonators[i];
+    if (imp->pid != 0 && waitpid(imp->pid, NULL, WNOHANG) == imp->pid) {
+      close(imp->sock);
+      imp->pid = 0;
+    }
+  }
+}
+
+static void retire(struct impersonator *imp) {
+  ensure_own_credentials(); /* killing a process of another uid takes CAP_KILL */
+  close(imp->sock); /* end of stream: it exits by itself; SIGKILL in case it is stuck in a request */
+  kill(imp->pid, SIGKILL);
+  wait_for(imp->pid);
+  imp->pid = 0;
+}
+
+static int set_effective(const uint32_t effective[2], const struct __user_cap_data_struct full[2]) {
+  const uint32_t none[2] = {0, 0};
+  const uint32_t permitted[2] = {full[0].permitted, full[1].permitted};
+  return set_capabilities(effective, permitted, none);
+}
+
+/*
+ * What an impersonator has switched to, kept between requests: successive requests from one
+ * container usually share its root and capabilities, and every chroot or capset costs a credential
+ * copy, so each is redone only when it differs. A root is the same when its mount and inode are:
+ * while the impersonator is chrooted there it holds that mount, so its id cannot be reused.
+ */
+static struct {
+  int in_root;
+  uint64_t mnt_id, ino;
+  uint32_t dev_major, dev_minor;
+  uint32_t effective[2];
+} held;
+
+static int same_root(const struct statx *root) {
+  return held.in_root && held.mnt_id == root->stx_mnt_id && held.ino == root->stx_ino &&
+         held.dev_major == root->stx_dev_major && held.dev_minor == root->stx_dev_minor;
+}
+
+/* Back to the impersonator's own root with every capability; on failure it must end (see below). */
+static int leave_root(int own_root_fd, const struct __user_cap_data_struct full[2]) {
+  const uint32_t all[2] = {full[0].permitted, full[1].permitted};
+  if ((held.effective[0] != all[0] || held.effective[1] != all[1]) && set_effective(all, full) != 0) return -1;
+  held.effective[0] = all[0];
+  held.effective[1] = all[1];
+  if (held.in_root && (fchdir(own_root_fd) < 0 || chroot(".") < 0)) return -1;
+  held.in_root = 0;
+  return 0;
+}
+
+/* Serves one request as the caller: its root, umask and effective capabilities, then mknodat. */
+static int impersonate_once(const struct impersonation *im, const char *path, int root_fd, int start_fd, int own_root_fd,
+                            const struct __user_cap_data_struct full[2], int *parent_fd) {
+  *parent_fd = -1;
+  struct statx root;
+  if (statx(root_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &root) < 0 || !(root.stx_mask & STATX_MNT_ID)) return NEED_FORK;
+  if (!same_root(&root)) {
+    if (leave_root(own_root_fd, full) != 0) {
+      /* Cannot become itself again: it ends and the helper serves this request by forking. */
+      send_result(SUPERVISOR_FD, NEED_FORK, -1);
+      _exit(1);
+    }
+    if (fchdir(root_fd) < 0 || chroot(".") < 0) return NEED_FORK;
+    held.in_root = 1;
+    held.mnt_id = root.stx_mnt_id;
+    held.ino = root.stx_ino;
+    held.dev_major = root.stx_dev_major;
+    held.dev_minor = root.stx_dev_minor;
+  }
+  umask(im->umask);
+  if (held.effective[0] != im->cap_effective[0] || held.effective[1] != im->cap_effective[1]) {
+    if (set_effective(im->cap_effective, full) != 0) return NEED_FORK;
+    held.effective[0] = im->cap_effective[0];
+    held.effective[1] = im->cap_effective[1];
+  }
+  int dirfd = start_fd >= 0 ? start_fd : AT_FDCWD;
+  int err = (int)raw_mknodat(dirfd, path, im->mode, im->dev);
+  if (err == EPERM) {
+    char parent[MAX_PATH_LENGTH + 1];
+    const char *name;
+    if (split_parent(path, parent, sizeof parent, &name) == 0) {
+      *parent_fd = openat(dirfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (*parent_fd < 0) err = errno;
+    }
+  }
+  return err;
+}
+
+static void impersonator_loop(int own_root_fd) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct full[2];
+  if (syscall(SYS_capget, &header, full) < 0) _exit(1);
+  held.effective[0] = full[0].effective;
+  held.effective[1] = full[1].effective;
+  static unsigned char buf[sizeof(struct impersonation) + MAX_PATH_LENGTH + 1];
+  static char path[MAX_PATH_LENGTH + 1];
+  struct timeval tick = {1, 0};
+  if (setsockopt(SUPERVISOR_FD, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick) < 0) _exit(1);
+  int idle_seconds = 0;
+  for (;;) {
+    struct iovec iov = {buf, sizeof buf};
+    char control[CMSG_SPACE(sizeof(int) * 4)];
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t n = recvmsg(SUPERVISOR_FD, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (held.in_root) {
+        if (leave_root(own_root_fd, full) != 0) _exit(1);
+      } else if (++idle_seconds >= IMPERSONATOR_IDLE_SECONDS) {
+        _exit(0); /* the helper notices the end of stream and forks a new one when needed */
+      }
+      continue;
+    }
+    if (n <= 0) _exit(0); /* the helper is gone or retired us */
+    idle_seconds = 0;
+    int fds[4];
+    size_t nfds = 0;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+      if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < count && nfds < 4; k++) memcpy(&fds[nfds++], CMSG_DATA(cmsg) + k * sizeof(int), sizeof(int));
+    }
+    struct impersonation im;
+    int err = EINVAL, parent_fd = -1;
+    if ((size_t)n >= sizeof im) {
+      memcpy(&im, buf, sizeof im);
+      /* The helper validated the request; this only guards the framing between the two. */
+      if (im.path_length >= 1 && im.path_length <= MAX_PATH_LENGTH && (size_t)n == sizeof im + im.path_length &&
+          (nfds == 1 || nfds == 2) && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        memcpy(path, buf + sizeof im, im.path_length);
+        path[im.path_length] = '\0';
+        err = impersonate_once(&im, path, fds[0], nfds == 2 ? fds[1] : -1, own_root_fd, full, &parent_fd);
+      }
+    }
+    for (size_t k = 0; k < nfds; k++) close(fds[k]);
+    send_result(SUPERVISOR_FD, err, parent_fd);
+    if (parent_fd >= 0) close(parent_fd);
+  }
+}
+
+/* Forks an impersonator for req's identity into a free (or the least recently used) slot; NULL on failure. */
+static struct impersonator *spawn_impersonator(const struct mknod_request *req, const struct stat *ns) {
+  struct impersonator *slot = &impersonators[0];
+  for (int i = 0; i < IMPERSONATORS; i++) {
+    if (impersonators[i].pid == 0) { slot = &impersonators[i]; break; }
+    if (impersonators[i].last_used < slot->last_used) slot = &impersonators[i];
+  }
+  if (slot->pid != 0) retire(slot);
+  ensure_own_credentials(); /* the child starts from the helper's own */
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return NULL;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pair[0]);
+    close(pair[1]);
+    return NULL;
+  }
+  if (pid == 0) {
+    /* Its socket to the helper becomes its fd 3; nothing else of the helper's (other impersonators'
+     * sockets, this request's fds once it has entered the namespace) stays open in it. */
+    if (dup2(pair[1], SUPERVISOR_FD) < 0) _exit(1);
+    if (become_identity(req) != 0) _exit(1);
+    int own_root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (own_root_fd < 0 || (own_root_fd != SUPERVISOR_FD + 1 && dup2(own_root_fd, SUPERVISOR_FD + 1) < 0)) _exit(1);
+    syscall(SYS_close_range, SUPERVISOR_FD + 2, ~0U, 0);
+    /* After the credential changes, which clear it: die with the helper. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() == 1) _exit(0);
+    impersonator_loop(SUPERVISOR_FD + 1);
+  }
+  close(pair[1]);
+  slot->pid = pid;
+  slot->sock = pair[0];
+  slot->cpu = -1;
+  slot->ns_dev = ns->st_dev;
+  slot->ns_ino = ns->st_ino;
+  memcpy(slot->uid, req->uid, sizeof slot->uid);
+  memcpy(slot->gid, req->gid, sizeof slot->gid);
+  slot->ngroups = req->ngroups;
+  memcpy(slot->groups, req->groups, req->ngroups * sizeof(gid_t));
+  return slot;
+}
+
+/*
+ * Keeps the impersonator on the CPU the helper runs on. An exchange is a strict hand-off (the helper
+ * blocks as soon as it has sent), so the impersonator loses nothing by waiting for this CPU, while a
+ * wake-up on another CPU costs an inter-processor interrupt, several times the work itself on a VM.
+ */
+static void follow_cpu(struct impersonator *imp) {
+  int cpu = sched_getcpu();
+  if (cpu < 0 || cpu == imp->cpu) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(imp->pid, sizeof set, &set) == 0) imp->cpu = cpu;
+}
+
+/* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket). */
+static int ask_impersonator(struct impersonator *imp, const struct mknod_request *req, int *parent_fd) {
+  static unsigned char buf[sizeof(struct impersonation) + MAX_PATH_LENGTH];
+  struct impersonation im = {req->mode, req->dev, req->umask, {req->cap_effective[0], req->cap_effective[1]}, (uint32_t)strlen(req->path)};
+  memcpy(buf, &im, sizeof im);
+  memcpy(buf + sizeof im, req->path, im.path_length);
+  int fds[2] = {req->root_fd, req->start_fd};
+  size_t nfds = req->start_fd >= 0 ? 2 : 1;
+  char control[CMSG_SPACE(sizeof fds)];
+  memset(control, 0, sizeof control);
+  struct iovec iov = {buf, sizeof im + im.path_length};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
+  ssize_t sent;
+  do {
+    sent = sendmsg(imp->sock, &msg, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return -1;
+  return receive_result(imp->sock, parent_fd, 0);
+}
+
+/*
+ * The caller's own view of mknodat: errno, or EPERM with the parent directory's fd. Through a cached
+ * impersonator (replaced once if it has died), else by forking one for this request alone.
+ */
+static int caller_mknod(const struct mknod_request *req, int *parent_fd) {
+  struct stat ns;
+  *parent_fd = -1;
+  if (fstat(req->userns_fd, &ns) == 0) {
+    struct impersonator *imp = NULL;
+    for (int i = 0; i < IMPERSONATORS && imp == NULL; i++) {
+      if (impersonators[i].pid != 0 && same_identity(&impersonators[i], &ns, req)) imp = &impersonators[i];
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+      int fresh = imp == NULL;
+      if (fresh && (imp = spawn_impersonator(req, &ns)) == NULL) break;
+      imp->last_used = ++impersonation_clock;
+      follow_cpu(imp);
+      int err = ask_impersonator(imp, req, parent_fd);
+      if (err >= 0) return err;
+      if (*parent_fd >= 0) close(*parent_fd);
+      *parent_fd = -1;
+      if (err == NEED_FORK) break; /* alive, but this request's root was out of its reach */
+      retire(imp);
+      imp = NULL;
+      if (fresh) break;
+    }
+  }
+  return run_impersonating_child(req, mknod_child, parent_fd);
+}
+
+static struct {
+  uid_t fsuid;
+  gid_t fsgid;
+  int ngroups;
+  gid_t groups[MAX_GROUPS];
+  struct __user_cap_data_struct caps[2];
+} own;
+
+/* Remembers the helper's own credentials, which create_as_caller puts back after each request. */
+static int save_own_credentials(void) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  own.fsuid = (uid_t)setfsuid((uid_t)-1);
+  own.fsgid = (gid_t)setfsgid((gid_t)-1);
+  own.ngroups = getgroups(MAX_GROUPS, own.groups);
+  if (own.ngroups < 0 || syscall(SYS_capget, &header, own.caps) < 0) return errno;
+  return 0;
+}
+
+/*
+ * The caller identity the helper has switched to for creating, kept until it differs or the helper
+ * needs its own credentials again (ensure_own_credentials, before every fork, kill or setxattr):
+ * a container's successive mknods share it, and each switch costs credential copies.
+ */
+static struct {
+  int active;
+  uint32_t fsuid, fsgid, ngroups;
+  gid_t groups[MAX_GROUPS];
+  uint32_t effective;
+} creating_as;
+
+static void ensure_own_credentials(void) {
+  if (!creating_as.active) return;
+  creating_as.active = 0;
+  const uint32_t effective[2] = {own.caps[0].effective, own.caps[1].effective};
+  const uint32_t permitted[2] = {own.caps[0].permitted, own.caps[1].permitted};
+  const uint32_t inheritable[2] = {own.caps[0].inheritable, own.caps[1].inheritable};
+  int ok = set_capabilities(effective, permitted, inheritable) == 0;
+  setfsgid(own.fsgid);
+  setfsuid(own.fsuid);
+  ok = ok && (gid_t)setfsgid((gid_t)-1) == own.fsgid && (uid_t)setfsuid((uid_t)-1) == own.fsuid;
+  ok = ok && setgroups((size_t)own.ngroups, own.groups) == 0;
+  /* setfsuid() back to 0 re-raised the file-system set; this puts exactly the saved sets back. */
+  ok = ok && set_capabilities(effective, permitted, inheritable) == 0;
+  if (!ok) {
+    /* Never serve another request with a caller's credentials: end; the supervisor sees end of stream. */
+    fprintf(stderr, "wasmsup-helper: cannot restore its own credentials: %s\n", strerror(errno));
+    _exit(1);
+  }
+}
+
+/*
+ * The create step, in the helper itself (single-threaded, so whole-process credential switches are
+ * safe; ensure_own_credentials undoes them): in the helper's namespace, as the caller (fsuid/fsgid,
+ * groups, umask) for everything that decides the new node's owner, group and mode. Its capabilities:
+ * CAP_MKNOD, which the caller lacks only because it is not in the initial namespace; CAP_DAC_OVERRIDE,
+ * because the impersonator has already checked, as the caller and with the caller's own capabilities,
+ * that it may create in exactly this directory (a namespace root may write its namespace's 0755
+ * directories of other users, which its fsuid alone could not); and CAP_FSETID only when the caller
+ * has it, since it decides whether a setgid bit survives.
+ */
+static int create_as_caller(const struct mknod_request *req, int parent_fd, const char *name) {
+  const uint32_t create_caps = (1u << CAP_MKNOD) | (1u << CAP_DAC_OVERRIDE) | (req->cap_effective[0] & (1u << CAP_FSETID));
+  if (!creating_as.active || creating_as.fsuid != req->uid[3] || creating_as.fsgid != req->gid[3] ||
+      creating_as.effective != create_caps || creating_as.ngroups != req->ngroups ||
+      memcmp(creating_as.groups, req->groups, req->ngroups * sizeof(gid_t)) != 0) {
+    ensure_own_credentials();
+    if (setgroups(req->ngroups, req->groups) < 0) return EPERM;
+    creating_as.active = 1; /* from here on, something needs undoing */
+    creating_as.ngroups = 0;
+    creating_as.effective = 0; /* matches no request until the switch is complete */
+    setfsgid(req->gid[3]);
+    setfsuid(req->uid[3]);
+    const uint32_t caps[2] = {create_caps, 0};
+    const uint32_t permitted[2] = {own.caps[0].permitted, own.caps[1].permitted};
+    const uint32_t none[2] = {0, 0};
+    if ((uint32_t)setfsgid((gid_t)-1) != req->gid[3] || (uint32_t)setfsuid((uid_t)-1) != req->uid[3] ||
+        set_capabilities(caps, permitted, none) != 0) {
+      ensure_own_credentials();
+      return EPERM;
+    }
+    creating_as.fsuid = req->uid[3];
+    creating_as.fsgid = req->gid[3];
+    creating_as.ngroups = req->ngroups;
+    memcpy(creating_as.groups, req->groups, req->ngroups * sizeof(gid_t));
+    creating_as.effective = create_caps;
+  }
+  mode_t saved_umask = umask(req->umask);
+  int err = (int)raw_mknodat(parent_fd, name, req->mode, req->dev);
+  umask(saved_umask);
+  return err;
+}
+
+static int serve_mknod(const struct mknod_request *req) {
+  int parent_fd;
+  int err = caller_mknod(req, &parent_fd);
   if (err != EPERM || parent_fd < 0) {
     if (parent_fd >= 0) close(parent_fd);
     return err;
   }
-
   char parent[MAX_PATH_LENGTH + 1];
   const char *name;
   split_parent(req->path, parent, sizeof parent, &name);
-  pid = fork();
-  if (pid < 0) {
-    close(parent_fd);
-    return ENOMEM;
-  }
-  if (pid == 0) second_child(req, parent_fd, name);
+  err = create_as_caller(req, parent_fd, name);
   close(parent_fd);
-  status = wait_for(pid);
-  if (status < 0 || !WIFEXITED(status)) {
-    fprintf(stderr, "wasmsup-helper: the creating child failed (wait status %d)\n", status);
-    return EPERM;
-  }
-  return WEXITSTATUS(status);
+  return err;
 }
 
 #ifndef SYS_faccessat2
 #define SYS_faccessat2 439
 #endif
 
-/* SETXATTR's child: as the caller, finds the file and checks that the caller could modify it. */
+/* SETXATTR's impersonator: finds the file and checks that the caller could modify it. */
 static void setxattr_child(int sock, const struct mknod_request *req) {
-  close(SUPERVISOR_FD);
-  int err = become_caller(req);
-  if (err != 0) {
-    fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
-    send_result(sock, EPERM, -1);
-    _exit(0);
-  }
+  int err = 0;
   int fd = req->target_fd, opened = -1;
   if (fd < 0) {
     int nofollow = (req->at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
     opened = open(req->path, O_PATH | O_CLOEXEC | nofollow);
     if (opened < 0) {
       send_result(sock, errno, -1);
-      _exit(0);
+      return;
     }
     fd = opened;
   }
   /* Write access with the caller's effective ids and capabilities; EROFS on a read-only mount. */
   if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) err = errno;
   send_result(sock, err, err == 0 ? opened : -1);
-  _exit(0);
 }
 
 static int serve_setxattr(const struct mknod_request *req) {
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(pair[0]);
-    close(pair[1]);
-    return ENOMEM;
-  }
-  if (pid == 0) {
-    close(pair[0]);
-    setxattr_child(pair[1], req);
-  }
-  close(pair[1]);
-  int status = wait_for(pid);
+  ensure_own_credentials(); /* setting trusted.* takes the helper's CAP_SYS_ADMIN */
   int opened;
-  int err = receive_result(pair[0], &opened);
-  close(pair[0]);
-  if (err < 0) {
-    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
-    err = EPERM;
-  }
+  int err = run_impersonating_child(req, setxattr_child, &opened);
   int target = req->target_fd >= 0 ? req->target_fd : opened;
   if (err == 0 && target < 0) err = EPERM;
   if (err == 0) {
@@ -471,6 +848,13 @@ int main(void) {
   }
   fcntl(SUPERVISOR_FD, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction on_child = {.sa_handler = note_child_exit, .sa_flags = SA_RESTART};
+  sigemptyset(&on_child.sa_mask);
+  sigaction(SIGCHLD, &on_child, NULL);
+  if (save_own_credentials() != 0) {
+    fprintf(stderr, "wasmsup-helper: reading its own credentials: %s\n", strerror(errno));
+    return 125;
+  }
 
   static unsigned char buf[MAX_REQUEST_BYTES + 1];
   static struct mknod_request req;
@@ -493,6 +877,7 @@ int main(void) {
       for (size_t k = 0; k < count && nfds < 16; k++) memcpy(&fds[nfds++], CMSG_DATA(cmsg) + k * sizeof(int), sizeof(int));
     }
     if (n == 0 && nfds == 0) return 0;
+    if (children_exited) reap_impersonators();
 
     int err;
     if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds > MAX_REQUEST_FDS) {

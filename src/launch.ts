@@ -2,7 +2,6 @@
 // workload through build/Release/wasmsup-launch and come back with its seccomp listener.
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LAUNCHER_PATH, native, nativeError } from './native.js';
 
 export type LaunchStdio = StdioNull | StdioPipe | number;
@@ -143,7 +142,8 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       if (Date.now() > deadline) {
         throw new Error(`wasmsup: cannot start ${command}: no ${expecting} from the launcher within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
       }
-      await sleep(POLL_INTERVAL_MS);
+      // A plain timer: node:timers/promises is one more module to load at every start-up.
+      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
     }
   };
   const launcherGone = async (): Promise<never> => {

@@ -110,6 +110,8 @@ export interface NativeBinding {
   notifSend(listenerFd: number, resp: ArrayBufferView): void;
   /** One blocking RECV without EINTR retry: true = received into buf, false = interrupted by interruptThread. */
   notifRecvBlocking(listenerFd: number, buf: ArrayBufferView): boolean;
+  /** SEND resp (EINTR retried), then one blocking RECV into buf as notifRecvBlocking; never throws for either ioctl: (SEND errno) << 16 | (RECV errno), 0 = answered and received. */
+  notifSendRecv(listenerFd: number, resp: ArrayBufferView, buf: ArrayBufferView): number;
   /** Makes the calling thread interruptible by interruptThread (no-op handler, no SA_RESTART, unblocked); its tid. EBUSY when the signal has another handler. */
   prepareInterrupt(): number;
   /** tgkill(getpid(), tid, the interrupt signal): a blocking call of that thread returns EINTR. */

@@ -104,6 +104,18 @@ export async function run(opts: RunOptions): Promise<number> {
   const helperHandle = privileged ? PrivilegedHelper.start() : null;
   if (!privileged) log('debug', 'not root: emulation primitives are unavailable, deny/return/continue policies still work');
 
+  // The data-plane worker is started now and handed the listener once the workload is launched:
+  // its start-up (a thread with its own isolate, tens of ms) overlaps the launch instead of delaying
+  // the workload's first intercepted call.
+  const dataPlane = new DataPlane({
+    policies,
+    helperFd: helperHandle ? helperHandle.helper.socketFd : -1,
+    failErrno: opts.failErrno,
+    syncWakeUp: opts.syncWakeUp,
+    maxTraps: opts.maxTraps,
+    audit: auditRing,
+  });
+
   const { host, count } = opts.usernsRange;
   let launched;
   try {
@@ -115,6 +127,7 @@ export async function run(opts: RunOptions): Promise<number> {
       waitKillable: opts.waitKillable,
     });
   } catch (e) {
+    await dataPlane.stop();
     helperHandle?.helper.close();
     auditLog?.close();
     process.off('SIGHUP', onHangupSignal);
@@ -130,17 +143,7 @@ export async function run(opts: RunOptions): Promise<number> {
     log('debug', `cannot record the workload (pid ${launched.pid}): ${(e as Error).message}`);
   }
 
-  const dataPlane = new DataPlane({
-    workload,
-    listenerFd,
-    policies,
-    workloadUsernsInode: launched.usernsInode,
-    helperFd: helperHandle ? helperHandle.helper.socketFd : -1,
-    failErrno: opts.failErrno,
-    syncWakeUp: opts.syncWakeUp,
-    maxTraps: opts.maxTraps,
-    audit: auditRing,
-  });
+  dataPlane.attach({ listenerFd, workloadUsernsInode: launched.usernsInode, workload });
   const stats = dataPlane.stats;
   if (auditLog && auditRing) auditLog.attach(auditRing, () => dataPlane.policyNames);
   reloader = new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane] });
@@ -155,6 +158,7 @@ export async function run(opts: RunOptions): Promise<number> {
   process.on('SIGUSR1', printStats);
 
   const status = await workloadExit;
+  dataPlane.finishIfHungUp();
   await dataPlane.finished;
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   process.off('SIGUSR1', printStats);

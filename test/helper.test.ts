@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, type Launched } from '../src/launch.js';
@@ -118,6 +118,27 @@ test('creates a char device owned by the caller\'s host ids with mode & ~umask',
   assert.is(st.mode & 0o7777, 0o666 & ~caller!.creds[8]!);
   assert.is(helper!.mknod(caller!.request(path, S_IFCHR | 0o666)), ERR.EEXIST);
   rmSync(path);
+});
+
+test('an impersonator that dies is replaced: the next request is still answered, as the caller', () => {
+  if (!privileged('helper impersonator replaced')) return;
+  const path = join(dir, 'mine', 'null-again');
+  assert.is(helper!.mknod(caller!.request(path, S_IFCHR | 0o666)), 0);
+  rmSync(path);
+  // The helper keeps one impersonator per caller identity; kill the one this caller used.
+  const children = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  const impersonators = children(helperProcess!.pid!);
+  assert.ok(impersonators.length >= 1, 'an impersonator is kept between requests');
+  for (const pid of impersonators) process.kill(pid, 'SIGKILL');
+  assert.is(helper!.mknod(caller!.request(path, S_IFCHR | 0o666)), 0);
+  const st = lstatSync(path);
+  assert.is(st.mode & S_IFMT, S_IFCHR);
+  assert.is(st.uid, HOST_ID);
+  assert.is(helper!.mknod(caller!.request(path, S_IFCHR | 0o666)), ERR.EEXIST);
+  rmSync(path);
+  const after = children(helperProcess!.pid!);
+  assert.is(after.length, 1, 'the dead one was reaped and one replacement serves');
+  assert.not.ok(impersonators.includes(after[0]!));
 });
 
 test('a FIFO needs no privilege: created by the impersonating child itself', () => {

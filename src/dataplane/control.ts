@@ -7,21 +7,16 @@ import type { PolicyInfo } from '../policy/load.js';
 import { log, type LogLevel } from '../log.js';
 import { newStatsBuffer, statsReport, POLICY_SLOTS, type StatsReport } from './stats.js';
 import type { AuditRing } from './audit.js';
-import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
-import type { WorkloadInfo } from '../emulate/workload.js';
+import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type ListenerAttachment, type WorkerMessage } from './protocol.js';
 
-export interface DataPlaneOptions {
-  listenerFd: number;
+export interface DataPlaneOptions extends Partial<ListenerAttachment> {
   policies: PolicyInfo[];
-  workloadUsernsInode: number;
   /** Socket to the privileged helper (one per data plane: a helper serves one thread), or -1. */
   helperFd: number;
   failErrno: number;
   syncWakeUp: boolean;
   /** Prefixed to the worker's log lines, e.g. a container id. */
   label?: string;
-  /** The workload as recorded at start (src/emulate/workload.ts), for the BPF and SYSINFO emulations. */
-  workload?: WorkloadInfo | null;
   /** Traps in a row before a policy is skipped until the next reload (default 5; 0 = never). Fuel is a load option. */
   maxTraps?: number;
   /** Ring the worker writes one audit record per decision into (drained by an AuditLog), if auditing. */
@@ -37,7 +32,15 @@ export class DataPlane {
   // Shared with the worker: how to interrupt it while it blocks in RECV (protocol.ts, worker.ts).
   private readonly interrupt = new Int32Array(new SharedArrayBuffer(INTERRUPT_WORDS * 4));
   private readonly interruptTimer: NodeJS.Timeout;
-  private listenerOpen = true;
+  // The listener, once attached: given to the constructor, or later to attach() when the worker is
+  // started before the workload is launched, so that its start-up (tens of ms) overlaps the launch.
+  private listenerFd = -1;
+  private listenerOpen = false;
+  private attached = false;
+  private ended = false;
+  /** The worker has posted 'ready': it serves the listener and notices a hang-up itself. */
+  private serving = false;
+  private settle!: (reason: 'hangup' | 'stopped' | 'failed') => void;
   private generation = 0;
   private readonly pendingReloads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   // Stats slots by policy name, never reused: a policy keeps its row across reloads, and an audit
@@ -47,13 +50,17 @@ export class DataPlane {
 
   constructor(private readonly opts: DataPlaneOptions) {
     this.wakeFd = native.eventfd();
+    if (opts.listenerFd !== undefined) {
+      this.listenerFd = opts.listenerFd;
+      this.listenerOpen = this.attached = true;
+    }
     const config: DataPlaneConfig = {
-      listenerFd: opts.listenerFd,
+      listenerFd: this.listenerFd,
       wakeFd: this.wakeFd,
       interrupt: this.interrupt.buffer as SharedArrayBuffer,
       helperFd: opts.helperFd,
       policies: opts.policies,
-      workloadUsernsInode: opts.workloadUsernsInode,
+      workloadUsernsInode: opts.workloadUsernsInode ?? 0,
       supervisorUsernsInode: native.nsInode(process.pid, 'user'),
       failErrno: opts.failErrno,
       syncWakeUp: opts.syncWakeUp,
@@ -63,11 +70,18 @@ export class DataPlane {
       audit: opts.audit ?? null,
       workload: opts.workload ?? null,
     };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
+    // The worker's stdout and stderr are forwarded by hand rather than piped up front: the pipe makes
+    // Node create process.stdout and process.stderr at once, milliseconds of every start-up, while
+    // the worker logs through messages and prints only if something goes badly wrong.
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config, stdout: true, stderr: true });
+    this.worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    this.worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     const prefix = opts.label ? `${opts.label}: ` : '';
     this.finished = new Promise((resolve) => {
+      this.settle = resolve;
       this.worker.on('message', (m: WorkerMessage) => {
         switch (m.type) {
+          case 'ready': this.serving = true; break;
           case 'log': log(m.level as LogLevel, prefix + m.message); break;
           case 'done': resolve(m.reason); break;
           case 'reloaded': this.pendingReloads.get(m.generation)?.resolve(); this.pendingReloads.delete(m.generation); break;
@@ -92,6 +106,21 @@ export class DataPlane {
     // the process alive.
     this.interruptTimer = setInterval(() => this.interruptWorker(), 1000).unref();
     void this.finished.then(() => this.release());
+  }
+
+  /**
+   * Hands the worker the listener of the workload just launched, when the constructor had none.
+   * If the worker has already failed, the listener is closed at once: nobody would answer.
+   */
+  attach(attachment: ListenerAttachment): void {
+    if (this.attached) throw new Error('DataPlane.attach: a listener is already attached');
+    this.attached = true;
+    this.listenerFd = attachment.listenerFd;
+    if (this.ended) { native.close(attachment.listenerFd); return; }
+    this.listenerOpen = true;
+    this.send({ type: 'attach', ...attachment });
+    // The worker waits for it on the attention word (worker.ts, waitForListener).
+    Atomics.notify(this.interrupt, INTERRUPT_ATTENTION);
   }
 
   private send(message: ControlMessage): void {
@@ -140,9 +169,22 @@ export class DataPlane {
     return statsReport(this.stats, this.slotNames);
   }
 
+  /**
+   * Finishes at once, without waiting for a worker still starting up (a thread with its own isolate:
+   * tens of ms), when no task uses the filter any more and nothing is pending: there is nothing left
+   * for it to answer. For a workload that ends before its data plane is up (`wasmsup run -- true`),
+   * so that exiting does not wait for the start. Otherwise the worker notices the hang-up itself.
+   */
+  finishIfHungUp(): void {
+    if (this.serving || !this.listenerOpen) return;
+    // Bit 1: a notification is pending; bit 2: hung up (no task uses the filter, and none can again).
+    if ((native.pollListener(this.listenerFd, -1, 0) & 3) === 2) this.settle('hangup');
+  }
+
   /** Asks the worker to stop after the notification in hand, and waits for it. */
   async stop(): Promise<void> {
-    if (this.listenerOpen) this.send({ type: 'stop' });
+    if (!this.attached) this.settle('stopped');
+    else if (this.listenerOpen) this.send({ type: 'stop' });
     await this.finished;
   }
 
@@ -153,7 +195,8 @@ export class DataPlane {
    * fd; false when the listener had hung up or the worker failed, and the fd is closed as usual.
    */
   async detach(): Promise<boolean> {
-    if (this.listenerOpen) this.send({ type: 'stop' });
+    if (!this.attached) this.settle('stopped');
+    else if (this.listenerOpen) this.send({ type: 'stop' });
     const reason = await this.finished;
     // release() runs after this continuation (it awaits the worker's termination first), so the
     // listener is still open here and marking it closed keeps release() from closing it.
@@ -165,11 +208,12 @@ export class DataPlane {
   private closeListener(): void {
     if (this.listenerOpen) {
       this.listenerOpen = false;
-      native.close(this.opts.listenerFd);
+      native.close(this.listenerFd);
     }
   }
 
   private async release(): Promise<void> {
+    this.ended = true;
     clearInterval(this.interruptTimer);
     // Not to be signalled any more: the tid may be reused by another thread once the worker is gone.
     Atomics.store(this.interrupt, INTERRUPT_TID, 0);

@@ -112,13 +112,13 @@ export class PolicySet {
     return v;
   }
 
-  private blockOf(policy: LoadedPolicy): Uint8Array {
+  private blockOf(policy: LoadedPolicy): void {
+    // memory.grow detaches the old buffer, which empties every view of it: only then ask the instance
+    // for the block again, as reading memory.buffer is a call into the engine, twice per decision.
+    if (policy.blockWords.length !== 0) return;
     const block = policy.instance.notification;
-    if (block !== policy.block) {
-      policy.block = block;
-      policy.blockWords = new Int32Array(block.buffer, block.byteOffset, 32);
-    }
-    return block;
+    policy.block = block;
+    policy.blockWords = new Int32Array(block.buffer, block.byteOffset, 32);
   }
 
   /**

@@ -44,10 +44,12 @@ export function createPrimitives(ctx: {
   workloadUsernsInode?: number;
   /** The workload as recorded at start (BPF and SYSINFO need its cgroups, first process, start time). */
   workload?: WorkloadInfo | null;
+  /** The caller's readCreds words if the policy already read them for this notification (by its words), else null. */
+  confirmedCreds?: (words: Uint32Array) => Uint32Array | null;
 }): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
   const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null);
+  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null, ctx.confirmedCreds ?? null);
   const SYS_MKNODAT = portableId('mknodat');
   table[Primitive.MKNOD] = {
     name: 'mknod',

@@ -3,8 +3,9 @@
 // are picked up synchronously with receiveMessageOnPort when the control plane writes the wake
 // eventfd, which the loop polls together with the listener, or, where the thread blocks in RECV
 // itself (serveBlocking), when the control plane interrupts it with a signal. So a notification's
-// cost is two ioctls (a poll more in the polling loop) and the policy call, and nothing in the loop
-// allocates on the common path.
+// cost is two ioctls (a poll more in the polling loop) and the policy call — in the blocking loop
+// one native call, notifSendRecv, answers a decision and receives the next notification — and
+// nothing in the loop allocates on the common path.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { native } from '../native.js';
 import { portableIdFor } from '../syscalls/tables.js';
@@ -16,17 +17,38 @@ import { Outcome, Stat, StatsWriter } from './stats.js';
 import { AuditWriter } from './audit.js';
 import { PolicySet, FAIL_CLOSED, type LoadedPolicy, type Verdict } from './policy-set.js';
 import { ANSWERED, createPrimitives, type EmulationContext } from './primitives.js';
-import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
+import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type ListenerAttachment, type WorkerMessage } from './protocol.js';
 import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
 import { delayedSend, parseTestFaults, throwingHandler } from './test-faults.js';
 
-const config = workerData as DataPlaneConfig;
+/**
+ * A worker started before the workload was launched (DataPlane.attach) has booted (its imports are
+ * what takes long) and now blocks until the control plane posts the listener and raises the
+ * attention word; the message is posted before the word is raised, so it is there once it is seen.
+ */
+function waitForListener(base: DataPlaneConfig): ListenerAttachment | null {
+  if (base.listenerFd >= 0 || !base.interrupt) return null;
+  const attention = new Int32Array(base.interrupt);
+  for (;;) {
+    const m = receiveMessageOnPort(parentPort!);
+    if (m !== undefined) {
+      const message = m.message as ControlMessage;
+      if (message.type !== 'attach') throw new Error(`data plane: "${message.type}" before the listener was attached`);
+      return { listenerFd: message.listenerFd, workloadUsernsInode: message.workloadUsernsInode, workload: message.workload ?? null };
+    }
+    Atomics.wait(attention, INTERRUPT_ATTENTION, 0);
+  }
+}
+
+const config: DataPlaneConfig = { ...(workerData as DataPlaneConfig), ...waitForListener(workerData as DataPlaneConfig) };
 // `performance` is a lazily defined global in a worker: every lookup goes through a getter.
 const performance = globalThis.performance;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const stats = new Int32Array(config.stats);
-const count = (i: number) => Atomics.add(stats, i, 1);
+// This thread is the counters' only writer: plain increments (the readers' Atomics.load sees whole
+// int32s) cost a fraction of an Atomics.add, which is a call into a builtin with a locked add.
+const count = (i: number) => { stats[i] = stats[i]! + 1; };
 const statsWriter = new StatsWriter(config.stats);
 const audit = config.audit ? new AuditWriter(config.audit, statsWriter) : null;
 const warned = new Set<string>();
@@ -50,7 +72,12 @@ const TID = 2, NR = 4, ARCH = 5, PORTABLE = 20;
 const callerCreds = new CallerCreds(config.workloadUsernsInode, config.supervisorUsernsInode);
 const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd) : null;
 const fdInspector = new FdInspector(listenerFd);
-const primitives = createPrimitives({ helper, listenerFd, warn: warnOnce, faults, workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null });
+// The notification whose caller's credentials callerCreds last read and confirmed (ID_VALID): an
+// emulation for that same notification uses them instead of parsing /proc/TID/status again.
+let credsNotifLo = 0, credsNotifHi = 0, credsConfirmed = false;
+const confirmedCreds = (w: Uint32Array) =>
+  credsConfirmed && w[0] === credsNotifLo && w[1] === credsNotifHi ? callerCreds.lastRaw : null;
+const primitives = createPrimitives({ helper, listenerFd, warn: warnOnce, faults, workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null, confirmedCreds });
 
 // Host functions of the policy ABI. They act on the notification being decided, and check after
 // every read of the caller's state that the notification is still valid: otherwise the tid may
@@ -69,9 +96,12 @@ const host: HostContext = {
     } catch (e) { return -((e as NodeJS.ErrnoException).errno ?? 14); }
   },
   callerCreds(dst) {
+    credsConfirmed = false;
     const r = callerCreds.fill(words[TID]!, dst);
     if (r !== 0) return r;
-    return native.notifIdValid(listenerFd, notif) ? 0 : -2;
+    if (!native.notifIdValid(listenerFd, notif)) return -2;
+    credsNotifLo = words[0]!; credsNotifHi = words[1]!; credsConfirmed = true;
+    return 0;
   },
   fdInfo(fd, dst, path, pathCap) {
     return fdInspector.inspect(notif, words[TID]!, fd, dst, path, pathCap);
@@ -106,24 +136,65 @@ const emulation: EmulationContext = {
   listenerFd, notif, words, portable: 0, policy: null!, helper, warn: warnOnce,
 };
 
-/** Answers the notification in hand; false when the kernel no longer waits for it (ENOENT). */
-function respond(valueLo: number, valueHi: number, errno: number, flags: number): boolean {
-  // id is the first 8 bytes of the notification.
-  for (let i = 0; i < 8; i++) response[i] = notif[i]!;
+// In the blocking loop a decision's answer is not sent at once: the loop's next notifSendRecv sends
+// it and blocks for the next notification in one N-API crossing (serveBlocking). Emulations still
+// answer at once (they need to know whether the answer arrived), and so does the loop whenever it is
+// not about to receive: before control messages, and so before stopping.
+let deferAnswers = false;
+let answerPending = false;
+const ENOENT = native.errnoNumber('ENOENT'), EINTR = native.errnoNumber('EINTR');
+
+function fillResponse(valueLo: number, valueHi: number, errno: number, flags: number): void {
+  // id is the first 8 bytes of the notification: two word copies.
+  responseWords[0] = words[0]!;
+  responseWords[1] = words[1]!;
   responseWords[2] = valueLo;
   responseWords[3] = valueHi;
   responseWords[4] = errno === 0 ? 0 : -errno;
   responseWords[5] = flags;
   answeredErrno = errno; answeredLo = valueLo; answeredHi = valueHi;
+}
+
+/**
+ * A failed SEND: ENOENT (the caller was interrupted by a signal or is gone) is normal and counted.
+ * Anything else is a bug worth a log line, but the loop goes on.
+ */
+function answerFailed(errno: number): void {
+  if (errno === ENOENT) count(Stat.sendEnoent);
+  else warn(`answering notification failed: ioctl(SECCOMP_IOCTL_NOTIF_SEND): ${native.errnoName(errno)}`);
+}
+
+/** Answers the notification in hand now, or leaves it to the blocking loop's notifSendRecv. */
+function answer(valueLo: number, valueHi: number, errno: number, flags: number): void {
+  if (!deferAnswers) { respond(valueLo, valueHi, errno, flags); return; }
+  fillResponse(valueLo, valueHi, errno, flags);
+  answerPending = true;
+}
+
+/** Sends a deferred answer, if there is one. */
+function flushAnswer(): void {
+  if (!answerPending) return;
+  answerPending = false;
+  sendResponse();
+}
+
+/** Answers the notification in hand; false when the kernel no longer waits for it (ENOENT). */
+function respond(valueLo: number, valueHi: number, errno: number, flags: number): boolean {
+  answerPending = false;
+  fillResponse(valueLo, valueHi, errno, flags);
+  return sendResponse();
+}
+
+/** Sends `response`; false when the kernel no longer waits for it (ENOENT). */
+function sendResponse(): boolean {
   try {
     notifSend(listenerFd, response);
     return true;
   } catch (e) {
-    // The caller was interrupted by a signal or is gone: normal, counted. Anything else is a bug
-    // worth a log line, but the loop goes on.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') { count(Stat.sendEnoent); return false; }
-    warn(`answering notification failed: ${(e as Error).message}`);
-    return true;
+    const errno = (e as NodeJS.ErrnoException).errno;
+    if (typeof errno !== 'number') { warn(`answering notification failed: ${(e as Error).message}`); return true; }
+    answerFailed(errno);
+    return errno !== ENOENT;
   }
 }
 
@@ -131,7 +202,7 @@ function failClosed(reason: string, policy: LoadedPolicy | null = null): void {
   count(Stat.failedClosed);
   outcome = Outcome.failedClosed;
   warnRateLimited(policy, `${reason}; failing the call closed`);
-  respond(0, 0, config.failErrno, 0);
+  answer(0, 0, config.failErrno, 0);
 }
 
 function emulate(v: Verdict, portable: number): void {
@@ -160,9 +231,9 @@ function handle(): void {
   const v = policySet.ask(notif, words, portable);
   decidedBy = v.policy;
   switch (v.kind) {
-    case Decision.CONTINUE: count(Stat.continued); outcome = Outcome.continued; respond(0, 0, 0, FLAG_CONTINUE); return;
-    case Decision.ERRNO: count(Stat.errno); outcome = Outcome.errno; respond(0, 0, v.valueLo, 0); return;
-    case Decision.RETURN: count(Stat.returned); outcome = Outcome.returned; respond(v.valueLo, v.valueHi, 0, 0); return;
+    case Decision.CONTINUE: count(Stat.continued); outcome = Outcome.continued; answer(0, 0, 0, FLAG_CONTINUE); return;
+    case Decision.ERRNO: count(Stat.errno); outcome = Outcome.errno; answer(0, 0, v.valueLo, 0); return;
+    case Decision.RETURN: count(Stat.returned); outcome = Outcome.returned; answer(v.valueLo, v.valueHi, 0, 0); return;
     case Decision.EMULATE: outcome = Outcome.emulated; return emulate(v, portable);
     case FAIL_CLOSED:
       if (v.trapped) count(Stat.traps);
@@ -170,7 +241,7 @@ function handle(): void {
       if (v.skippedNow) count(Stat.policiesSkipped);
       // Putting a policy aside is logged whatever the rate limit.
       return failClosed(v.reason, v.skippedNow ? null : v.policy);
-    default: count(Stat.noPolicy); outcome = Outcome.noPolicy; respond(0, 0, 0, FLAG_CONTINUE); return;
+    default: count(Stat.noPolicy); outcome = Outcome.noPolicy; answer(0, 0, 0, FLAG_CONTINUE); return;
   }
 }
 
@@ -234,20 +305,40 @@ const interrupt = config.interrupt ? new Int32Array(config.interrupt) : null;
  * has no users left still lets the loop notice the hang-up.
  */
 function serveBlocking(interrupt: Int32Array): 'hangup' | 'stopped' {
+  // With faults that delay the SEND (test-faults.ts), answers go out one by one through the delayed send.
+  deferAnswers = faults === null || faults.delaySendMs === 0;
   for (;;) {
-    if (Atomics.exchange(interrupt, INTERRUPT_ATTENTION, 0) !== 0 && !control()) return 'stopped';
-    let received: boolean;
-    try {
-      received = native.notifRecvBlocking(listenerFd, notif);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      // ENOENT: the caller went away before it was received, or no task uses the filter any more.
+    if (Atomics.load(interrupt, INTERRUPT_ATTENTION) !== 0) {
+      // The notification in hand is answered by the set that decided it, before any reload or stop.
+      flushAnswer();
+      Atomics.store(interrupt, INTERRUPT_ATTENTION, 0);
+      if (!control()) return 'stopped';
+    }
+    let recvErrno: number;
+    if (answerPending) {
+      answerPending = false;
+      const r = native.notifSendRecv(listenerFd, response, notif);
+      if (r >>> 16 !== 0) answerFailed(r >>> 16);
+      recvErrno = r & 0xffff;
+    } else {
+      try {
+        recvErrno = native.notifRecvBlocking(listenerFd, notif) ? 0 : EINTR;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        recvErrno = ENOENT;
+      }
+    }
+    if (recvErrno === 0) {
+      serveReceived();
+    } else if (recvErrno === EINTR) {
+      if (Atomics.load(interrupt, INTERRUPT_ATTENTION) === 0 && (native.pollListener(listenerFd, -1, 0) & 3) === 2) return 'hangup';
+    } else if (recvErrno === ENOENT) {
+      // The caller went away before it was received, or no task uses the filter any more.
       if (native.pollListener(listenerFd, -1, 0) & 2) return 'hangup';
       count(Stat.recvEnoent);
-      continue;
+    } else {
+      throw Object.assign(new Error(`ioctl(SECCOMP_IOCTL_NOTIF_RECV): ${native.errnoName(recvErrno)}`), { code: native.errnoName(recvErrno), errno: recvErrno });
     }
-    if (received) serveReceived();
-    else if (Atomics.load(interrupt, INTERRUPT_ATTENTION) === 0 && (native.pollListener(listenerFd, -1, 0) & 3) === 2) return 'hangup';
   }
 }
 

@@ -8,7 +8,8 @@
 //   capabilities and umask (the helper does that in a child that takes them on), so errnos, owner and
 //   mode are the kernel's own for that caller;
 // - every piece of caller state (/proc/TID/root, cwd, ns/user, status) is opened first and the
-//   notification checked with ID_VALID afterwards, so a reused pid can never lend its state.
+//   notification checked with ID_VALID afterwards, so a reused pid can never lend its state (the
+//   credentials may come from the policy's caller_creds for the same notification, checked likewise).
 import { native } from '../native.js';
 import type { PrivilegedHelper } from './helper-client.js';
 
@@ -31,6 +32,9 @@ export class MknodEmulator {
     private readonly warn: (message: string) => void,
     /** Test-only fault injection (src/dataplane/test-faults.ts): runs between reading the path and acting. */
     private readonly afterPathRead: (() => void) | null = null,
+    /** The caller's readCreds words when the policy already read them for this notification and
+     * confirmed it with ID_VALID afterwards (so they are this caller's), else null. */
+    private readonly confirmedCreds: ((words: Uint32Array) => Uint32Array | null) | null = null,
   ) {}
 
   /** Decodes mknod (isAt = false) or mknodat arguments; mode is umode_t (16 bits), dev an unsigned int. */
@@ -84,13 +88,19 @@ export class MknodEmulator {
           }
         }
       }
-      native.readCreds(tid, this.creds);
+      // Parsing /proc/TID/status is the costliest read here: reuse the policy's, which a blocked
+      // caller cannot have changed since (a signal would end the notification, and ID_VALID below).
+      let creds = this.confirmedCreds?.(words) ?? null;
+      if (creds === null) {
+        native.readCreds(tid, this.creds);
+        creds = this.creds;
+      }
       // Everything above named the caller by tid; if the notification is no longer valid the tid may
       // belong to someone else by now, so nothing read may be used.
       if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
       return this.helper.mknod({
         rootFd, startFd: relative ? startFd : -1, usernsFd,
-        path: this.path, pathLength: length, mode: call.mode, dev: call.dev, creds: this.creds,
+        path: this.path, pathLength: length, mode: call.mode, dev: call.dev, creds,
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

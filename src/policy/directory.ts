@@ -5,7 +5,6 @@
 // known to start. A file that fails any of it is reported with its reason and, when an earlier version
 // of it loaded, that version stays in force; a directory file that is gone is unloaded. Used by
 // `wasmsup run` and the OCI agent alike.
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { instantiatePolicy, type HostContext } from './instance.js';
@@ -38,7 +37,9 @@ export interface PolicyScan {
   changed: boolean;
 }
 
-interface Loaded { digest: string; info: PolicyInfo }
+// The file's bytes, to tell an unchanged file on a rescan: compared whole rather than hashed, as
+// policies are small and node:crypto alone costs milliseconds of every start-up to load.
+interface Loaded { bytes: Buffer; info: PolicyInfo }
 
 const INERT_HOST: HostContext = { readMemory: () => -1, readString: () => -1, callerCreds: () => -1, log: () => {} };
 
@@ -118,12 +119,11 @@ export class PolicyDirectory {
         if (previous) next.set(file, previous);
         continue;
       }
-      const digest = createHash('sha256').update(bytes).digest('hex');
-      if (previous && previous.digest === digest) { next.set(file, previous); continue; }
+      if (previous && previous.bytes.equals(bytes)) { next.set(file, previous); continue; }
       try {
         const info = validatePolicyBytes(bytes, file, this.options.load);
         trialInstantiate(info);
-        next.set(file, { digest, info });
+        next.set(file, { bytes, info });
         (previous ? replaced : added).push(file);
       } catch (e) {
         const reason = e instanceof PolicyLoadError ? e.reason : (e as Error).message;
