@@ -43,7 +43,8 @@
  * request) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's own
  * for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing: the
  * impersonator opens the parent directory as the caller and passes it back, and the helper itself
- * (the caller's fsuid/fsgid/groups/umask, CAP_MKNOD: create_as_caller) creates the node in it.
+ * (the caller's fsuid/fsgid/groups/umask; CAP_MKNOD, and CAP_DAC_OVERRIDE for that one vetted
+ * directory: create_as_caller) creates the node in it.
  *
  * SETXATTR: a child takes on the caller, resolves the path inside its root (O_PATH, O_NOFOLLOW for
  * lsetxattr) and checks that the caller could modify the file (faccessat2 W_OK with its effective

@@ -21,6 +21,7 @@ const USAGE = `usage:
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm...
   wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
+                [--policy-fuel N] [--policy-memory MIB] [--max-traps N]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help`;
 
@@ -204,9 +205,11 @@ async function agentCommand(args: string[]): Promise<number> {
   const { values } = parse('agent', args, {
     socket: { type: 'string' }, policies: { type: 'string' }, 'fail-errno': { type: 'string' }, 'no-sync-wake-up': { type: 'boolean' },
     'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    ...LIMIT_OPTIONS,
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
   configureLogFrom('agent', values);
+  const limits = parseLimits('agent', values);
   let failErrno;
   try { failErrno = parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'); } catch (e) { throw new CliError((e as Error).message.replace(/^run:/, 'agent:')); }
   const { runAgent } = await import('./oci/agent.js');
@@ -215,6 +218,7 @@ async function agentCommand(args: string[]): Promise<number> {
     policyDir: resolve((values.policies as string | undefined) ?? SHIPPED_POLICIES),
     failErrno,
     syncWakeUp: !values['no-sync-wake-up'],
+    ...limits,
   });
 }
 

@@ -65,6 +65,8 @@ test('usage errors: unknown command, missing command, bad values', async () => {
     [['run', '--userns-range', '5', '--', 'true'], /--userns-range/],
     [['run', '--log-level', 'loud', '--', 'true'], /--log-level/],
     [['check'], /at least one/],
+    [['agent', '--policy-memory', 'lots'], /agent: --policy-memory/],
+    [['agent', '--max-trap', '3'], /unknown option --max-trap/],
   ] as const) {
     const r = await runWasmsup([...args]);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -30,6 +30,10 @@ export interface AgentOptions {
   policyDir: string;
   failErrno: number;
   syncWakeUp: boolean;
+  /** --policy-fuel, --policy-memory (in 64 KiB pages), --max-traps, as for `run`; undefined = the default. */
+  fuel?: number;
+  maximumPages?: number;
+  maxTraps?: number;
 }
 
 /** What the agent knows of a container; also what a successor is told about it. */
@@ -144,7 +148,7 @@ export class Agent {
   ];
 
   constructor(private readonly opts: AgentOptions) {
-    this.directory = new PolicyDirectory({ directory: opts.policyDir });
+    this.directory = new PolicyDirectory({ directory: opts.policyDir, load: { maximumPages: opts.maximumPages, fuel: opts.fuel } });
     const scan = this.directory.load();
     // At start a bad file is a usage error; on SIGHUP it only keeps its previous version.
     if (scan.errors.length) throw new UsageError(scan.errors.map((e) => `${e.file}: ${e.reason}`).join('\nwasmsup: '));
@@ -298,6 +302,7 @@ export class Agent {
         workloadUsernsInode: info.usernsInode,
         helperFd: helper ? helper.helper.socketFd : -1,
         failErrno: this.opts.failErrno,
+        maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
         label: `container ${info.id}`,
       });
