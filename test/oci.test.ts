@@ -58,6 +58,19 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 10000)
   }
 }
 
+/** An agent serving a fresh temporary policy directory and socket for `body`, killed and cleaned up after. */
+async function withAgent(body: (t: ReturnType<typeof setup>, agent: AgentProcess) => Promise<void>): Promise<void> {
+  const t = setup();
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
+  try {
+    await agent.ready();
+    await body(t, agent);
+  } finally {
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+}
+
 test('oci-config: NOTIFY rules carry the policies\' conditions in OCI form, and merge into a profile', async () => {
   const t = setup();
   try {
@@ -212,10 +225,7 @@ function checkMknodOutcome(result: { code: number | null; stdout: string; stderr
 
 test('runc: a userns container mknods /dev/null-likes through the agent; off-allowlist EPERM; symlinks resolve in the rootfs', async () => {
   if (!privileged('runc mknod', ociGap())) return;
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
+  await withAgent(async (t, agent) => {
     const escapeName = `wasmsup-escape-${process.pid}`;
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       args: ['sh', '-c', MKNOD_SCRIPT(escapeName)], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],
@@ -223,18 +233,12 @@ test('runc: a userns container mknods /dev/null-likes through the agent; off-all
     const result = await runContainer(findTool('runc')!, t.state, bundle, containerId());
     checkMknodOutcome(result, rootfs, escapeName);
     assert.match(agent.log, /container \S+ \(pid \d+\): serving policies=mknod/);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  });
 });
 
 test('runc: per-container selection — the io.wasmsup.policies annotation and listenerMetadata', async () => {
   if (!privileged('runc policy selection', ociGap())) return;
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
+  await withAgent(async (t, agent) => {
     const script = ['mknod-probe one /tmp/null'];
     // "none": no policy answers, the kernel's own EPERM for a user namespace.
     const none = makeBundle(t.bundleDir(), {
@@ -252,18 +256,12 @@ test('runc: per-container selection — the io.wasmsup.policies annotation and l
     const r2 = await runContainer(findTool('runc')!, t.state, chosen.bundle, containerId());
     assert.is(r2.code, 0, r2.stderr);
     assert.match(r2.stdout, /ret=0 errno=0 type=chr rdev=1:3/);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  });
 });
 
 test('runc: SIGHUP reloads the policy directory for running containers', async () => {
   if (!privileged('runc reload', ociGap())) return;
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
+  await withAgent(async (t, agent) => {
     const script = ['mknod-probe one /tmp/before', 'while [ ! -e /tmp/go ]; do sleep 0.05; done', 'mknod-probe one /tmp/after'].join('\n');
     const { bundle, rootfs } = makeBundle(t.bundleDir(), { args: ['sh', '-c', script], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()] });
     const running = runContainer(findTool('runc')!, t.state, bundle, containerId());
@@ -277,10 +275,7 @@ test('runc: SIGHUP reloads the policy directory for running containers', async (
     assert.match(result.stdout, /^one ret=0 errno=0 type=chr/m);
     // No policy any more: the kernel's own answer in a user namespace.
     assert.match(result.stdout, /^one ret=-1 errno=EPERM$/m);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  });
 });
 
 test('runc: SIGUSR2 hands every container to a new agent process; a container mknod-ing in a loop sees every call answered', async () => {
@@ -355,10 +350,7 @@ test('runc: a successor that cannot start leaves the old agent serving, and no c
 
 test('runc: the agent killed while a container runs — its trapped calls fail with ENOSYS, nothing hangs', async () => {
   if (!privileged('runc agent killed', ociGap())) return;
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
+  await withAgent(async (t, agent) => {
     const script = [
       'mknod-probe one /tmp/before',
       'while [ ! -e /tmp/go ]; do sleep 0.05; done',
@@ -377,10 +369,7 @@ test('runc: the agent killed while a container runs — its trapped calls fail w
     assert.match(result.stdout, /^one ret=0 errno=0 type=chr/m);
     assert.match(result.stdout, /^one ret=-1 errno=ENOSYS$/m);
     assert.match(result.stdout, /^fifo=0$/m);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  });
 });
 
 /** crun rejects a hybrid cgroup layout; the documented workaround (docs/oci.md). */
@@ -391,10 +380,7 @@ function crunWrap(argv: string[]): string[] {
 
 test('crun: the same container through the agent (crun sends ociVersion 0.2.0)', async () => {
   if (!privileged('crun mknod', ociGap() ?? (findTool('crun') ? null : 'needs crun (apt-get install crun)'))) return;
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
+  await withAgent(async (t, agent) => {
     const escapeName = `wasmsup-escape-crun-${process.pid}`;
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       args: ['sh', '-c', MKNOD_SCRIPT(escapeName)], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],
@@ -402,10 +388,7 @@ test('crun: the same container through the agent (crun sends ociVersion 0.2.0)',
     const result = await runContainer(findTool('crun')!, join(t.tmp.path, 'crun-state'), bundle, containerId(),
       { globalArgs: ['--cgroup-manager=disabled'], wrap: crunWrap });
     checkMknodOutcome(result, rootfs, escapeName);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  });
 });
 
 test.run();
