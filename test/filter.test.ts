@@ -20,6 +20,8 @@ import {
 } from '../src/syscalls/tables.js';
 import { FilterRejected, checkSeccompFilter, decode, loadSeccompFilter } from './support/bpf-interpreter.js';
 import { privileged } from './support/privileged.js';
+import { SeededRandom } from './support/seeded-random.js';
+import { steerArgument } from './support/steer-argument.js';
 
 type Host = 'x86_64' | 'aarch64';
 const AUDIT_ARCH_ARM = 0x40000028;
@@ -32,19 +34,12 @@ const OPS: CmpOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'masked_eq'];
 
 const seed = Number(process.env.WASMSUP_FILTER_SEED ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
 console.log(`filter.test: seed ${seed} (rerun with WASMSUP_FILTER_SEED=${seed})`);
-let state = seed;
-function rand32(): number {
-  // mulberry32
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return (t ^ (t >>> 14)) >>> 0;
-}
-const below = (n: number): number => rand32() % n;
-const chance = (p: number): boolean => rand32() / 0x1_0000_0000 < p;
-const pick = <T>(xs: readonly T[]): T => xs[below(xs.length)]!;
-const rand64 = (): bigint => (BigInt(rand32()) << 32n) | BigInt(rand32());
+const rng = new SeededRandom(seed);
+const rand32 = (): number => rng.u32();
+const below = (n: number): number => rng.below(n);
+const chance = (p: number): boolean => rng.chance(p);
+const pick = <T>(xs: readonly T[]): T => rng.pick(xs);
+const rand64 = (): bigint => rng.u64();
 
 function randomValue(): bigint {
   const r = below(10);
@@ -93,27 +88,7 @@ function randomInterest(): SyscallInterest[] {
   return list;
 }
 
-/** An argument value chosen to satisfy `c`, or (nearMiss) to just fail it. */
-function steer(c: ArgCondition, nearMiss: boolean): bigint {
-  const v = c.value;
-  const u = (x: bigint): bigint => BigInt.asUintN(64, x);
-  switch (c.op) {
-    case 'eq': return nearMiss ? u(v ^ (1n << BigInt(below(64)))) : v;
-    case 'ne': return nearMiss ? v : u(v + 1n);
-    case 'lt': return nearMiss ? v : u(v - 1n);
-    case 'le': return nearMiss ? u(v + 1n) : v;
-    case 'gt': return nearMiss ? v : u(v + 1n);
-    case 'ge': return nearMiss ? u(v - 1n) : v;
-    case 'masked_eq': {
-      const mask = c.mask ?? U64_MAX;
-      const hit = v | (rand64() & ~mask & U64_MAX);
-      if (!nearMiss || mask === 0n) return hit;
-      let bit = 1n << BigInt(below(64));
-      while ((bit & mask) === 0n) bit = 1n << BigInt(below(64));
-      return hit ^ bit;
-    }
-  }
-}
+const steer = (c: ArgCondition, nearMiss: boolean): bigint => steerArgument(rng, c, nearMiss);
 
 function hostAbis(host: Host): ArchName[] {
   return host === 'x86_64' ? ['x86_64', 'x32', 'i386'] : ['aarch64'];

@@ -23,6 +23,7 @@ import {
 } from '../src/syscalls/tables.js';
 import { loadSeccompFilter } from './support/bpf-interpreter.js';
 import { SeededRandom, fuzzSeconds } from './support/seeded-random.js';
+import { steerArgument } from './support/steer-argument.js';
 
 type Host = 'x86_64' | 'aarch64';
 const SECONDS = fuzzSeconds(8);
@@ -62,25 +63,7 @@ function interest(): SyscallInterest[] {
   return list;
 }
 
-function steer(c: ArgCondition, miss: boolean): bigint {
-  const v = c.value, u = (x: bigint) => BigInt.asUintN(64, x);
-  switch (c.op) {
-    case 'eq': return miss ? u(v ^ (1n << BigInt(rng.below(64)))) : v;
-    case 'ne': return miss ? v : u(v + 1n);
-    case 'lt': return miss ? v : u(v - 1n);
-    case 'le': return miss ? u(v + 1n) : v;
-    case 'gt': return miss ? v : u(v + 1n);
-    case 'ge': return miss ? u(v - 1n) : v;
-    case 'masked_eq': {
-      const mask = c.mask ?? U64_MAX;
-      const hit = v | (rng.u64() & ~mask & U64_MAX);
-      if (!miss || mask === 0n) return hit;
-      let bit = 1n << BigInt(rng.below(64));
-      while ((bit & mask) === 0n) bit = 1n << BigInt(rng.below(64));
-      return hit ^ bit;
-    }
-  }
-}
+const steer = (c: ArgCondition, miss: boolean): bigint => steerArgument(rng, c, miss);
 
 function abiOf(host: Host, arch: number, nr: number): ArchName | undefined {
   if (host === 'x86_64') {
