@@ -9,12 +9,14 @@
         "native/errors.cc",
         "native/fdinfo.cc",
         "native/fds.cc",
+        "native/impersonate.cc",
         "native/interrupt.cc",
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",
         "native/socket.cc",
-        "native/sysinfo.cc"
+        "native/sysinfo.cc",
+        "native/watch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -38,8 +38,11 @@
  *     SCM_RIGHTS as for MKNOD; with AT_EMPTY_PATH the third fd is the caller's own open file (fetched
  *     with pidfd_getfd), with a relative path its cwd or dirfd.
  *
- * MKNOD: an impersonator, a child kept per caller identity (see "Persistent impersonators" below),
- * takes on the caller (ids, groups, user namespace once; root, umask, effective capabilities per
+ * MKNOD is the exact path: the supervisor's worker thread creates most nodes itself, as the caller
+ * with per-thread credentials (native/impersonate.cc), and sends here what it may not answer, EACCES
+ * or EPERM, since the caller's capabilities in its own namespace may let it through where the worker,
+ * holding none, was refused. Here an impersonator, a child kept per caller identity (see
+ * "Persistent impersonators" below), takes on the caller (ids, groups, user namespace once; root, umask, effective capabilities per
  * request) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's own
  * for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing: the
  * impersonator opens the parent directory as the caller and passes it back, and the helper itself

@@ -27,14 +27,10 @@ constexpr size_t kUid = 0, kGid = 4, kUmask = 8, kTgid = 9, kCapInh = 10, kCapPr
 constexpr size_t kMaxGroups = kCredsWords - kGroups;
 constexpr size_t kMaxIdMapLines = 340;
 
-// Reads a whole /proc file: into `stack` when it fits (the usual case), else into `heap`.
-// Returns the text and its length, or nullptr with errno.
-const char* ReadProcFile(const char* path, char* stack, size_t stack_size, std::string* heap, size_t* length) {
-  int fd;
-  do {
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return nullptr;
+// Reads a whole /proc file from its start (pread, so an fd kept open re-reads fresh contents: a
+// seq_file regenerates them at offset 0): into `stack` when it fits (the usual case), else into
+// `heap`. Returns the text and its length, or nullptr with errno.
+const char* ReadProcFd(int fd, char* stack, size_t stack_size, std::string* heap, size_t* length) {
   size_t used = 0;
   char* buf = stack;
   size_t capacity = stack_size;
@@ -46,20 +42,27 @@ const char* ReadProcFile(const char* path, char* stack, size_t stack_size, std::
       buf = &(*heap)[0];
       capacity = heap->size();
     }
-    ssize_t n = read(fd, buf + used, capacity - used);
+    ssize_t n = pread(fd, buf + used, capacity - used, static_cast<off_t>(used));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      errno = err;
-      return nullptr;
-    }
+    if (n < 0) return nullptr;
     if (n == 0) break;
     used += static_cast<size_t>(n);
   }
-  close(fd);
   *length = used;
   return buf;
+}
+
+const char* ReadProcFile(const char* path, char* stack, size_t stack_size, std::string* heap, size_t* length) {
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return nullptr;
+  const char* text = ReadProcFd(fd, stack, stack_size, heap, length);
+  int err = errno;
+  close(fd);
+  errno = err;
+  return text;
 }
 
 const char* SkipBlanks(const char* p, const char* end) {
@@ -113,28 +116,51 @@ void ParseStatus(const char* text, size_t length, uint32_t* out) {
   }
 }
 
+// The creds words for `out` (length >= CREDS_WORDS) from a status file's text, or the read's error:
+// `text` nullptr is errno from `call`; an empty text is a task that exited before it was read.
+Napi::Value FillCreds(Napi::Env env, const char* text, size_t length, const char* call, uint32_t* out) {
+  if (text == nullptr) return ThrowErrno(env, call, errno);
+  if (length == 0) return ThrowErrno(env, call, ESRCH);
+  memset(out, 0, kCredsWords * sizeof(uint32_t));
+  out[kUmask] = 0xffffffffu;
+  ParseStatus(text, length, out);
+  return env.Undefined();
+}
+
+bool CredsOut(const Args& args, size_t i, uint32_t** out) {
+  size_t count;
+  if (!args.Words(i, "out", out, &count)) return false;
+  if (count >= kCredsWords) return true;
+  args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
+  return false;
+}
+
 Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
   Args args(info, "readCreds");
   int32_t tid;
   uint32_t* out;
-  size_t count;
-  if (!args.Pid(0, "tid", &tid) || !args.Words(1, "out", &out, &count)) return Napi::Value();
-  if (count < kCredsWords) return args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
-
+  if (!args.Pid(0, "tid", &tid) || !CredsOut(args, 1, &out)) return Napi::Value();
   char path[40];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
   char stack[16384];
   std::string heap;
-  size_t length;
+  size_t length = 0;
   const char* text = ReadProcFile(path, stack, sizeof stack, &heap, &length);
-  if (text == nullptr) return ThrowErrno(info.Env(), "open(/proc/TID/status)", errno);
-  // A task that exited between open and read leaves an empty file.
-  if (length == 0) return ThrowErrno(info.Env(), "read(/proc/TID/status)", ESRCH);
+  return FillCreds(info.Env(), text, length, "open(/proc/TID/status)", out);
+}
 
-  memset(out, 0, kCredsWords * sizeof(uint32_t));
-  out[kUmask] = 0xffffffffu;
-  ParseStatus(text, length, out);
-  return info.Env().Undefined();
+// readCredsFd(fd, out): readCreds from an open /proc/TID/status, re-read from its start. ESRCH once
+// the task it was opened for has exited (the fd names that task, never a later holder of its tid).
+Napi::Value ReadCredsFd(const Napi::CallbackInfo& info) {
+  Args args(info, "readCredsFd");
+  int32_t fd;
+  uint32_t* out;
+  if (!args.Int32(0, "fd", &fd) || !CredsOut(args, 1, &out)) return Napi::Value();
+  char stack[16384];
+  std::string heap;
+  size_t length = 0;
+  const char* text = ReadProcFd(fd, stack, sizeof stack, &heap, &length);
+  return FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out);
 }
 
 bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
@@ -154,9 +180,19 @@ Napi::Value NsInode(const Napi::CallbackInfo& info) {
   if (!args.Pid(0, "tid", &tid) || !NamespaceKind(args, 1, kind, sizeof kind)) return Napi::Value();
   char path[48];
   snprintf(path, sizeof path, "/proc/%d/ns/%s", tid, kind);
-  struct stat st;
-  if (stat(path, &st) < 0) return ThrowErrno(info.Env(), "stat(/proc/TID/ns/KIND)", errno);
-  return Napi::Number::New(info.Env(), static_cast<double>(st.st_ino));
+  // The link's text, "KIND:[INODE]", names the namespace's nsfs inode; reading it costs about half
+  // a stat(), which would first materialise the nsfs dentry (a per-notification cost for policies).
+  char link[64];
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) return ThrowErrno(info.Env(), "readlink(/proc/TID/ns/KIND)", errno);
+  link[n] = '\0';
+  const char* open_bracket = strchr(link, '[');
+  char* close_bracket = nullptr;
+  unsigned long long inode = open_bracket != nullptr ? strtoull(open_bracket + 1, &close_bracket, 10) : 0;
+  if (close_bracket == nullptr || *close_bracket != ']' || inode == 0) {
+    return ThrowErrno(info.Env(), "readlink(/proc/TID/ns/KIND): unexpected link text", EINVAL);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(inode));
 }
 
 Napi::Value ReadIdMap(const Napi::CallbackInfo& info) {
@@ -235,6 +271,7 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
 
 void RegisterProc(Napi::Env env, Napi::Object exports) {
   exports.Set("readCreds", Napi::Function::New(env, ReadCreds, "readCreds"));
+  exports.Set("readCredsFd", Napi::Function::New(env, ReadCredsFd, "readCredsFd"));
   exports.Set("nsInode", Napi::Function::New(env, NsInode, "nsInode"));
   exports.Set("readIdMap", Napi::Function::New(env, ReadIdMap, "readIdMap"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { run, UsageError } from './run.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
-import { PolicyLoadError } from './policy/load.js';
 import { portableId } from './syscalls/tables.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -254,7 +253,8 @@ export async function main(argv: string[]): Promise<number> {
       default: throw new CliError(`unknown command "${command}" (expected run, build, check, agent or oci-config; see wasmsup --help)`);
     }
   } catch (e) {
-    if (e instanceof CliError || e instanceof UsageError || e instanceof PolicyLoadError) {
+    // PolicyLoadError by name: the policy loader is imported only by the commands that load policies.
+    if (e instanceof CliError || e instanceof UsageError || (e instanceof Error && e.name === 'PolicyLoadError')) {
       console.error(`wasmsup: ${e.message}`);
       return 2;
     }

@@ -39,8 +39,6 @@ export interface Launched {
 
 const MAX_FILTER_INSNS = 4096;
 const DEFAULT_TIMEOUT_MS = 10_000;
-/** recvMessage blocks: poll with a zero timeout and sleep in between, never freezing the event loop. */
-const POLL_INTERVAL_MS = 2;
 
 let warnedAboutOwnIdMap = false;
 
@@ -85,6 +83,17 @@ function writeIdMaps(pid: number, maps: { uidMap: string; gidMap: string }): voi
 
 function oneLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+/**
+ * Resolves once `fd` is readable or hung up, or after `ms`. The event loop watches it (no thread
+ * blocks in recvMessage, and nothing sleeps in steps that would add to every start-up).
+ */
+function readableWithin(fd: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { watch.cancel(); resolve(); }, ms);
+    const watch = native.watchReadable(fd, () => { clearTimeout(timer); resolve(); });
+  });
 }
 
 /** Resolves with the launcher's exit description once it has exited (or after a short grace period). */
@@ -139,11 +148,11 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       } catch (e) {
         if (!(nativeError(e) && e.code === 'ETIMEDOUT')) throw e;
       }
-      if (Date.now() > deadline) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
         throw new Error(`wasmsup: cannot start ${command}: no ${expecting} from the launcher within ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
       }
-      // A plain timer: node:timers/promises is one more module to load at every start-up.
-      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      await readableWithin(supervisorEnd, left);
     }
   };
   const launcherGone = async (): Promise<never> => {

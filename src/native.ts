@@ -82,6 +82,11 @@ export interface NativeConstants {
   readonly CREDS_WORDS: number;
 }
 
+/** What native.watchReadable returns. */
+export interface FdWatch {
+  cancel(): void;
+}
+
 /**
  * Every function and constant of the addon. Errors are thrown as ErrnoExceptions (`code`, positive
  * `errno`, `syscall`); bad arguments as TypeError/RangeError. Buffers are any ArrayBufferView.
@@ -101,6 +106,13 @@ export interface NativeBinding {
   eventfdWrite(fd: number, n?: number): void;
   /** Bit 1: a notification is pending; 2: the listener hung up; 4: wakeFd fired (drained). 0 on timeout. */
   pollListener(listenerFd: number, wakeFd: number, timeoutMs: number): number;
+  /**
+   * One-shot watch of `fd` from this thread's event loop: `callback(events)` once, with pollListener's
+   * bits 1 (readable; a listener: a notification is pending) and 2 (hung up or failed), then the
+   * watch is over. `cancel()` stops it (idempotent; the callback is then never called). The fd's
+   * flags are restored when the watch ends. EEXIST when this loop already watches the fd.
+   */
+  watchReadable(fd: number, callback: (events: number) => void): FdWatch;
   openPath(path: string, flags: number): number;
   fstat(fd: number): StatResult;
   stat(path: string, followLinks?: boolean): StatResult;
@@ -139,6 +151,16 @@ export interface NativeBinding {
   sysinfo(out: Float64Array): void;
 
   readCreds(tid: number, out: Uint32Array): void;
+  /** readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited. */
+  readCredsFd(fd: number, out: Uint32Array): void;
+  /**
+   * mknodat(2) on the calling (worker) thread inside the caller's root, with its umask, fsuid, fsgid and
+   * groups from `creds` (readCreds words) and only CAP_MKNOD (+ CAP_FSETID if the caller has it); every
+   * switch is undone before it returns. 0 or the errno the caller must see; EACCES/EPERM may be stricter
+   * than the caller's own answer (native/impersonate.cc). Refused on the main thread; a thread it could
+   * not restore throws code EWASMSUP_THREAD_TAINTED and must not be used again.
+   */
+  mknodatAsCaller(rootFd: number, startFd: number, path: ArrayBufferView, pathLength: number, mode: number, dev: number, creds: Uint32Array): number;
   nsInode(tid: number, kind: NamespaceKind): number;
   readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
 

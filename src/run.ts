@@ -1,23 +1,25 @@
 // `wasmsup run`: the control plane of one supervised command. It loads and checks the policies,
 // compiles their interest into the filter, starts the workload through the launcher, and hands the
-// listener to a data-plane worker. Then it only forwards signals, relays logs and waits: for the
-// workload's exit status, and for the listener to hang up (the last task using the filter is gone,
-// which may be long after the workload itself if it left daemons behind).
+// listener to a data plane (whose worker starts with the first intercepted call). Then it only
+// forwards signals, relays logs and waits: for the workload's exit status, and for the listener to
+// hang up (the last task using the filter is gone, which may be long after the workload itself if it
+// left daemons behind).
+//
+// Every ES module costs about a millisecond of start-up (Node 20's loader, no compile cache), so
+// what only some runs need is imported when it is needed: the policy loader (six modules) when
+// there are policies, the audit log with --audit, the reloader and stats printer on their signals.
 import { constants as osConstants } from 'node:os';
-import { native } from './native.js';
 import { launch } from './launch.js';
-import { loadPolicy, type PolicyInfo } from './policy/load.js';
-import { instantiatePolicy, type HostContext } from './policy/instance.js';
 import { compileFilter } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
-import { PrivilegedHelper } from './emulate/helper-client.js';
 import { describeWorkload, type WorkloadInfo } from './emulate/workload.js';
 import { log } from './log.js';
 import { readStats } from './dataplane/stats.js';
 import { DataPlane } from './dataplane/control.js';
-import { AuditLog, newAuditRing } from './dataplane/audit.js';
-import { PolicyDirectory } from './policy/directory.js';
-import { PolicyReloader, logStatsReport } from './lifecycle.js';
+import type { AuditLog, AuditRing } from './dataplane/audit.js';
+import type { PolicyDirectory, PolicyDirectoryOptions } from './policy/directory.js';
+import type { PolicyInfo } from './policy/load.js';
+import type { PolicyReloader } from './lifecycle.js';
 import type { SyscallInterest } from './filter/types.js';
 
 export interface RunOptions {
@@ -47,30 +49,27 @@ export class UsageError extends Error {}
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 
-/** Loads every policy and makes sure it instantiates, before anything is started. */
-export function loadPolicies(files: string[]): PolicyInfo[] {
-  const inert: HostContext = { readMemory: () => -1, readString: () => -1, callerCreds: () => -1, log: () => {} };
-  return files.map((file) => {
-    const info = loadPolicy(file);
-    try {
-      instantiatePolicy(info, inert);
-    } catch (e) {
-      throw new UsageError(`${file}: cannot instantiate: ${(e as Error).message}`);
-    }
-    return info;
-  });
+async function openPolicyDirectory(options: PolicyDirectoryOptions): Promise<PolicyDirectory> {
+  const { PolicyDirectory } = await import('./policy/directory.js');
+  return new PolicyDirectory(options);
 }
 
 export async function run(opts: RunOptions): Promise<number> {
-  const directory = new PolicyDirectory({
+  const directoryOptions: PolicyDirectoryOptions = {
     files: opts.policyFiles,
     directory: opts.policyDirectory ?? null,
     load: { maximumPages: opts.maximumPages, fuel: opts.fuel },
-  });
-  const scan = directory.load();
-  // At start a bad file is a usage error: nothing is started (on reload it only keeps its previous version).
-  if (scan.errors.length) throw new UsageError(scan.errors.map((e) => `${e.file}: ${e.reason}`).join('\nwasmsup: '));
-  const policies = scan.policies;
+  };
+  // Without a policy file or directory the set is empty until a SIGHUP finds none either.
+  let directory: PolicyDirectory | null = null;
+  let policies: PolicyInfo[] = [];
+  if (opts.policyFiles.length > 0 || opts.policyDirectory) {
+    directory = await openPolicyDirectory(directoryOptions);
+    const scan = directory.load();
+    // At start a bad file is a usage error: nothing is started (on reload it only keeps its previous version).
+    if (scan.errors.length) throw new UsageError(scan.errors.map((e) => `${e.file}: ${e.reason}`).join('\nwasmsup: '));
+    policies = scan.policies;
+  }
   const intercepted: SyscallInterest[] = (opts.intercept ?? []).map((syscall) => ({ syscall }));
   const installed = mergeInterests([...policies.map((p) => p.interest), intercepted]);
   const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -78,22 +77,33 @@ export async function run(opts: RunOptions): Promise<number> {
   for (const w of filter.warnings) log('warn', w);
 
   let auditLog: AuditLog | null = null;
+  let auditRing: AuditRing | undefined;
   if (opts.auditFile) {
+    const audit = await import('./dataplane/audit.js');
     try {
-      auditLog = new AuditLog(opts.auditFile);
+      auditLog = new audit.AuditLog(opts.auditFile);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new UsageError(`--audit ${opts.auditFile}: cannot open for appending (${err.code ?? err.message})`);
     }
+    auditRing = audit.newAuditRing();
   }
-  const auditRing = auditLog ? newAuditRing() : undefined;
 
   // SIGHUP reloads the policies. Caught from here on (its default would kill the supervisor); one
   // arriving before the data plane exists is served as soon as it does.
-  let reloader: PolicyReloader | null = null;
+  let dataPlane: DataPlane | null = null;
+  let reloader: Promise<PolicyReloader> | null = null;
   let reloadRequested = false;
+  const reload = () => {
+    reloader ??= (async () => {
+      const { PolicyReloader } = await import('./lifecycle.js');
+      directory ??= await openPolicyDirectory(directoryOptions);
+      return new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane!] });
+    })();
+    void reloader.then((r) => r.request());
+  };
   const onHangupSignal = () => {
-    if (reloader) void reloader.request();
+    if (dataPlane) reload();
     else reloadRequested = true;
   };
   process.on('SIGHUP', onHangupSignal);
@@ -101,20 +111,7 @@ export async function run(opts: RunOptions): Promise<number> {
   // Emulations run in a separate single-threaded helper (see docs/architecture.md). Without root in
   // the initial namespace it could not do them, so it is not started and emulations answer EPERM.
   const privileged = process.getuid?.() === 0;
-  const helperHandle = privileged ? PrivilegedHelper.start() : null;
   if (!privileged) log('debug', 'not root: emulation primitives are unavailable, deny/return/continue policies still work');
-
-  // The data-plane worker is started now and handed the listener once the workload is launched:
-  // its start-up (a thread with its own isolate, tens of ms) overlaps the launch instead of delaying
-  // the workload's first intercepted call.
-  const dataPlane = new DataPlane({
-    policies,
-    helperFd: helperHandle ? helperHandle.helper.socketFd : -1,
-    failErrno: opts.failErrno,
-    syncWakeUp: opts.syncWakeUp,
-    maxTraps: opts.maxTraps,
-    audit: auditRing,
-  });
 
   const { host, count } = opts.usernsRange;
   let launched;
@@ -127,8 +124,6 @@ export async function run(opts: RunOptions): Promise<number> {
       waitKillable: opts.waitKillable,
     });
   } catch (e) {
-    await dataPlane.stop();
-    helperHandle?.helper.close();
     auditLog?.close();
     process.off('SIGHUP', onHangupSignal);
     throw e;
@@ -143,17 +138,31 @@ export async function run(opts: RunOptions): Promise<number> {
     log('debug', `cannot record the workload (pid ${launched.pid}): ${(e as Error).message}`);
   }
 
-  dataPlane.attach({ listenerFd, workloadUsernsInode: launched.usernsInode, workload });
+  // The data plane's worker and helper start when the first intercepted call is pending, not before
+  // (src/dataplane/control.ts): a workload that makes none never pays for them.
+  dataPlane = new DataPlane({
+    listenerFd,
+    workloadUsernsInode: launched.usernsInode,
+    workload,
+    policies,
+    privilegedHelper: privileged,
+    failErrno: opts.failErrno,
+    syncWakeUp: opts.syncWakeUp,
+    maxTraps: opts.maxTraps,
+    audit: auditRing,
+  });
   const stats = dataPlane.stats;
-  if (auditLog && auditRing) auditLog.attach(auditRing, () => dataPlane.policyNames);
-  reloader = new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane] });
-  if (reloadRequested) void reloader.request();
+  if (auditLog && auditRing) auditLog.attach(auditRing, () => dataPlane!.policyNames);
+  if (reloadRequested) reload();
   const workloadExit = launched.exited.then(({ code, signal }) => code ?? 128 + (signal ? osConstants.signals[signal] : 0));
 
   const forward = (signal: NodeJS.Signals) => {
     try { process.kill(child.pid!, signal); } catch { /* already gone */ }
   };
-  const printStats = () => logStatsReport(dataPlane.report());
+  const printStats = () => {
+    const report = dataPlane!.report();
+    void import('./lifecycle.js').then(({ logStatsReport }) => logStatsReport(report));
+  };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   process.on('SIGUSR1', printStats);
 
@@ -164,10 +173,6 @@ export async function run(opts: RunOptions): Promise<number> {
   process.off('SIGUSR1', printStats);
   process.off('SIGHUP', onHangupSignal);
   auditLog?.close();
-  if (helperHandle) {
-    helperHandle.helper.close();
-    helperHandle.process.unref();
-  }
   log('debug', 'workload finished', { status, ...readStats(stats) });
   return status;
 }

@@ -94,14 +94,18 @@ test('i386 callers on an x86_64 host: the same policy, the compat syscall number
   } finally { t.cleanup(); }
 });
 
-test('differential: the same mknod calls as real root and as namespace root under wasmsup give the same results', async () => {
-  if (!privileged('mknod differential')) return;
+/**
+ * The same mknod calls as real root and as namespace root under wasmsup. `env` may force every call
+ * through the helper's exact path; by default most take the worker thread's fast path, and those it
+ * must not answer itself (EACCES/EPERM: other_users_dir, readonly_dir, sgid_dir) the helper's.
+ */
+async function differential(env: NodeJS.ProcessEnv | undefined) {
   const probe = mknodProbe();
   const real = tempDir();
   const ns = nsOwnedDir();
   try {
     const expected = execFileSync(probe, ['suite', real.path], { encoding: 'utf8' }).replaceAll(real.path, 'BASE');
-    const r = await runWasmsup(['run', '--userns', '--policy', MKNOD, '--', probe, 'suite', ns.path]);
+    const r = await runWasmsup(['run', '--userns', '--policy', MKNOD, '--', probe, 'suite', ns.path], { env });
     assert.is(r.code, 0, r.stderr);
     const actual = r.stdout.replaceAll(ns.path, 'BASE');
     assert.ok(expected.split('\n').length > 25, expected);
@@ -110,6 +114,16 @@ test('differential: the same mknod calls as real root and as namespace root unde
     assert.is(lstatSync(join(ns.path, 'null')).uid, NS_ROOT);
     assert.is(lstatSync(join(ns.path, 'sgid', 'n')).gid, NS_ROOT + 1000);
   } finally { real.cleanup(); ns.cleanup(); }
+}
+
+test('differential: the same mknod calls as real root and as namespace root under wasmsup give the same results', async () => {
+  if (!privileged('mknod differential')) return;
+  await differential(undefined);
+});
+
+test('differential, every call through the helper (no fast path on the worker thread): the same results', async () => {
+  if (!privileged('mknod differential, helper only')) return;
+  await differential({ ...process.env, WASMSUP_TEST_FAULTS: 'mknod-helper-only=1' });
 });
 
 test('an absolute symlink inside a chroot cannot place a node outside it', async () => {

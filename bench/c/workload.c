@@ -12,8 +12,10 @@
  *                                       cost of a call a filter lets through
  *   workload mknod DIR N                N times mknod(DIR/bench-null, S_IFCHR|0666, 1:3) + unlink;
  *                                       prints "ns_per_pair"
- *   workload hold                       prints "ready", then waits for stdin to close (the bench
- *                                       reads the supervisor's peak RSS meanwhile)
+ *   workload hold                       makes one getppid() (so a supervisor that starts its data
+ *                                       plane on the first intercepted call has it running), prints
+ *                                       "ready", then waits for stdin to close (the bench reads the
+ *                                       supervisor's peak RSS meanwhile)
  *
  * getppid is made with syscall(2) so libc cannot cache or skip it. Exit status 1 with a one-line
  * reason on stderr on any mismatch.
@@ -127,6 +129,7 @@ static int run_mknod(int argc, char **argv) {
 }
 
 static int run_hold(void) {
+  syscall(SYS_getppid);
   printf("ready\n");
   fflush(stdout);
   char c;

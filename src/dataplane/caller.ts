@@ -2,6 +2,7 @@
 // them, translated into the creds block of the policy ABI (docs/policy-abi.md, section 3). Runs on
 // the data-plane thread, once per `caller_creds` call, without allocating.
 import { native } from '../native.js';
+import { statusFiles } from './status-files.js';
 
 const CREDS_WORDS = 96;
 const MAP_WORDS = 3 * 340;
@@ -45,7 +46,7 @@ export class CallerCreds {
   fill(tid: number, dst: Uint8Array): number {
     let usernsInode: number;
     try {
-      native.readCreds(tid, this.raw);
+      statusFiles.readCreds(tid, this.raw);
       usernsInode = native.nsInode(tid, 'user');
       if (usernsInode !== this.uidMap.inode) {
         this.uidMap.lines = native.readIdMap(tid, 'uid', this.uidMap.triples);

@@ -1,18 +1,33 @@
 // The control plane's handle on one data-plane worker (one listener): starts it, relays its logs,
 // hands it new policy sets, stops it. Used by `wasmsup run` (one listener) and by the OCI agent (one
 // per container).
-import { Worker } from 'node:worker_threads';
-import { native } from '../native.js';
+//
+// Started lazily: until the listener first has a notification pending, the main thread only watches
+// it (native.watchReadable, a one-shot libuv poll) and no worker thread or privileged helper exists.
+// A workload that never makes an intercepted call (`wasmsup run -- true`) never pays for them, and
+// the process need not tear a half-started worker down to exit (docs/performance.md, start-up).
+import type { Worker } from 'node:worker_threads';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { native, type FdWatch } from '../native.js';
 import type { PolicyInfo } from '../policy/load.js';
 import { log, type LogLevel } from '../log.js';
-import { newStatsBuffer, statsReport, POLICY_SLOTS, type StatsReport } from './stats.js';
+import type { PrivilegedHelper } from '../emulate/helper-client.js';
+import { newStatsBuffer, statsReport, POLICY_SLOTS, Stat, type StatsReport } from './stats.js';
 import type { AuditRing } from './audit.js';
 import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type ListenerAttachment, type WorkerMessage } from './protocol.js';
 
-export interface DataPlaneOptions extends Partial<ListenerAttachment> {
+// node:worker_threads and the helper's client are loaded when the first worker starts, not with
+// this module: each module is about a millisecond of every start-up.
+const require = createRequire(import.meta.url);
+
+export interface DataPlaneOptions extends ListenerAttachment {
   policies: PolicyInfo[];
-  /** Socket to the privileged helper (one per data plane: a helper serves one thread), or -1. */
-  helperFd: number;
+  /**
+   * Start a privileged helper (native/helper.c) with the worker, for the emulations; only root can
+   * use one. The data plane owns it (one per data plane: a helper serves one thread).
+   */
+  privilegedHelper: boolean;
   failErrno: number;
   syncWakeUp: boolean;
   /** Prefixed to the worker's log lines, e.g. a container id. */
@@ -23,24 +38,34 @@ export interface DataPlaneOptions extends Partial<ListenerAttachment> {
   audit?: AuditRing;
 }
 
+type Reason = 'hangup' | 'stopped' | 'failed';
+
 export class DataPlane {
   readonly stats = newStatsBuffer();
   /** Settles once the listener hung up (no task uses the filter any more) or the worker stopped or died. */
-  readonly finished: Promise<'hangup' | 'stopped' | 'failed'>;
-  private readonly worker: Worker;
-  private readonly wakeFd: number;
+  readonly finished: Promise<Reason>;
+  private readonly listenerFd: number;
+  private readonly prefix: string;
+  // Until the first notification: the watch; from then on the worker and, if asked for, the helper.
+  private watch: FdWatch | null = null;
+  private worker: Worker | null = null;
+  private starting = false;
+  private helper: { helper: PrivilegedHelper; process: ChildProcess } | null = null;
+  private wakeFd = -1;
   // Shared with the worker: how to interrupt it while it blocks in RECV (protocol.ts, worker.ts).
   private readonly interrupt = new Int32Array(new SharedArrayBuffer(INTERRUPT_WORDS * 4));
-  private readonly interruptTimer: NodeJS.Timeout;
-  // The listener, once attached: given to the constructor, or later to attach() when the worker is
-  // started before the workload is launched, so that its start-up (tens of ms) overlaps the launch.
-  private listenerFd = -1;
-  private listenerOpen = false;
-  private attached = false;
+  private interruptTimer: NodeJS.Timeout | null = null;
+  private listenerOpen = true;
   private ended = false;
+  /** detach() was asked for: on 'stopped' the listener goes back to the caller instead of being closed. */
+  private keepListener = false;
+  private handedBack = false;
   /** The worker has posted 'ready': it serves the listener and notices a hang-up itself. */
   private serving = false;
-  private settle!: (reason: 'hangup' | 'stopped' | 'failed') => void;
+  private settle!: (reason: Reason) => void;
+  // The set the worker starts with: the latest one, when reloads came before the first notification.
+  private policies: PolicyInfo[];
+  private policySlots: number[];
   private generation = 0;
   private readonly pendingReloads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   // Stats slots by policy name, never reused: a policy keeps its row across reloads, and an audit
@@ -49,81 +74,129 @@ export class DataPlane {
   private readonly slotNames: string[] = [];
 
   constructor(private readonly opts: DataPlaneOptions) {
-    this.wakeFd = native.eventfd();
-    if (opts.listenerFd !== undefined) {
-      this.listenerFd = opts.listenerFd;
-      this.listenerOpen = this.attached = true;
+    this.listenerFd = opts.listenerFd;
+    this.prefix = opts.label ? `${opts.label}: ` : '';
+    this.policies = opts.policies;
+    this.policySlots = this.slotsFor(opts.policies);
+    this.finished = new Promise((resolve) => { this.settle = resolve; });
+    try {
+      this.watch = native.watchReadable(this.listenerFd, (events) => this.onListenerEvent(events));
+    } catch (e) {
+      // E.g. this event loop already watches the fd: serve it at once rather than not at all.
+      log('debug', `${this.prefix}cannot watch the listener (${(e as Error).message}); starting the data plane now`);
+      this.start();
     }
-    const config: DataPlaneConfig = {
-      listenerFd: this.listenerFd,
-      wakeFd: this.wakeFd,
-      interrupt: this.interrupt.buffer as SharedArrayBuffer,
-      helperFd: opts.helperFd,
-      policies: opts.policies,
-      workloadUsernsInode: opts.workloadUsernsInode ?? 0,
-      supervisorUsernsInode: native.nsInode(process.pid, 'user'),
-      failErrno: opts.failErrno,
-      syncWakeUp: opts.syncWakeUp,
-      stats: this.stats,
-      policySlots: this.slotsFor(opts.policies),
-      maxTraps: opts.maxTraps,
-      audit: opts.audit ?? null,
-      workload: opts.workload ?? null,
-    };
-    // The worker's stdout and stderr are forwarded by hand rather than piped up front: the pipe makes
-    // Node create process.stdout and process.stderr at once, milliseconds of every start-up, while
-    // the worker logs through messages and prints only if something goes badly wrong.
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config, stdout: true, stderr: true });
-    this.worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
-    this.worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-    const prefix = opts.label ? `${opts.label}: ` : '';
-    this.finished = new Promise((resolve) => {
-      this.settle = resolve;
-      this.worker.on('message', (m: WorkerMessage) => {
-        switch (m.type) {
-          case 'ready': this.serving = true; break;
-          case 'log': log(m.level as LogLevel, prefix + m.message); break;
-          case 'done': resolve(m.reason); break;
-          case 'reloaded': this.pendingReloads.get(m.generation)?.resolve(); this.pendingReloads.delete(m.generation); break;
-          case 'reload-failed':
-            this.pendingReloads.get(m.generation)?.reject(new Error(m.reason));
-            this.pendingReloads.delete(m.generation);
-            break;
-        }
-      });
-      this.worker.on('error', (e) => {
-        // Without a data plane nobody answers: closing the listener makes the kernel fail every
-        // pending and future intercepted call with ENOSYS instead of leaving the workload hung.
-        log('error', `${prefix}data plane failed: ${e.stack ?? e.message}; intercepted calls now fail with ENOSYS`);
-        this.closeListener();
-        resolve('failed');
-      });
-      this.worker.on('exit', () => resolve('failed'));
+  }
+
+  /** The watch's one event: a notification is pending (start), or no task uses the filter any more. */
+  private onListenerEvent(events: number): void {
+    this.watch = null;
+    if (this.ended) return;
+    if (events & 1) this.start();
+    else this.finish('hangup');
+  }
+
+  /**
+   * Starts the helper and the worker, with the latest policy set. If either cannot start, nobody
+   * would answer: the listener is closed, so the kernel fails the workload's intercepted calls
+   * with ENOSYS instead of leaving them hung. Until the worker exists the data plane counts as not
+   * started: a stop, detach or hang-up meanwhile ends it, and the start is dropped.
+   */
+  private start(): void {
+    if (this.ended || this.starting) return;
+    this.starting = true;
+    const helperClient = this.opts.privilegedHelper ? import('../emulate/helper-client.js') : Promise.resolve(null);
+    helperClient.then((client) => this.startWorker(client?.PrivilegedHelper ?? null), (e: Error) => this.failToStart(e));
+  }
+
+  private failToStart(e: Error): void {
+    if (this.ended) return;
+    log('error', `${this.prefix}cannot start the data plane: ${e.message}; intercepted calls now fail with ENOSYS`);
+    this.closeListener();
+    this.finish('failed');
+  }
+
+  private startWorker(Helper: typeof PrivilegedHelper | null): void {
+    if (this.ended) return;
+    const opts = this.opts;
+    let worker: Worker;
+    try {
+      if (Helper !== null) this.helper = Helper.start();
+      this.wakeFd = native.eventfd();
+      const config: DataPlaneConfig = {
+        listenerFd: this.listenerFd,
+        wakeFd: this.wakeFd,
+        interrupt: this.interrupt.buffer as SharedArrayBuffer,
+        helperFd: this.helper ? this.helper.helper.socketFd : -1,
+        policies: this.policies,
+        workloadUsernsInode: opts.workloadUsernsInode,
+        supervisorUsernsInode: native.nsInode(process.pid, 'user'),
+        failErrno: opts.failErrno,
+        syncWakeUp: opts.syncWakeUp,
+        stats: this.stats,
+        policySlots: this.policySlots,
+        maxTraps: opts.maxTraps,
+        audit: opts.audit ?? null,
+        workload: opts.workload ?? null,
+      };
+      const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+      // The worker's stdout and stderr are forwarded by hand rather than piped up front: the pipe makes
+      // Node create process.stdout and process.stderr at once, milliseconds of every start-up, while
+      // the worker logs through messages and prints only if something goes badly wrong.
+      worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config, stdout: true, stderr: true });
+    } catch (e) {
+      this.failToStart(e as Error);
+      return;
+    }
+    this.worker = worker;
+    log('debug', `${this.prefix}data plane started (a notification is pending)`);
+    worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    worker.on('message', (m: WorkerMessage) => {
+      switch (m.type) {
+        case 'ready': this.serving = true; break;
+        case 'log': log(m.level as LogLevel, this.prefix + m.message); break;
+        case 'done': this.finish(m.reason); break;
+        case 'reloaded': this.pendingReloads.get(m.generation)?.resolve(); this.pendingReloads.delete(m.generation); break;
+        case 'reload-failed':
+          this.pendingReloads.get(m.generation)?.reject(new Error(m.reason));
+          this.pendingReloads.delete(m.generation);
+          break;
+      }
     });
+    worker.on('error', (e) => {
+      // Without a data plane nobody answers: closing the listener makes the kernel fail every
+      // pending and future intercepted call with ENOSYS instead of leaving the workload hung.
+      // One line; where in the worker it failed is for debugging.
+      log('error', `${this.prefix}data plane failed: ${e.message.split('\n')[0]}; intercepted calls now fail with ENOSYS`);
+      if (e.stack) log('debug', `${this.prefix}${e.stack}`);
+      this.closeListener();
+      this.finish('failed');
+    });
+    worker.on('exit', () => this.finish('failed'));
     // A worker blocked in RECV is signalled until it has taken its control messages (a signal that
     // lands just before it enters the ioctl is lost), and once a second regardless, so that it also
     // notices a hang-up on a kernel whose RECV would not return by itself. Unref'd: it never keeps
     // the process alive.
     this.interruptTimer = setInterval(() => this.interruptWorker(), 1000).unref();
-    void this.finished.then(() => this.release());
   }
 
-  /**
-   * Hands the worker the listener of the workload just launched, when the constructor had none.
-   * If the worker has already failed, the listener is closed at once: nobody would answer.
-   */
-  attach(attachment: ListenerAttachment): void {
-    if (this.attached) throw new Error('DataPlane.attach: a listener is already attached');
-    this.attached = true;
-    this.listenerFd = attachment.listenerFd;
-    if (this.ended) { native.close(attachment.listenerFd); return; }
-    this.listenerOpen = true;
-    this.send({ type: 'attach', ...attachment });
-    // The worker waits for it on the attention word (worker.ts, waitForListener).
-    Atomics.notify(this.interrupt, INTERRUPT_ATTENTION);
+  /** Settles `finished` (first reason wins) and releases everything; on a detach, hands the listener back. */
+  private finish(reason: Reason): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.watch?.cancel();
+    this.watch = null;
+    if (reason === 'stopped' && this.keepListener && this.listenerOpen) {
+      this.listenerOpen = false;
+      this.handedBack = true;
+    }
+    this.settle(reason);
+    void this.release();
   }
 
   private send(message: ControlMessage): void {
+    if (this.worker === null) return;
     this.worker.postMessage(message);
     native.eventfdWrite(this.wakeFd, 1);
     Atomics.store(this.interrupt, INTERRUPT_ATTENTION, 1);
@@ -141,6 +214,16 @@ export class DataPlane {
 
   /** Swaps in a new policy set between two notifications; rejects (old set stays) if it fails to instantiate. */
   reload(policies: PolicyInfo[]): Promise<void> {
+    if (this.ended) return Promise.reject(new Error('the data plane has finished'));
+    if (this.worker === null) {
+      // Not started yet: the worker will start with this set. The control plane has instantiated
+      // it already (PolicyDirectory), so there is nothing here that could still fail.
+      this.policies = policies;
+      this.policySlots = this.slotsFor(policies);
+      const stats = new Int32Array(this.stats);
+      Atomics.add(stats, Stat.reloads, 1);
+      return Promise.resolve();
+    }
     const generation = ++this.generation;
     return new Promise((resolve, reject) => {
       this.pendingReloads.set(generation, { resolve, reject });
@@ -172,19 +255,19 @@ export class DataPlane {
   /**
    * Finishes at once, without waiting for a worker still starting up (a thread with its own isolate:
    * tens of ms), when no task uses the filter any more and nothing is pending: there is nothing left
-   * for it to answer. For a workload that ends before its data plane is up (`wasmsup run -- true`),
-   * so that exiting does not wait for the start. Otherwise the worker notices the hang-up itself.
+   * for it to answer. For a workload that ends before its data plane is up, so that exiting does
+   * not wait for the start (or, not started, for the watch's next loop turn). Otherwise the worker
+   * notices the hang-up itself.
    */
   finishIfHungUp(): void {
-    if (this.serving || !this.listenerOpen) return;
+    if (this.ended || this.serving || !this.listenerOpen) return;
     // Bit 1: a notification is pending; bit 2: hung up (no task uses the filter, and none can again).
-    if ((native.pollListener(this.listenerFd, -1, 0) & 3) === 2) this.settle('hangup');
+    if ((native.pollListener(this.listenerFd, -1, 0) & 3) === 2) this.finish('hangup');
   }
 
   /** Asks the worker to stop after the notification in hand, and waits for it. */
   async stop(): Promise<void> {
-    if (!this.attached) this.settle('stopped');
-    else if (this.listenerOpen) this.send({ type: 'stop' });
+    this.requestStop();
     await this.finished;
   }
 
@@ -193,19 +276,24 @@ export class DataPlane {
    * caller instead of closing it (the OCI agent passing its containers to its successor): calls
    * trapped from then on wait in the kernel for the next reader. True when the caller now owns the
    * fd; false when the listener had hung up or the worker failed, and the fd is closed as usual.
+   * Before the first notification nothing has been received: the fd goes back as it came.
    */
   async detach(): Promise<boolean> {
-    if (!this.attached) this.settle('stopped');
+    this.keepListener = true;
+    this.requestStop();
+    await this.finished;
+    return this.handedBack;
+  }
+
+  private requestStop(): void {
+    if (this.ended) return;
+    if (this.worker === null) this.finish('stopped');
     else if (this.listenerOpen) this.send({ type: 'stop' });
-    const reason = await this.finished;
-    // release() runs after this continuation (it awaits the worker's termination first), so the
-    // listener is still open here and marking it closed keeps release() from closing it.
-    if (reason !== 'stopped' || !this.listenerOpen) return false;
-    this.listenerOpen = false;
-    return true;
   }
 
   private closeListener(): void {
+    this.watch?.cancel();
+    this.watch = null;
     if (this.listenerOpen) {
       this.listenerOpen = false;
       native.close(this.listenerFd);
@@ -213,13 +301,17 @@ export class DataPlane {
   }
 
   private async release(): Promise<void> {
-    this.ended = true;
-    clearInterval(this.interruptTimer);
+    if (this.interruptTimer !== null) clearInterval(this.interruptTimer);
     // Not to be signalled any more: the tid may be reused by another thread once the worker is gone.
     Atomics.store(this.interrupt, INTERRUPT_TID, 0);
-    await this.worker.terminate();
+    if (this.worker !== null) await this.worker.terminate();
     this.closeListener();
-    native.close(this.wakeFd);
+    if (this.wakeFd >= 0) native.close(this.wakeFd);
+    if (this.helper !== null) {
+      // The helper exits when its socket closes; it must not keep this process alive meanwhile.
+      this.helper.helper.close();
+      this.helper.process.unref();
+    }
     for (const { reject } of this.pendingReloads.values()) reject(new Error('the data plane has finished'));
     this.pendingReloads.clear();
   }

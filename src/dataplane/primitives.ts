@@ -49,7 +49,8 @@ export function createPrimitives(ctx: {
 }): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
   const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null, ctx.confirmedCreds ?? null);
+  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null, ctx.confirmedCreds ?? null,
+    !(ctx.faults?.mknodHelperOnly));
   const SYS_MKNODAT = portableId('mknodat');
   table[Primitive.MKNOD] = {
     name: 'mknod',

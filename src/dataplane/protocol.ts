@@ -5,7 +5,6 @@ import type { WorkloadInfo } from '../emulate/workload.js';
 import type { AuditRing } from './audit.js';
 
 export interface DataPlaneConfig {
-  /** -1 while the worker starts ahead of the workload: it then waits for an 'attach' message first. */
   listenerFd: number;
   /** eventfd the control plane writes after posting a control message, to wake the worker's poll. */
   wakeFd: number;
@@ -34,7 +33,7 @@ export interface DataPlaneConfig {
   audit?: AuditRing | null;
 }
 
-/** What a worker started before the workload (DataPlane.attach) learns once the workload is launched. */
+/** The listener a data plane serves, and the workload it belongs to. */
 export interface ListenerAttachment {
   listenerFd: number;
   workloadUsernsInode: number;
@@ -45,7 +44,6 @@ export const INTERRUPT_ATTENTION = 0, INTERRUPT_TID = 1, INTERRUPT_WORDS = 2;
 
 /** Control plane → worker; always followed by a write to wakeFd and by setting INTERRUPT_ATTENTION. */
 export type ControlMessage =
-  | { type: 'attach' } & ListenerAttachment
   | { type: 'reload'; generation: number; policies: PolicyInfo[]; slots?: number[] }
   | { type: 'stop' };
 

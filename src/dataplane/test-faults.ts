@@ -7,23 +7,27 @@
 //                               a kill or an exiting thread meets a call that is still pending
 //   delay-after-path-read-ms=MS sleep in the mknod emulation between reading the path from the caller and
 //                               acting on it (a rewriting thread, a dying caller)
+//   mknod-helper-only=1         every mknod emulation takes the helper's exact path, never the worker
+//                               thread's fast path (so the tests cover both)
 
 export interface TestFaults {
   throwEvery: number;
   delaySendMs: number;
   delayAfterPathReadMs: number;
+  mknodHelperOnly: number;
 }
 
 const KEYS: Record<string, keyof TestFaults> = {
   'throw-every': 'throwEvery',
   'delay-send-ms': 'delaySendMs',
   'delay-after-path-read-ms': 'delayAfterPathReadMs',
+  'mknod-helper-only': 'mknodHelperOnly',
 };
 
 /** Parses WASMSUP_TEST_FAULTS; null when unset or empty. Throws a one-line error on a bad value. */
 export function parseTestFaults(text: string | undefined): TestFaults | null {
   if (text === undefined || text.trim() === '') return null;
-  const faults: TestFaults = { throwEvery: 0, delaySendMs: 0, delayAfterPathReadMs: 0 };
+  const faults: TestFaults = { throwEvery: 0, delaySendMs: 0, delayAfterPathReadMs: 0, mknodHelperOnly: 0 };
   for (const item of text.split(',')) {
     const [key, value] = item.split('=').map((s) => s.trim());
     const field = KEYS[key ?? ''];

@@ -11,36 +11,19 @@ import { native } from '../native.js';
 import { portableIdFor } from '../syscalls/tables.js';
 import type { HostContext } from '../policy/instance.js';
 import { PrivilegedHelper } from '../emulate/helper-client.js';
+import { TaintedThreadError } from '../emulate/mknod.js';
+import { statusFiles } from './status-files.js';
 import { CallerCreds } from './caller.js';
 import { FdInspector } from './fd-info.js';
 import { Outcome, Stat, StatsWriter } from './stats.js';
 import { AuditWriter } from './audit.js';
 import { PolicySet, FAIL_CLOSED, type LoadedPolicy, type Verdict } from './policy-set.js';
 import { ANSWERED, createPrimitives, type EmulationContext } from './primitives.js';
-import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type ListenerAttachment, type WorkerMessage } from './protocol.js';
+import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
 import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
 import { delayedSend, parseTestFaults, throwingHandler } from './test-faults.js';
 
-/**
- * A worker started before the workload was launched (DataPlane.attach) has booted (its imports are
- * what takes long) and now blocks until the control plane posts the listener and raises the
- * attention word; the message is posted before the word is raised, so it is there once it is seen.
- */
-function waitForListener(base: DataPlaneConfig): ListenerAttachment | null {
-  if (base.listenerFd >= 0 || !base.interrupt) return null;
-  const attention = new Int32Array(base.interrupt);
-  for (;;) {
-    const m = receiveMessageOnPort(parentPort!);
-    if (m !== undefined) {
-      const message = m.message as ControlMessage;
-      if (message.type !== 'attach') throw new Error(`data plane: "${message.type}" before the listener was attached`);
-      return { listenerFd: message.listenerFd, workloadUsernsInode: message.workloadUsernsInode, workload: message.workload ?? null };
-    }
-    Atomics.wait(attention, INTERRUPT_ATTENTION, 0);
-  }
-}
-
-const config: DataPlaneConfig = { ...(workerData as DataPlaneConfig), ...waitForListener(workerData as DataPlaneConfig) };
+const config = workerData as DataPlaneConfig;
 // `performance` is a lazily defined global in a worker: every lookup goes through a getter.
 const performance = globalThis.performance;
 const port = parentPort!;
@@ -287,6 +270,9 @@ function serveReceived(): void {
   try {
     handleNotification();
   } catch (e) {
+    // This thread can no longer be trusted with anything (native/impersonate.cc): end it; the control
+    // plane then closes the listener, and the kernel answers this call and every later one ENOSYS.
+    if (e instanceof TaintedThreadError) throw e;
     // An exception in the host itself: the call still gets exactly one answer.
     failClosed(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
   }
@@ -377,4 +363,12 @@ function serve(): 'hangup' | 'stopped' {
   }
 }
 
-post({ type: 'done', reason: serve() });
+let reason: 'hangup' | 'stopped';
+try {
+  reason = serve();
+} finally {
+  // Fds are the process's, not the thread's: kept ones would outlive this worker (an OCI agent ends
+  // one per container).
+  statusFiles.close();
+}
+post({ type: 'done', reason });

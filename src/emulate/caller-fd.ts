@@ -1,6 +1,7 @@
 // Getting hold of a caller's open file, as the kernel would use it: pidfd_getfd of its fd number.
 // Shared by the emulations that take an fd argument and by the fd_info host function.
 import { native } from '../native.js';
+import { statusFiles } from '../dataplane/status-files.js';
 
 const TGID = 9;
 const creds = new Uint32Array(96);
@@ -14,7 +15,7 @@ export function openCallerPidfd(tid: number): number {
   try {
     return native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
   } catch {
-    native.readCreds(tid, creds);
+    statusFiles.readCreds(tid, creds);
     return native.pidfdOpen(creds[TGID]!, 0);
   }
 }

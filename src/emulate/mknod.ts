@@ -5,17 +5,28 @@
 // - the path is read from the caller's memory exactly once, and those bytes are what is created
 //   (a second thread rewriting the buffer afterwards changes nothing);
 // - the path is resolved inside the caller's root with the caller's cwd or dirfd, credentials,
-//   capabilities and umask (the helper does that in a child that takes them on), so errnos, owner and
-//   mode are the kernel's own for that caller;
+//   capabilities and umask, so errnos, owner and mode are the kernel's own for that caller. Two ways:
+//   * fast, on this worker thread (native.mknodatAsCaller): chrooted into the caller's root with its
+//     umask, fsuid, fsgid and groups and no capability but CAP_MKNOD (+ CAP_FSETID if it has it),
+//     all undone before returning. Without the DAC capabilities the walk is at most stricter than the
+//     caller's own, so any errno but EACCES/EPERM is the caller's answer, and a success is one the
+//     caller would have had;
+//   * exact, through the privileged helper (native/helper.c), for EACCES/EPERM: an impersonator in
+//     the caller's user namespace with its capabilities there (a namespace root may write its
+//     namespace's directories of other users) decides, and the helper creates the node;
 // - every piece of caller state (/proc/TID/root, cwd, ns/user, status) is opened first and the
 //   notification checked with ID_VALID afterwards, so a reused pid can never lend its state (the
 //   credentials may come from the policy's caller_creds for the same notification, checked likewise).
-import { native } from '../native.js';
+import { Creds, native } from '../native.js';
+import { statusFiles } from '../dataplane/status-files.js';
 import type { PrivilegedHelper } from './helper-client.js';
 
 const PATH_MAX = 4096;
 const AT_FDCWD = -100;
-const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, ENAMETOOLONG: 36 } as const;
+const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, EACCES: 13, ENAMETOOLONG: 36 } as const;
+
+/** Thrown when the worker thread could not be given back its own credentials or root: it must end. */
+export class TaintedThreadError extends Error {}
 // Word index of seccomp_data.args[i] (low half) in struct seccomp_notif viewed as Uint32Array.
 const argLo = (i: number) => 8 + 2 * i;
 
@@ -35,6 +46,8 @@ export class MknodEmulator {
     /** The caller's readCreds words when the policy already read them for this notification and
      * confirmed it with ID_VALID afterwards (so they are this caller's), else null. */
     private readonly confirmedCreds: ((words: Uint32Array) => Uint32Array | null) | null = null,
+    /** Try native.mknodatAsCaller on this thread first; false sends every call through the helper. */
+    private fastPath = true,
   ) {}
 
   /** Decodes mknod (isAt = false) or mknodat arguments; mode is umode_t (16 bits), dev an unsigned int. */
@@ -73,7 +86,6 @@ export class MknodEmulator {
     let rootFd = -1, startFd = -1, usernsFd = -1, pidfd = -1;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
       if (relative) {
         if (call.dirfd === AT_FDCWD) {
           startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
@@ -92,17 +104,24 @@ export class MknodEmulator {
       // caller cannot have changed since (a signal would end the notification, and ID_VALID below).
       let creds = this.confirmedCreds?.(words) ?? null;
       if (creds === null) {
-        native.readCreds(tid, this.creds);
+        statusFiles.readCreds(tid, this.creds);
         creds = this.creds;
       }
       // Everything above named the caller by tid; if the notification is no longer valid the tid may
       // belong to someone else by now, so nothing read may be used.
+      if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
+      if (this.fastPath && creds[Creds.UMASK]! <= 0o777 && creds[Creds.NGROUPS]! <= Creds.MAX_GROUPS) {
+        const err = this.createOnThisThread(rootFd, relative ? startFd : -1, length, call, creds);
+        if (err !== E.EACCES && err !== E.EPERM && err >= 0) return err;
+      }
+      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
       if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
       return this.helper.mknod({
         rootFd, startFd: relative ? startFd : -1, usernsFd,
         path: this.path, pathLength: length, mode: call.mode, dev: call.dev, creds,
       });
     } catch (e) {
+      if (e instanceof TaintedThreadError) throw e;
       const err = e as NodeJS.ErrnoException;
       // /proc/TID vanished: the caller is gone; the answer will not be delivered anyway.
       if (err.code === 'ENOENT' || err.code === 'ESRCH') return E.ENOENT;
@@ -110,6 +129,22 @@ export class MknodEmulator {
       return E.EPERM;
     } finally {
       for (const fd of [rootFd, startFd, usernsFd, pidfd]) if (fd >= 0) native.close(fd);
+    }
+  }
+
+  /** The fast path's errno (0 = created), or -1 when it could not run for this call (then the helper decides). */
+  private createOnThisThread(rootFd: number, startFd: number, length: number, call: MknodCall, creds: Uint32Array): number {
+    try {
+      return native.mknodatAsCaller(rootFd, startFd, this.path, length, call.mode, call.dev, creds);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EWASMSUP_THREAD_TAINTED') throw new TaintedThreadError(err.message);
+      // A thread that cannot have its own root and umask (unshare(CLONE_FS) refused) never will.
+      if (err.syscall?.includes('unshare')) {
+        this.fastPath = false;
+        this.warn(`mknod emulation: ${err.message}; every mknod goes through the helper`);
+      }
+      return -1;
     }
   }
 }
@@ -121,7 +156,7 @@ function openPidfd(tid: number): number {
     return native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
   } catch {
     const creds = new Uint32Array(96);
-    native.readCreds(tid, creds);
+    statusFiles.readCreds(tid, creds);
     return native.pidfdOpen(creds[9]!, 0);
   }
 }

@@ -12,6 +12,7 @@
 // - the file is resolved inside the caller's root, from its cwd or dirfd, and write access is checked
 //   as the caller by the privileged helper, which then sets the xattr on that very inode.
 import { native } from '../native.js';
+import { statusFiles } from '../dataplane/status-files.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
 import { fetchCallerFd } from './caller-fd.js';
 
@@ -103,7 +104,7 @@ export class SetxattrEmulator {
       } else if (this.path[0] !== 0x2f) {
         startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       }
-      native.readCreds(tid, this.creds);
+      statusFiles.readCreds(tid, this.creds);
       const usernsInode = native.fstat(usernsFd).ino;
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       // The host's own check of who may have this, whatever the policy said: the workload's root

@@ -1,9 +1,10 @@
 // `wasmsup agent`: the seccomp agent of OCI runtimes (runc, crun). A runtime started with a config whose
 // linux.seccomp.listenerPath is our socket connects once per container and sends the container process
 // state with the container's seccomp listener; each container then gets its own data plane (worker
-// thread + privileged helper), released when its listener hangs up. The main thread is the control
-// plane: it adopts containers, reloads policies on SIGHUP, prints stats on SIGUSR1, and on SIGUSR2
-// hands every container to a freshly started agent process (an upgrade that drops nothing).
+// thread + privileged helper, started with its first intercepted call), released when its listener
+// hangs up. The main thread is the control plane: it adopts containers, reloads policies on SIGHUP,
+// prints stats on SIGUSR1, and on SIGUSR2 hands every container to a freshly started agent process
+// (an upgrade that drops nothing).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -14,7 +15,6 @@ import type { PolicyInfo } from '../policy/load.js';
 import { UsageError } from '../run.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
-import { PrivilegedHelper } from '../emulate/helper-client.js';
 import { describeWorkload } from '../emulate/workload.js';
 import { PolicyDirectory } from '../policy/directory.js';
 import { PolicyReloader, logStatsReport } from '../lifecycle.js';
@@ -43,7 +43,6 @@ interface Container {
   info: ContainerInfo;
   listenerFd: number;
   dataPlane: DataPlane;
-  helper: { helper: PrivilegedHelper; process: ChildProcess } | null;
 }
 
 const STATE_READ_TIMEOUT_MS = 5000;
@@ -291,37 +290,31 @@ export class Agent {
 
   private serve(info: ContainerInfo, listenerFd: number): void {
     const policies = this.selectionFor(info);
-    // One helper per data plane: a helper serves one thread at a time.
-    const helper = this.privileged ? PrivilegedHelper.start() : null;
     let dataPlane;
     try {
+      // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
       dataPlane = new DataPlane({
         listenerFd,
         policies,
         workload: info.workload,
         workloadUsernsInode: info.usernsInode,
-        helperFd: helper ? helper.helper.socketFd : -1,
+        privilegedHelper: this.privileged,
         failErrno: this.opts.failErrno,
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
         label: `container ${info.id}`,
       });
     } catch (e) {
-      helper?.helper.close();
       closeQuietly(listenerFd);
       log('error', `container ${info.id}: cannot start its data plane: ${(e as Error).message}`);
       return;
     }
-    const container: Container = { info, listenerFd, dataPlane, helper };
+    const container: Container = { info, listenerFd, dataPlane };
     this.containers.add(container);
     this.byDataPlane.set(dataPlane, container);
     void dataPlane.finished.then((reason) => {
       this.containers.delete(container);
       this.byDataPlane.delete(dataPlane);
-      if (helper) {
-        helper.helper.close();
-        helper.process.unref();
-      }
       if (reason !== 'stopped') log('info', `container ${info.id}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
     log('info', `container ${info.id} (pid ${info.pid}): serving`, { policies: this.policyNames(policies) });

@@ -1,0 +1,52 @@
+// The callers' /proc/TID/status files, kept open per thread. Reading a caller's credentials is the
+// costliest step of deciding on its credentials (docs/performance.md): the open and close of the
+// file are a third of it, and the same threads call again and again. A kept fd names the task it
+// was opened for, never a later holder of its tid: once that task has exited, reading it fails
+// (ESRCH), and the tid is opened afresh. One per data-plane worker, used only on its thread.
+import { native } from '../native.js';
+
+/**
+ * Threads whose file stays open; beyond this the longest-kept one is closed. A file of a thread that
+ * has exited stays until it is pushed out, so this is also what the cache adds to the worker's fds.
+ */
+export const KEPT_STATUS_FILES = 16;
+
+export class StatusFiles {
+  private readonly fds = new Map<number, number>();
+
+  /** native.readCreds(tid, out), through the kept file when there is one. Throws as readCreds does. */
+  readCreds(tid: number, out: Uint32Array): void {
+    const kept = this.fds.get(tid);
+    if (kept !== undefined) {
+      try {
+        native.readCredsFd(kept, out);
+        return;
+      } catch {
+        this.fds.delete(tid);
+        native.close(kept);
+      }
+    }
+    const fd = native.openPath(`/proc/${tid}/status`, native.constants.O_RDONLY);
+    try {
+      native.readCredsFd(fd, out);
+    } catch (e) {
+      native.close(fd);
+      throw e;
+    }
+    if (this.fds.size >= KEPT_STATUS_FILES) {
+      const [oldestTid, oldestFd] = this.fds.entries().next().value as [number, number];
+      this.fds.delete(oldestTid);
+      native.close(oldestFd);
+    }
+    this.fds.set(tid, fd);
+  }
+
+  /** Closes every kept file. */
+  close(): void {
+    for (const fd of this.fds.values()) native.close(fd);
+    this.fds.clear();
+  }
+}
+
+/** The worker thread's instance (each worker has its own module instances). */
+export const statusFiles = new StatusFiles();
