@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,6 +168,9 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   int err = PrepareThread();
   if (err != 0) return ThrowErrno(info.Env(), "mknodatAsCaller: unshare(CLONE_FS)", err);
 
+  // Any fsuid change makes the kernel mark the whole process non-dumpable (commit_creds), meant for a
+  // process that gives up privilege for good; this thread takes its own back, so the flag is too.
+  const int dumpable = prctl(PR_GET_DUMPABLE);
   // Root first, while the thread still has CAP_SYS_CHROOT.
   const char* failed = nullptr;
   int setup_err = 0;
@@ -216,7 +220,9 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
     } while (rc < 0 && errno == EINTR);
     result = rc < 0 ? errno : 0;
   }
-  if (!Restore(saved_umask, groups_changed, root_changed)) {
+  bool restored = Restore(saved_umask, groups_changed, root_changed);
+  if (dumpable == 1) prctl(PR_SET_DUMPABLE, 1);
+  if (!restored) {
     Napi::Error error = Napi::Error::New(info.Env(), "mknodatAsCaller: the kernel refused to restore this thread's credentials or root");
     error.Value().Set("code", "EWASMSUP_THREAD_TAINTED");
     error.ThrowAsJavaScriptException();

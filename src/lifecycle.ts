@@ -25,6 +25,8 @@ export interface ReloaderOptions {
   dataPlanes: () => readonly DataPlane[];
   /** Which of the new set a data plane receives (the agent's per-container selection); default all. */
   select?: (dataPlane: DataPlane, policies: PolicyInfo[]) => PolicyInfo[];
+  /** How the operator routes calls the filter misses, for the warning (run: --intercept; agent: oci-config). */
+  routeHint: string;
 }
 
 /**
@@ -61,7 +63,7 @@ export class PolicyReloader {
     logScanErrors(scan);
     const missing = interestNotCovered(this.opts.installed, scan.policies.flatMap((p) => p.interest));
     if (missing.length) {
-      log('warn', `the running workload's filter does not route ${missing.join(', ')}: policies see those calls only in workloads started from now on (declare them at start with --intercept)`);
+      log('warn', `the running workload's filter does not route ${missing.join(', ')}: policies see those calls only in workloads started from now on (${this.opts.routeHint})`);
     }
     const names = scan.policies.map((p) => `${p.name} (${basename(p.file)})`).join(', ') || 'none';
     // Swapped in even when no file changed: a reload is also how an operator gives policies skipped

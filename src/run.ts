@@ -98,7 +98,7 @@ export async function run(opts: RunOptions): Promise<number> {
     reloader ??= (async () => {
       const { PolicyReloader } = await import('./lifecycle.js');
       directory ??= await openPolicyDirectory(directoryOptions);
-      return new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane!] });
+      return new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane!], routeHint: 'declare them at start with --intercept' });
     })();
     void reloader.then((r) => r.request());
   };

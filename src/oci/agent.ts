@@ -156,6 +156,7 @@ export class Agent {
       // What `wasmsup oci-config` printed for this directory, if the containers' configs are current.
       installed: mergeInterests(scan.policies.map((p) => p.interest)),
       dataPlanes: () => [...this.byDataPlane.keys()],
+      routeHint: 'regenerate the containers\' seccomp profile with `wasmsup oci-config`',
       select: (dataPlane, policies) => {
         const c = this.byDataPlane.get(dataPlane);
         return c ? this.selectionFor(c.info, policies) : [];
