@@ -15,6 +15,8 @@ export interface Target {
   limit: number;
   unit: string;
   met: boolean;
+  /** Printed for comparison, not a target of the issue. */
+  informational?: boolean;
 }
 
 function fmt(n: number): string {
@@ -35,7 +37,8 @@ export function printTable(rows: Row[], baseline: number, targets: Target[]): vo
   }
   console.log('\ntargets:');
   for (const t of targets) {
-    console.log(`  ${t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${t.value.toFixed(2)} (limit ${t.limit} ${t.unit})`);
+    const verdict = t.informational ? '(info)' : t.met ? 'met   ' : 'MISSED';
+    console.log(`  ${verdict}  ${t.name}: ${t.value.toFixed(2)} (${t.informational ? 'against' : 'limit'} ${t.limit} ${t.unit})`);
   }
 }
 

@@ -32,12 +32,14 @@ const N_SLOW = N / 5;
 const N_MKNOD = quick ? 2_000 : 10_000;
 if (process.getuid?.() !== 0) { console.error('bench: run as root (user namespaces, mknod as root)'); process.exit(2); }
 
-function compile(): { workload: string; mini: string } {
+function compile(): { workload: string; mini: string; miniMknod: string } {
   mkdirSync(OUT, { recursive: true });
   const workload = join(OUT, 'workload'), mini = join(OUT, 'mini-supervisor');
   execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-pthread', '-o', workload, join(ROOT, 'bench', 'c', 'workload.c')]);
   execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', mini, join(ROOT, 'bench', 'c', 'mini-supervisor.c')]);
-  return { workload, mini };
+  const miniMknod = join(OUT, 'mini-mknod-emulator');
+  execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', miniMknod, join(ROOT, 'bench', 'c', 'mini-mknod-emulator.c')]);
+  return { workload, mini, miniMknod };
 }
 
 /** Up to ten policy files for the RSS row: every built policy except those made to fail, repeated. */
@@ -65,7 +67,7 @@ interface Scenario {
   group: 'latency' | 'mknod' | 'throughput' | 'startup' | 'rss';
 }
 
-function scenarios(workload: string, mini: string, dirs: { kernel: string; userns: string }): Scenario[] {
+function scenarios(workload: string, mini: string, miniMknod: string, dirs: { kernel: string; userns: string }): Scenario[] {
   const getppid = (n: number, threads: number, expect: string) => [workload, 'getppid', String(n), String(threads), expect];
   const getpid = (n: number) => [workload, 'getpid', String(n), '1', 'any'];
   const wasmsup = (...args: string[]) => [...WASMSUP, 'run', ...args, '--'];
@@ -82,6 +84,8 @@ function scenarios(workload: string, mini: string, dirs: { kernel: string; usern
     { id: 'g', label: 'getpid, not intercepted under wasmsup', unit: 'ns/call', group: 'latency', sample: () => runForNumbers([...wasmsup('--policy', GETPPID42), ...getpid(N_FAST)]) },
     { id: 'f-kernel', label: '(f) mknod+unlink, kernel, as root', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([workload, 'mknod', dirs.kernel, String(N_MKNOD * 10)]) },
     { id: 'f-wasmsup', label: '(f) mknod+unlink, wasmsup --userns, mknod.wasm', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([...wasmsup('--userns', '--policy', MKNOD_POLICY), workload, 'mknod', dirs.userns, String(N_MKNOD)]) },
+    // The same emulation steps in C with no policy and no JavaScript: the floor of this design (bench/c/mini-mknod-emulator.c).
+    { id: 'f-c', label: '(f) mknod+unlink, minimal C emulator, same steps', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([miniMknod, '--', workload, 'mknod', dirs.userns, String(N_MKNOD)]) },
   ];
   for (const threads of [1, 2, 8]) {
     list.push({ id: `t${threads}-c`, label: `throughput, ${threads} thread(s), C supervisor (sync)`, unit: 'calls/s', group: 'throughput', second: true, sample: () => runForNumbers([mini, 'notify-sync', '--', ...getppid(N / threads, threads, '42')]) });
@@ -120,9 +124,9 @@ function makeDirs(): { kernel: string; userns: string; cleanup: () => void } {
 }
 
 async function main(): Promise<void> {
-  const { workload, mini } = compile();
+  const { workload, mini, miniMknod } = compile();
   const dirs = makeDirs();
-  const list = scenarios(workload, mini, dirs);
+  const list = scenarios(workload, mini, miniMknod, dirs);
   const samples = new Map<string, number[]>(list.map((s) => [s.id, []]));
   const started = Date.now();
   try {
@@ -145,6 +149,9 @@ async function main(): Promise<void> {
     { name: '(d) / (e)', value: med('d') / med('e'), limit: 10, unit: '× (at least)', met: med('d') / med('e') >= 10 },
     { name: 'non-intercepted / (b)', value: med('g') / med('g-b'), limit: 1.05, unit: '×', met: med('g') / med('g-b') <= 1.05 },
     { name: '(f) wasmsup / kernel', value: med('f-wasmsup') / med('f-kernel'), limit: 3, unit: '×', met: med('f-wasmsup') / med('f-kernel') <= 3 },
+    // Not a target of the issue: how close the design's floor (the same steps in C) comes to it.
+    { name: '(f) minimal C emulator / kernel (the floor)', value: med('f-c') / med('f-kernel'), limit: 3, unit: '×', met: med('f-c') / med('f-kernel') <= 3, informational: true },
+    { name: '(f) wasmsup / minimal C emulator', value: med('f-wasmsup') / med('f-c'), limit: 1, unit: '×', met: true, informational: true },
     { name: 'start-up − node -e 0', value: med('startup-wasmsup') - med('startup-node'), limit: 50, unit: 'ms', met: med('startup-wasmsup') - med('startup-node') <= 50 },
     { name: 'peak RSS, 10 policies', value: med('rss'), limit: 80, unit: 'MiB', met: med('rss') <= 80 },
   ];

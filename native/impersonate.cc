@@ -52,6 +52,7 @@ struct ThreadState {
   int own_root = -1;
   int own_cwd = -1;
   struct statx own_root_id;
+  int dumpable = 0;
   uid_t fsuid = 0;
   gid_t fsgid = 0;
   int ngroups = 0;
@@ -93,6 +94,7 @@ int PrepareThread() {
     self.own_root_id.stx_mask = 0;  // never "the same root": every call chroots
   }
   self.ngroups = ngroups;
+  self.dumpable = prctl(PR_GET_DUMPABLE);
   // setfsuid returns the previous value whatever it is given; -1 is never a valid id, so nothing changes.
   self.fsuid = static_cast<uid_t>(syscall(SYS_setfsuid, -1));
   self.fsgid = static_cast<gid_t>(syscall(SYS_setfsgid, -1));
@@ -168,9 +170,6 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   int err = PrepareThread();
   if (err != 0) return ThrowErrno(info.Env(), "mknodatAsCaller: unshare(CLONE_FS)", err);
 
-  // Any fsuid change makes the kernel mark the whole process non-dumpable (commit_creds), meant for a
-  // process that gives up privilege for good; this thread takes its own back, so the flag is too.
-  const int dumpable = prctl(PR_GET_DUMPABLE);
   // Root first, while the thread still has CAP_SYS_CHROOT.
   const char* failed = nullptr;
   int setup_err = 0;
@@ -221,7 +220,9 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
     result = rc < 0 ? errno : 0;
   }
   bool restored = Restore(saved_umask, groups_changed, root_changed);
-  if (dumpable == 1) prctl(PR_SET_DUMPABLE, 1);
+  // Any fsuid change makes the kernel mark the whole process non-dumpable (commit_creds), meant for a
+  // process that gives up privilege for good; this thread takes its own back, so the flag is too.
+  if (self.dumpable == 1) prctl(PR_SET_DUMPABLE, 1);
   if (!restored) {
     Napi::Error error = Napi::Error::New(info.Env(), "mknodatAsCaller: the kernel refused to restore this thread's credentials or root");
     error.Value().Set("code", "EWASMSUP_THREAD_TAINTED");

@@ -42,11 +42,14 @@ const char* ReadProcFd(int fd, char* stack, size_t stack_size, std::string* heap
       buf = &(*heap)[0];
       capacity = heap->size();
     }
-    ssize_t n = pread(fd, buf + used, capacity - used, static_cast<off_t>(used));
+    size_t wanted = capacity - used;
+    ssize_t n = pread(fd, buf + used, wanted, static_cast<off_t>(used));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return nullptr;
-    if (n == 0) break;
     used += static_cast<size_t>(n);
+    // A /proc/TID file is generated whole on each read: less than asked for is all of it (one
+    // syscall fewer per read than waiting for the empty read at the end).
+    if (static_cast<size_t>(n) < wanted) break;
   }
   *length = used;
   return buf;
