@@ -249,8 +249,19 @@ static int become_caller(const struct mknod_request *req) {
   return 0;
 }
 
-static void send_result(int sock, int err, int fd) {
-  struct iovec iov = {&err, sizeof err};
+/*
+ * Whether the caller keeps a setgid bit it asks for in a setgid directory, as an impersonator found
+ * it (probe_setgid); the helper's create step, which holds capabilities of the initial namespace,
+ * could not tell by itself (see create_as_caller).
+ */
+#define SETGID_UNKNOWN 0
+#define SETGID_KEPT 1
+#define SETGID_STRIPPED 2
+
+/* An impersonator's or per-request child's answer: errno and a SETGID_* word, and maybe an fd. */
+static void send_answer(int sock, int err, int setgid, int fd) {
+  int words[2] = {err, setgid};
+  struct iovec iov = {words, sizeof words};
   char control[CMSG_SPACE(sizeof(int))];
   memset(control, 0, sizeof control);
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -265,6 +276,25 @@ static void send_result(int sock, int err, int fd) {
   }
   while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
+}
+
+static void send_result(int sock, int err, int fd) { send_answer(sock, err, SETGID_UNKNOWN, fd); }
+
+/*
+ * The kernel's own answer, for this process (the caller's ids, groups, umask and capabilities in its
+ * namespace), to whether a node of `mode` created in `parent_fd` keeps S_ISGID: the same rule
+ * (mode_strip_sgid: in the directory's group, or CAP_FSETID over its owner and group) applies to an
+ * unnamed O_TMPFILE inode of the same permission bits, which never appears in the directory and is
+ * gone at close. SETGID_UNKNOWN when the mode cannot lose the bit or the filesystem has no O_TMPFILE.
+ */
+static int probe_setgid(int parent_fd, uint32_t mode) {
+  if ((mode & (S_ISGID | S_IXGRP)) != (S_ISGID | S_IXGRP)) return SETGID_UNKNOWN;
+  int fd = openat(parent_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)(mode & 07777));
+  if (fd < 0) return SETGID_UNKNOWN;
+  struct stat st;
+  int answer = fstat(fd, &st) != 0 ? SETGID_UNKNOWN : (st.st_mode & S_ISGID) ? SETGID_KEPT : SETGID_STRIPPED;
+  close(fd);
+  return answer;
 }
 
 /* Splits the path's last component off; returns 0, or EINVAL when it is not a plain name. */
@@ -297,7 +327,7 @@ static void mknod_child(int sock, const struct mknod_request *req) {
       if (parent_fd < 0) err = errno;
     }
   }
-  send_result(sock, err, parent_fd);
+  send_answer(sock, err, parent_fd >= 0 ? probe_setgid(parent_fd, req->mode) : SETGID_UNKNOWN, parent_fd);
 }
 
 static int wait_for(pid_t pid) {
@@ -310,9 +340,9 @@ static int wait_for(pid_t pid) {
 
 /* Receives an impersonator's answer: errno and, with EPERM, the parent directory's fd (or SETXATTR's
  * O_PATH fd). -1 when there is none (the impersonator died or said nothing). */
-static int receive_result(int sock, int *fd, int flags) {
-  int err;
-  struct iovec iov = {&err, sizeof err};
+static int receive_result(int sock, int *fd, int *setgid, int flags) {
+  int words[2];
+  struct iovec iov = {words, sizeof words};
   char control[CMSG_SPACE(sizeof(int) * 4)];
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
   ssize_t n;
@@ -330,15 +360,17 @@ static int receive_result(int sock, int *fd, int flags) {
       else close(received);
     }
   }
-  if (n != (ssize_t)sizeof err) return -1;
-  return err;
+  if (n != (ssize_t)sizeof words) return -1;
+  if (setgid != NULL) *setgid = words[1];
+  return words[0];
 }
 
 /*
  * Forks a child that takes on the caller (become_caller) and runs `act`, which answers on its socket;
  * returns that errno and the fd it passed back (or -1), or EPERM when it gave no answer.
  */
-static int run_impersonating_child(const struct mknod_request *req, void (*act)(int, const struct mknod_request *), int *fd) {
+static int run_impersonating_child(const struct mknod_request *req, void (*act)(int, const struct mknod_request *), int *fd,
+                                   int *setgid) {
   *fd = -1;
   ensure_own_credentials(); /* the child starts from the helper's own */
   int pair[2];
@@ -363,7 +395,7 @@ static int run_impersonating_child(const struct mknod_request *req, void (*act)(
   }
   close(pair[1]);
   int status = wait_for(pid);
-  int err = receive_result(pair[0], fd, MSG_DONTWAIT);
+  int err = receive_result(pair[0], fd, setgid, MSG_DONTWAIT);
   close(pair[0]);
   if (err < 0) {
     fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
@@ -387,8 +419,9 @@ static int run_impersonating_child(const struct mknod_request *req, void (*act)(
  * permission the kernel does not check for a cwd or dirfd.
  *
  * helper → impersonator: struct impersonation + path bytes, SCM_RIGHTS [root_fd] or [root_fd, start_fd].
- * impersonator → helper: i32 errno (+ the parent directory's O_PATH fd with EPERM), or
- *   NEED_FORK when the per-request setup failed: the helper then serves that request by forking.
+ * impersonator → helper: i32 errno, i32 SETGID_* (probe_setgid, with EPERM), + the parent
+ *   directory's O_PATH fd with EPERM; or NEED_FORK when the per-request setup failed: the helper then
+ *   serves that request by forking. Per-request children answer the same way.
  * An impersonator that dies is noticed as end of stream and replaced; the request is sent again.
  */
 #define IMPERSONATORS 8
@@ -571,7 +604,8 @@ static void impersonator_loop(int own_root_fd) {
       }
     }
     for (size_t k = 0; k < nfds; k++) close(fds[k]);
-    send_result(SUPERVISOR_FD, err, parent_fd);
+    /* Asked here, still as the caller (its root, umask and capabilities). */
+    send_answer(SUPERVISOR_FD, err, parent_fd >= 0 ? probe_setgid(parent_fd, im.mode) : SETGID_UNKNOWN, parent_fd);
     if (parent_fd >= 0) close(parent_fd);
   }
 }
@@ -634,7 +668,7 @@ static void follow_cpu(struct impersonator *imp) {
 }
 
 /* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket). */
-static int ask_impersonator(struct impersonator *imp, const struct mknod_request *req, int *parent_fd) {
+static int ask_impersonator(struct impersonator *imp, const struct mknod_request *req, int *parent_fd, int *setgid) {
   static unsigned char buf[sizeof(struct impersonation) + MAX_PATH_LENGTH];
   struct impersonation im = {req->mode, req->dev, req->umask, {req->cap_effective[0], req->cap_effective[1]}, (uint32_t)strlen(req->path)};
   memcpy(buf, &im, sizeof im);
@@ -655,14 +689,14 @@ static int ask_impersonator(struct impersonator *imp, const struct mknod_request
     sent = sendmsg(imp->sock, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return -1;
-  return receive_result(imp->sock, parent_fd, 0);
+  return receive_result(imp->sock, parent_fd, setgid, 0);
 }
 
 /*
  * The caller's own view of mknodat: errno, or EPERM with the parent directory's fd. Through a cached
  * impersonator (replaced once if it has died), else by forking one for this request alone.
  */
-static int caller_mknod(const struct mknod_request *req, int *parent_fd) {
+static int caller_mknod(const struct mknod_request *req, int *parent_fd, int *setgid) {
   struct stat ns;
   *parent_fd = -1;
   if (fstat(req->userns_fd, &ns) == 0) {
@@ -675,7 +709,7 @@ static int caller_mknod(const struct mknod_request *req, int *parent_fd) {
       if (fresh && (imp = spawn_impersonator(req, &ns)) == NULL) break;
       imp->last_used = ++impersonation_clock;
       follow_cpu(imp);
-      int err = ask_impersonator(imp, req, parent_fd);
+      int err = ask_impersonator(imp, req, parent_fd, setgid);
       if (err >= 0) return err;
       if (*parent_fd >= 0) close(*parent_fd);
       *parent_fd = -1;
@@ -685,7 +719,7 @@ static int caller_mknod(const struct mknod_request *req, int *parent_fd) {
       if (fresh) break;
     }
   }
-  return run_impersonating_child(req, mknod_child, parent_fd);
+  return run_impersonating_child(req, mknod_child, parent_fd, setgid);
 }
 
 static struct {
@@ -746,10 +780,16 @@ static void ensure_own_credentials(void) {
  * because the impersonator has already checked, as the caller and with the caller's own capabilities,
  * that it may create in exactly this directory (a namespace root may write its namespace's 0755
  * directories of other users, which its fsuid alone could not); and CAP_FSETID only when the caller
- * has it, since it decides whether a setgid bit survives.
+ * would keep a setgid bit it asks for (`setgid`, from the impersonator's probe_setgid).
  */
-static int create_as_caller(const struct mknod_request *req, int parent_fd, const char *name) {
-  const uint32_t create_caps = (1u << CAP_MKNOD) | (1u << CAP_DAC_OVERRIDE) | (req->cap_effective[0] & (1u << CAP_FSETID));
+static int create_as_caller(const struct mknod_request *req, int parent_fd, const char *name, int setgid) {
+  /* CAP_FSETID here is the initial namespace's, which covers every directory, while the caller's
+   * covers only those whose owner and group its namespace maps: the impersonator's probe says which
+   * way the kernel decides for the caller; without one, the caller's own capability is the guess. */
+  uint32_t fsetid = req->cap_effective[0] & (1u << CAP_FSETID);
+  if (setgid == SETGID_KEPT) fsetid = 1u << CAP_FSETID;
+  if (setgid == SETGID_STRIPPED) fsetid = 0;
+  const uint32_t create_caps = (1u << CAP_MKNOD) | (1u << CAP_DAC_OVERRIDE) | fsetid;
   if (!creating_as.active || creating_as.fsuid != req->uid[3] || creating_as.fsgid != req->gid[3] ||
       creating_as.effective != create_caps || creating_as.ngroups != req->ngroups ||
       memcmp(creating_as.groups, req->groups, req->ngroups * sizeof(gid_t)) != 0) {
@@ -781,8 +821,8 @@ static int create_as_caller(const struct mknod_request *req, int parent_fd, cons
 }
 
 static int serve_mknod(const struct mknod_request *req) {
-  int parent_fd;
-  int err = caller_mknod(req, &parent_fd);
+  int parent_fd, setgid = SETGID_UNKNOWN;
+  int err = caller_mknod(req, &parent_fd, &setgid);
   if (err != EPERM || parent_fd < 0) {
     if (parent_fd >= 0) close(parent_fd);
     return err;
@@ -790,7 +830,7 @@ static int serve_mknod(const struct mknod_request *req) {
   char parent[MAX_PATH_LENGTH + 1];
   const char *name;
   split_parent(req->path, parent, sizeof parent, &name);
-  err = create_as_caller(req, parent_fd, name);
+  err = create_as_caller(req, parent_fd, name, setgid);
   close(parent_fd);
   return err;
 }
@@ -820,7 +860,7 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
 static int serve_setxattr(const struct mknod_request *req) {
   ensure_own_credentials(); /* setting trusted.* takes the helper's CAP_SYS_ADMIN */
   int opened;
-  int err = run_impersonating_child(req, setxattr_child, &opened);
+  int err = run_impersonating_child(req, setxattr_child, &opened, NULL);
   int target = req->target_fd >= 0 ? req->target_fd : opened;
   if (err == 0 && target < 0) err = EPERM;
   if (err == 0) {

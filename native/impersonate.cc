@@ -17,8 +17,10 @@
 //
 // What the thread holds while it creates: the caller's fsuid, fsgid, supplementary groups and umask,
 // which decide the walk's permissions and the new node's owner, group and mode; as effective
-// capabilities only CAP_MKNOD (what the caller lacks by not being in the initial user namespace) and
-// CAP_FSETID when the caller has it (whether a setgid bit survives). Without CAP_DAC_OVERRIDE or
+// capability only CAP_MKNOD (what the caller lacks by not being in the initial user namespace). Not
+// CAP_FSETID: the initial namespace's would keep a setgid bit in every setgid directory, the
+// caller's only in those whose owner and group its namespace maps, so a caller with CAP_FSETID
+// asking for S_ISGID|S_IXGRP goes the exact way (src/emulate/mknod.ts). Without CAP_DAC_OVERRIDE or
 // CAP_DAC_READ_SEARCH the walk can only be stricter than the caller's own, whose capabilities in its
 // namespace may let it through: the caller of this function retries EACCES and EPERM the exact (slow)
 // way. Any other errno comes from a point the caller would have reached the same way.
@@ -43,7 +45,7 @@ namespace {
 
 // Layout of readCreds' output (docs/native-api.md; native/proc.cc).
 constexpr size_t kCredsWords = 96;
-constexpr size_t kFsUid = 3, kFsGid = 7, kUmask = 8, kCapEff = 14, kNgroups = 19, kGroups = 32;
+constexpr size_t kFsUid = 3, kFsGid = 7, kUmask = 8, kNgroups = 19, kGroups = 32;
 constexpr size_t kMaxGroups = kCredsWords - kGroups;
 constexpr size_t kPathMax = 4096;
 
@@ -203,7 +205,7 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   }
   if (failed == nullptr) {
     __user_cap_data_struct create[2] = {self.caps[0], self.caps[1]};
-    create[0].effective = (1u << CAP_MKNOD) | (creds[kCapEff] & (1u << CAP_FSETID));
+    create[0].effective = 1u << CAP_MKNOD;
     create[1].effective = 0;
     create[0].inheritable = create[1].inheritable = 0;
     if ((setup_err = SetCaps(create)) != 0) failed = "capset";

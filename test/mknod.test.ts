@@ -126,6 +126,36 @@ test('differential, every call through the helper (no fast path on the worker th
   await differential({ ...process.env, WASMSUP_TEST_FAULTS: 'mknod-helper-only=1' });
 });
 
+test('a setgid bit asked for in a setgid directory survives exactly when the kernel keeps it for the caller\'s own files', async () => {
+  if (!privileged('mknod setgid')) return;
+  const t = nsOwnedDir();
+  try {
+    // unmapped: owned by the host's root, which the namespace does not map, so its CAP_FSETID does
+    // not cover it; mapped: owned by the namespace's root and group 5. Neither group is the caller's.
+    const unmapped = join(t.path, 'unmapped'), mapped = join(t.path, 'mapped');
+    mkdirSync(unmapped);
+    chmodSync(unmapped, 0o2777);
+    mkdirSync(mapped);
+    chownSync(mapped, NS_ROOT, NS_ROOT + 5);
+    chmodSync(mapped, 0o2777);
+    // The regular file is the kernel's own verdict for this caller (the same mode_strip_sgid rule,
+    // no supervisor involved); the node is the emulation's.
+    const script = [
+      'import os, sys',
+      'os.umask(0)',
+      'for d in sys.argv[1:]:',
+      '    n, f = os.path.join(d, "n"), os.path.join(d, "f")',
+      '    os.mknod(n, 0o20000 | 0o2755, os.makedev(1, 3))',
+      '    os.close(os.open(f, os.O_CREAT | os.O_WRONLY, 0o2755))',
+      '    print(oct(os.lstat(n).st_mode & 0o7777), oct(os.lstat(f).st_mode & 0o7777))',
+    ].join('\n');
+    const r = await runWasmsup(['run', '--userns', '--policy', MKNOD, '--', 'python3', '-c', script, unmapped, mapped]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, '0o755 0o755\n0o2755 0o2755\n');
+    assert.ok(lstatSync(join(mapped, 'n')).isCharacterDevice());
+  } finally { t.cleanup(); }
+});
+
 test('an absolute symlink inside a chroot cannot place a node outside it', async () => {
   if (!privileged('chroot symlink escape')) return;
   const t = nsOwnedDir();

@@ -7,8 +7,7 @@
 // - the path is resolved inside the caller's root with the caller's cwd or dirfd, credentials,
 //   capabilities and umask, so errnos, owner and mode are the kernel's own for that caller. Two ways:
 //   * fast, on this worker thread (native.mknodatAsCaller): chrooted into the caller's root with its
-//     umask, fsuid, fsgid and groups and no capability but CAP_MKNOD (+ CAP_FSETID if it has it),
-//     all undone before returning. Without the DAC capabilities the walk is at most stricter than the
+//     umask, fsuid, fsgid and groups and no capability but CAP_MKNOD, all undone before returning. Without the DAC capabilities the walk is at most stricter than the
 //     caller's own, so any errno but EACCES/EPERM is the caller's answer, and a success is one the
 //     caller would have had;
 //   * exact, through the privileged helper (native/helper.c), for EACCES/EPERM: an impersonator in
@@ -110,7 +109,7 @@ export class MknodEmulator {
       // Everything above named the caller by tid; if the notification is no longer valid the tid may
       // belong to someone else by now, so nothing read may be used.
       if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
-      if (this.fastPath && creds[Creds.UMASK]! <= 0o777 && creds[Creds.NGROUPS]! <= Creds.MAX_GROUPS) {
+      if (this.fastPath && creds[Creds.UMASK]! <= 0o777 && creds[Creds.NGROUPS]! <= Creds.MAX_GROUPS && !setgidNeedsCaller(call.mode, creds)) {
         const err = this.createOnThisThread(rootFd, relative ? startFd : -1, length, call, creds);
         if (err !== E.EACCES && err !== E.EPERM && err >= 0) return err;
       }
@@ -147,6 +146,18 @@ export class MknodEmulator {
       return -1;
     }
   }
+}
+
+const S_ISGID = 0o2000, S_IXGRP = 0o010, CAP_FSETID = 4;
+
+/**
+ * Whether only the caller's own capabilities can tell if a setgid bit it asks for survives: with
+ * CAP_FSETID in its namespace it keeps the bit in a setgid directory whose owner and group that
+ * namespace maps, which the fast path (no CAP_FSETID, initial namespace) cannot reproduce; the
+ * helper's impersonator asks the kernel as the caller (native/helper.c, probe_setgid).
+ */
+function setgidNeedsCaller(mode: number, creds: Uint32Array): boolean {
+  return (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && (creds[Creds.CAP_EFF]! & (1 << CAP_FSETID)) !== 0;
 }
 
 function openPidfd(tid: number): number {
