@@ -28,9 +28,9 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>

@@ -7,9 +7,9 @@
 // - the path is resolved inside the caller's root with the caller's cwd or dirfd, credentials,
 //   capabilities and umask, so errnos, owner and mode are the kernel's own for that caller. Two ways:
 //   * fast, on this worker thread (native.mknodatAsCaller): chrooted into the caller's root with its
-//     umask, fsuid, fsgid and groups and no capability but CAP_MKNOD, all undone before returning. Without the DAC capabilities the walk is at most stricter than the
-//     caller's own, so any errno but EACCES/EPERM is the caller's answer, and a success is one the
-//     caller would have had;
+//     umask, fsuid, fsgid and groups and no capability but CAP_MKNOD, all undone before returning.
+//     Without the DAC capabilities the walk is at most stricter than the caller's own, so any errno
+//     but EACCES/EPERM is the caller's answer, and a success is one the caller would have had;
 //   * exact, through the privileged helper (native/helper.c), for EACCES/EPERM: an impersonator in
 //     the caller's user namespace with its capabilities there (a namespace root may write its
 //     namespace's directories of other users) decides, and the helper creates the node;
