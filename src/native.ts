@@ -155,8 +155,8 @@ export interface NativeBinding {
   readCredsFd(fd: number, out: Uint32Array): void;
   /**
    * mknodat(2) on the calling (worker) thread inside the caller's root, with its umask, fsuid, fsgid and
-   * groups from `creds` (readCreds words) and only CAP_MKNOD (+ CAP_FSETID if the caller has it); every
-   * switch is undone before it returns. 0 or the errno the caller must see; EACCES/EPERM may be stricter
+   * groups from `creds` (readCreds words) and only CAP_MKNOD (never CAP_FSETID); every switch is
+   * undone before it returns. 0 or the errno the caller must see; EACCES/EPERM may be stricter
    * than the caller's own answer (native/impersonate.cc). Refused on the main thread; a thread it could
    * not restore throws code EWASMSUP_THREAD_TAINTED and must not be used again.
    */

@@ -15,45 +15,21 @@
  * the workload's glibc mknod() makes). Exits with CMD's status.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
-#include <grp.h>
-#include <unistd.h>
 
-#include "../../native/seccomp_compat.h"
+#define PROGRAM "mini-mknod-emulator"
+#include "bench-supervisor.h"
 
 #define NS_HOST_ID 100000
 #define NS_COUNT 65536
-
-static pid_t child;
-
-static void on_sigchld(int sig) {
-  (void)sig;
-  int status;
-  if (waitpid(child, &status, WNOHANG) == child) {
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-  }
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "mini-mknod-emulator: %s: %s\n", what, strerror(errno));
-  exit(125);
-}
 
 static int install_filter(void) {
   struct sock_filter code[] = {
@@ -68,35 +44,7 @@ static int install_filter(void) {
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
   };
-  struct sock_fprog prog = { sizeof code / sizeof code[0], code };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("PR_SET_NO_NEW_PRIVS");
-  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-  if (fd < 0) die("seccomp");
-  return fd;
-}
-
-static void send_fd(int sock, int fd) {
-  char byte = 'L';
-  struct iovec iov = { &byte, 1 };
-  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (sendmsg(sock, &msg, 0) != 1) die("sendmsg");
-}
-
-static int receive_fd(int sock) {
-  char byte;
-  struct iovec iov = { &byte, 1 };
-  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) die("recvmsg (the child failed)");
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (c == NULL || c->cmsg_type != SCM_RIGHTS) { fprintf(stderr, "mini-mknod-emulator: no listener\n"); exit(125); }
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
+  return install_program(code, sizeof code / sizeof code[0], SECCOMP_FILTER_FLAG_NEW_LISTENER);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -106,7 +54,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 /* What the status file says of the caller: the fields the create step takes on. */
-struct caller { uint32_t fsuid, fsgid, umask, ngroups, groups[64], cap_eff_lo; };
+struct caller { uint32_t fsuid, fsgid, umask, ngroups, groups[64]; };
 
 static const char *field(const char *text, const char *name) {
   const char *p = strstr(text, name);
@@ -115,8 +63,8 @@ static const char *field(const char *text, const char *name) {
 
 static int parse_status(const char *text, struct caller *c) {
   const char *uid = field(text, "\nUid:"), *gid = field(text, "\nGid:"), *um = field(text, "\nUmask:");
-  const char *groups = field(text, "\nGroups:"), *cap = field(text, "\nCapEff:");
-  if (!uid || !gid || !um || !groups || !cap) return -1;
+  const char *groups = field(text, "\nGroups:");
+  if (!uid || !gid || !um || !groups) return -1;
   unsigned r, e, s, fs;
   if (sscanf(uid, "%u %u %u %u", &r, &e, &s, &fs) != 4) return -1;
   c->fsuid = fs;
@@ -130,7 +78,6 @@ static int parse_status(const char *text, struct caller *c) {
     if (end == p) break;
     c->groups[c->ngroups++] = (uint32_t)g;
   }
-  c->cap_eff_lo = (uint32_t)strtoull(cap, NULL, 16);
   return 0;
 }
 
@@ -157,7 +104,7 @@ static int create_as(const struct caller *c, int root_fd, const char *path, uint
   syscall(SYS_setfsgid, c->fsgid);
   syscall(SYS_setfsuid, c->fsuid);
   struct __user_cap_data_struct create[2] = { own_caps[0], own_caps[1] };
-  create[0].effective = (1u << CAP_MKNOD) | (c->cap_eff_lo & (1u << CAP_FSETID));
+  create[0].effective = 1u << CAP_MKNOD;
   create[1].effective = 0;
   create[0].inheritable = create[1].inheritable = 0;
   if (set_caps(create) != 0) die("capset");
@@ -176,11 +123,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: mini-mknod-emulator -- CMD [ARGS...]\n");
     return 2;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigchld;
-  sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: a blocked RECV returns EINTR, the handler exits */
-  sigaction(SIGCHLD, &sa, NULL);
+  exit_with_child();
 
   /* sv: the listener, child to parent; ready: "namespaces made", child to parent; go: "id maps
    * written", parent to child. */
@@ -237,11 +180,7 @@ int main(int argc, char **argv) {
   pid_t status_tid = 0;
   static char status[16384], target[4096], link[64];
   for (;;) {
-    memset(&req, 0, sizeof req);
-    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      die("SECCOMP_IOCTL_NOTIF_RECV");
-    }
+    receive_notification(listener, &req);
     resp.id = req.id;
     resp.val = 0;
     resp.error = 0;

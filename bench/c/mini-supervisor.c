@@ -13,35 +13,11 @@
  * handler reaps CMD and exits with its status.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "../../native/seccomp_compat.h"
-
-static pid_t child;
-
-static void on_sigchld(int sig) {
-  (void)sig;
-  int status;
-  if (waitpid(child, &status, WNOHANG) == child) {
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-  }
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "mini-supervisor: %s: %s\n", what, strerror(errno));
-  exit(125);
-}
+#define PROGRAM "mini-supervisor"
+#include "bench-supervisor.h"
 
 static int install_filter(__u32 action, unsigned flags) {
   struct sock_filter code[] = {
@@ -53,35 +29,7 @@ static int install_filter(__u32 action, unsigned flags) {
     BPF_STMT(BPF_RET | BPF_K, action),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
-  struct sock_fprog prog = { sizeof code / sizeof code[0], code };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("PR_SET_NO_NEW_PRIVS");
-  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-  if (fd < 0) die("seccomp");
-  return fd;
-}
-
-static void send_fd(int sock, int fd) {
-  char byte = 'L';
-  struct iovec iov = { &byte, 1 };
-  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (sendmsg(sock, &msg, 0) != 1) die("sendmsg");
-}
-
-static int receive_fd(int sock) {
-  char byte;
-  struct iovec iov = { &byte, 1 };
-  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) die("recvmsg (the child failed)");
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (c == NULL || c->cmsg_type != SCM_RIGHTS) { fprintf(stderr, "mini-supervisor: no listener\n"); exit(125); }
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
+  return install_program(code, sizeof code / sizeof code[0], flags);
 }
 
 int main(int argc, char **argv) {
@@ -99,11 +47,7 @@ int main(int argc, char **argv) {
     die(argv[3]);
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigchld;
-  sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: a blocked RECV returns EINTR, the handler exits */
-  sigaction(SIGCHLD, &sa, NULL);
+  exit_with_child();
 
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
@@ -126,11 +70,7 @@ int main(int argc, char **argv) {
   struct seccomp_notif req;
   struct seccomp_notif_resp resp;
   for (;;) {
-    memset(&req, 0, sizeof req);
-    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      die("SECCOMP_IOCTL_NOTIF_RECV");
-    }
+    receive_notification(listener, &req);
     resp.id = req.id;
     resp.val = 42;
     resp.error = 0;
