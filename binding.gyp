@@ -14,6 +14,7 @@
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",
+        "native/signals.cc",
         "native/socket.cc",
         "native/sysinfo.cc",
         "native/watch.cc"

@@ -16,7 +16,7 @@ import { printTable, writeSvg, type Row, type Target } from './report.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = join(ROOT, 'build', 'bench');
-const WASMSUP = [process.execPath, join(ROOT, 'bin', 'wasmsup')];
+const WASMSUP = [join(ROOT, 'bin', 'wasmsup')];
 const GETPPID42 = join(OUT, 'getppid42.wasm');
 const MKNOD_POLICY = join(ROOT, 'build', 'policies', 'mknod.wasm');
 const NS_ROOT = 100000;

@@ -80,6 +80,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterBpf(env, exports);
   RegisterSysinfo(env, exports);
   RegisterInterrupt(env, exports);
+  RegisterSignals(env, exports);
   RegisterWatch(env, exports);
   RegisterImpersonate(env, exports);
   return exports;

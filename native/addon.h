@@ -15,6 +15,7 @@ void RegisterSocket(Napi::Env env, Napi::Object exports);
 void RegisterBpf(Napi::Env env, Napi::Object exports);
 void RegisterSysinfo(Napi::Env env, Napi::Object exports);
 void RegisterInterrupt(Napi::Env env, Napi::Object exports);
+void RegisterSignals(Napi::Env env, Napi::Object exports);
 void RegisterWatch(Napi::Env env, Napi::Object exports);
 void RegisterImpersonate(Napi::Env env, Napi::Object exports);
 

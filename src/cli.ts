@@ -9,6 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { run, UsageError } from './run.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
 import { portableId } from './syscalls/tables.js';
+import { inspectorSignalRisk } from './signals.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -128,10 +129,17 @@ function parseRange(text: string): { host: number; count: number } {
   return { host, count };
 }
 
+/** The supervisor commands run as root for others: never in a Node that a signal can open up. */
+function refuseOpenableInspector(command: string): void {
+  const risk = inspectorSignalRisk();
+  if (risk) throw new CliError(`${command}: ${risk}`);
+}
+
 async function runCommand(args: string[]): Promise<number> {
   const { options, command } = splitCommand(args);
   const { values } = parse('run', options, RUN_OPTIONS, false);
   if (values.help) { console.log(USAGE); return 0; }
+  refuseOpenableInspector('run');
   if (command.length === 0) throw new CliError('run: missing the command to run (wasmsup run [OPTIONS] -- CMD [ARGS...])');
   const level = (values['log-level'] as string | undefined) ?? 'info';
   if (!LOG_LEVELS.includes(level as LogLevel)) throw new CliError(`run: --log-level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -207,6 +215,7 @@ async function agentCommand(args: string[]): Promise<number> {
     ...LIMIT_OPTIONS,
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
+  refuseOpenableInspector('agent');
   configureLogFrom('agent', values);
   const limits = parseLimits('agent', values);
   let failErrno;

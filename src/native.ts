@@ -128,6 +128,8 @@ export interface NativeBinding {
   prepareInterrupt(): number;
   /** tgkill(getpid(), tid, the interrupt signal): a blocking call of that thread returns EINTR. */
   interruptThread(tid: number): void;
+  /** pthread_sigmask(SIG_UNBLOCK) of one signal, on the calling thread only (src/signals.ts). */
+  unblockSignal(signo: number): void;
   notifIdValid(listenerFd: number, idBuf: ArrayBufferView): boolean;
   notifAddFd(listenerFd: number, addfd: ArrayBufferView): number;
   notifSetFlags(listenerFd: number, flags: number): void;

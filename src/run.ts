@@ -14,6 +14,7 @@ import { compileFilter } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
 import { describeWorkload, type WorkloadInfo } from './emulate/workload.js';
 import { log } from './log.js';
+import { onStatsSignal } from './signals.js';
 import { readStats } from './dataplane/stats.js';
 import { DataPlane } from './dataplane/control.js';
 import type { AuditLog, AuditRing } from './dataplane/audit.js';
@@ -164,13 +165,13 @@ export async function run(opts: RunOptions): Promise<number> {
     void import('./lifecycle.js').then(({ logStatsReport }) => logStatsReport(report));
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  process.on('SIGUSR1', printStats);
+  const stopStats = onStatsSignal(printStats);
 
   const status = await workloadExit;
   dataPlane.finishIfHungUp();
   await dataPlane.finished;
   for (const s of FORWARDED_SIGNALS) process.off(s, forward);
-  process.off('SIGUSR1', printStats);
+  stopStats();
   process.off('SIGHUP', onHangupSignal);
   auditLog?.close();
   log('debug', 'workload finished', { status, ...readStats(stats) });

@@ -146,7 +146,7 @@ test('run: SIGHUP before the first call; the first call is answered by the new v
   const t = tempDir();
   try {
     copyFileSync(TEST_POLICY('getppid-errno'), join(t.path, 'p.wasm'));
-    const child = spawn(process.execPath, [WASMSUP, 'run', '--log-level', 'debug', '--policies', t.path, '--', PYTHON, '-c', PY_GETPPID_ON_DEMAND],
+    const child = spawn(WASMSUP, ['run', '--log-level', 'debug', '--policies', t.path, '--', PYTHON, '-c', PY_GETPPID_ON_DEMAND],
       { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     const until = (what: string, ok: () => boolean) => new Promise<void>((resolve, reject) => {

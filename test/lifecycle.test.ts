@@ -35,7 +35,7 @@ class Supervised {
   private readonly listeners = new Set<() => void>();
 
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [WASMSUP, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(WASMSUP, [...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => { this.stdout += d; this.notify(); });
     this.child.stderr.on('data', (d) => { this.stderr += d; this.notify(); });
     this.exited = new Promise((resolve) => this.child.on('close', (code) => { this.notify(); resolve(code); }));

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { isErrno, native } from '../native.js';
 import { log, type LogLevel } from '../log.js';
+import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
 import { UsageError } from '../run.js';
 import { DataPlane } from '../dataplane/control.js';
@@ -140,11 +141,11 @@ export class Agent {
   private readonly privileged = process.getuid?.() === 0;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [
     ['SIGHUP', () => this.reload()],
-    ['SIGUSR1', () => this.printStats()],
     ['SIGUSR2', () => void this.handOver()],
     ['SIGTERM', () => void this.shutdown('SIGTERM')],
     ['SIGINT', () => void this.shutdown('SIGINT')],
   ];
+  private stopStatsSignal: (() => void) | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     this.directory = new PolicyDirectory({ directory: opts.policyDir, load: { maximumPages: opts.maximumPages, fuel: opts.fuel } });
@@ -167,6 +168,11 @@ export class Agent {
 
   /** Binds (or inherits) the socket, adopts handed-over containers and starts serving. */
   async start(): Promise<void> {
+    // Every handler before this pid is announced (MAINPID=, in either branch): from then on systemd
+    // sends `reload` (SIGHUP) and the operator's stats signal here, and a default action would kill the
+    // agent that every container depends on.
+    for (const [signal, handler] of this.signalHandlers) process.on(signal, handler);
+    this.stopStatsSignal = onStatsSignal(() => this.printStats());
     const handoverText = process.env[HANDOVER_ENV];
     if (handoverText === undefined) {
       ({ fd: this.socketFd, ino: this.socketIno } = bindSocket(this.opts.socketPath));
@@ -175,9 +181,10 @@ export class Agent {
       const handover = takeHandover(handoverText);
       this.socketFd = handover.socketFd;
       this.socketIno = handover.socketIno;
-      await this.completeHandover(handover);
+      // A SIGUSR2 or SIGTERM before the containers are served would act on none of them.
+      this.busy = true;
+      try { await this.completeHandover(handover); } finally { this.busy = false; }
     }
-    for (const [signal, handler] of this.signalHandlers) process.on(signal, handler);
     this.startAccepting();
     sdNotify(`READY=1\nMAINPID=${process.pid}`);
     log('info', `agent serving on ${this.opts.socketPath} (pid ${process.pid})`, { policies: this.policyNames(this.directory.policies) });
@@ -421,6 +428,7 @@ export class Agent {
 
   private exit(code: number): void {
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.stopStatsSignal?.();
     this.resolveExit(code);
   }
 }

@@ -98,7 +98,7 @@ function chownTree(path: string, id: number): void {
 
 /** `wasmsup oci-config --policies DIR --socket SOCKET`, parsed. */
 export function ociConfig(policyDir: string, socket: string): unknown {
-  return JSON.parse(execFileSync(process.execPath, [WASMSUP, 'oci-config', '--policies', policyDir, '--socket', socket], { cwd: ROOT, encoding: 'utf8' }));
+  return JSON.parse(execFileSync(WASMSUP, ['oci-config', '--policies', policyDir, '--socket', socket], { cwd: ROOT, encoding: 'utf8' }));
 }
 
 /** A running `wasmsup agent`, with its stderr collected (a successor's too: it inherits the pipe). */
@@ -107,8 +107,8 @@ export class AgentProcess {
   log = '';
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [WASMSUP, 'agent', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(WASMSUP, ['agent', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (d) => {
       this.log += d;
       this.waiters = this.waiters.filter((w) => {

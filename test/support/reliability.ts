@@ -49,7 +49,7 @@ export interface Supervised {
 
 /** Starts `wasmsup ARGS` with piped stdio; kills it (by pid) if it outlives `timeoutMs`. */
 export function startWasmsup(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Supervised {
-  const child = spawn(process.execPath, [WASMSUP, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(WASMSUP, [...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   const check = () => {

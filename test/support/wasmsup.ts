@@ -24,7 +24,7 @@ export interface RunOptions {
 
 export function runWasmsup(args: string[], opts: RunOptions = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const argv = [...(opts.prefix ?? []), process.execPath, WASMSUP, ...args];
+    const argv = [...(opts.prefix ?? []), WASMSUP, ...args];
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd ?? ROOT,
       env: opts.env ?? process.env,
