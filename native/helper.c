@@ -51,8 +51,8 @@
  * vetted directory: create_as_caller) creates the node in it. The path is never looked up again: a
  * second lookup, even as the caller, would find whatever a swapped symlink names by then.
  *
- * SETXATTR: a child takes on the caller, resolves the path inside its root (O_PATH, O_NOFOLLOW for
- * lsetxattr) and checks that the caller could modify the file (faccessat2 W_OK with its effective
+ * SETXATTR: a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW
+ * for lsetxattr; no magic links) and checks that the caller could modify the file (faccessat2 W_OK with its effective
  * ids and capabilities, which also says EROFS on a read-only mount); it passes the O_PATH fd back
  * and the helper itself, with CAP_SYS_ADMIN in the initial namespace (what trusted.* needs), sets
  * the xattr on exactly that inode (through the fd, never by re-resolving the path). Which names and values may be set
@@ -814,9 +814,10 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
   int fd = req->target_fd, opened = -1;
   if (fd < 0) {
     int nofollow = (req->at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
-    opened = open(req->path, O_PATH | O_CLOEXEC | nofollow);
+    /* No magic links: this child's /proc/self is not the caller (native/caller_path.h). */
+    opened = caller_path_open(AT_FDCWD, req->path, strlen(req->path), O_PATH | nofollow);
     if (opened < 0) {
-      send_result(sock, errno, -1);
+      send_result(sock, -opened, -1);
       return;
     }
     fd = opened;

@@ -5,8 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { runWasmsup, tempDir, POLICY, buildProbe } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { syscallProbe } from '../support/syscall-probe.js';
 
 const NS_ROOT = 100000;
 const MKNOD = POLICY('mknod');
@@ -117,6 +119,19 @@ test('/proc magic links from a chroot: nothing is created outside it, ELOOP (wor
 test('/proc magic links from a chroot: nothing is created outside it, ELOOP (helper only)', async () => {
   if (!privileged('mknod magic links, helper only')) return;
   await magicLinks(HELPER_ONLY);
+});
+
+test('setxattr looks its path up the same way: a /proc magic link, which would be the helper\'s child, is ELOOP', async () => {
+  if (!privileged('setxattr magic links')) return;
+  const t = nsOwnedDir();
+  try {
+    const dir = nsOwnedSubdir(t.path, 'layer');
+    const r = await runWasmsup(['run', '--userns', '--policy', POLICY('setxattr'), '--', syscallProbe(), 'setxattr',
+      `/proc/self/root${dir}`, 'trusted.overlay.opaque', 'y']);
+    assert.is(r.stdout.trim(), 'ret=-1 errno=ELOOP', r.stderr);
+    const xattrs = execFileSync('python3', ['-c', 'import os, sys; print(os.listxattr(sys.argv[1]))', dir], { encoding: 'utf8' });
+    assert.is(xattrs.trim(), '[]');
+  } finally { t.cleanup(); }
 });
 
 test('RENAME_EXCHANGE symlink race, helper only: no node is ever created in a root-owned 0700 directory', async () => {
