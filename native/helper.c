@@ -44,13 +44,15 @@
  * holding none, was refused. Here an impersonator, a child kept per caller identity (see
  * "Persistent impersonators" below), takes on the caller (ids, groups, user namespace once; root, umask, effective capabilities per
  * request) and calls mknodat() itself, so resolution, permission checks and errno are the kernel's own
- * for that caller. EPERM there means only CAP_MKNOD in the initial user namespace was missing: the
- * impersonator opens the parent directory as the caller and passes it back, and the helper itself
- * (the caller's fsuid/fsgid/groups/umask; CAP_MKNOD, and CAP_DAC_OVERRIDE for that one vetted
- * directory: create_as_caller) creates the node in it.
+ * for that caller. It looks the path's directory part up once, without magic links, and asks
+ * mknodat in that directory fd (native/caller_path.h). EPERM there means only CAP_MKNOD in the
+ * initial user namespace was missing: the impersonator passes that same directory fd back, and the
+ * helper itself (the caller's fsuid/fsgid/groups/umask; CAP_MKNOD, and CAP_DAC_OVERRIDE for that one
+ * vetted directory: create_as_caller) creates the node in it. The path is never looked up again: a
+ * second lookup, even as the caller, would find whatever a swapped symlink names by then.
  *
- * SETXATTR: a child takes on the caller, resolves the path inside its root (O_PATH, O_NOFOLLOW for
- * lsetxattr) and checks that the caller could modify the file (faccessat2 W_OK with its effective
+ * SETXATTR: a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW
+ * for lsetxattr; no magic links) and checks that the caller could modify the file (faccessat2 W_OK with its effective
  * ids and capabilities, which also says EROFS on a read-only mount); it passes the O_PATH fd back
  * and the helper itself, with CAP_SYS_ADMIN in the initial namespace (what trusted.* needs), sets
  * the xattr on exactly that inode (through the fd, never by re-resolving the path). Which names and values may be set
@@ -76,6 +78,8 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include "caller_path.h"
 
 #define SUPERVISOR_FD 3
 #define OP_MKNOD 1
@@ -297,36 +301,13 @@ static int probe_setgid(int parent_fd, uint32_t mode) {
   return answer;
 }
 
-/* Splits the path's last component off; returns 0, or EINVAL when it is not a plain name. */
-static int split_parent(const char *path, char *parent, size_t parent_size, const char **name) {
-  const char *slash = strrchr(path, '/');
-  *name = slash != NULL ? slash + 1 : path;
-  if (**name == '\0' || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) return EINVAL;
-  if (slash == NULL) {
-    snprintf(parent, parent_size, ".");
-  } else if (slash == path) {
-    snprintf(parent, parent_size, "/");
-  } else {
-    snprintf(parent, parent_size, "%.*s", (int)(slash - path), path);
-  }
-  return 0;
-}
-
 /* Puts the helper's own credentials back after create_as_caller (defined with it). */
 static void ensure_own_credentials(void);
 
 /* A forked impersonator for one request: the caller's view of mknodat (see become_caller). */
 static void mknod_child(int sock, const struct mknod_request *req) {
-  int err = (int)raw_mknodat(AT_FDCWD, req->path, req->mode, req->dev);
-  int parent_fd = -1;
-  if (err == EPERM) {
-    char parent[MAX_PATH_LENGTH + 1];
-    const char *name;
-    if (split_parent(req->path, parent, sizeof parent, &name) == 0) {
-      parent_fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (parent_fd < 0) err = errno;
-    }
-  }
+  int parent_fd;
+  int err = caller_mknodat(req->start_fd >= 0 ? req->start_fd : AT_FDCWD, req->path, req->mode, req->dev, &parent_fd);
   send_answer(sock, err, parent_fd >= 0 ? probe_setgid(parent_fd, req->mode) : SETGID_UNKNOWN, parent_fd);
 }
 
@@ -544,17 +525,7 @@ static int impersonate_once(const struct impersonation *im, const char *path, in
     held.effective[0] = im->cap_effective[0];
     held.effective[1] = im->cap_effective[1];
   }
-  int dirfd = start_fd >= 0 ? start_fd : AT_FDCWD;
-  int err = (int)raw_mknodat(dirfd, path, im->mode, im->dev);
-  if (err == EPERM) {
-    char parent[MAX_PATH_LENGTH + 1];
-    const char *name;
-    if (split_parent(path, parent, sizeof parent, &name) == 0) {
-      *parent_fd = openat(dirfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (*parent_fd < 0) err = errno;
-    }
-  }
-  return err;
+  return caller_mknodat(start_fd >= 0 ? start_fd : AT_FDCWD, path, im->mode, im->dev, parent_fd);
 }
 
 static void impersonator_loop(int own_root_fd) {
@@ -827,10 +798,8 @@ static int serve_mknod(const struct mknod_request *req) {
     if (parent_fd >= 0) close(parent_fd);
     return err;
   }
-  char parent[MAX_PATH_LENGTH + 1];
-  const char *name;
-  split_parent(req->path, parent, sizeof parent, &name);
-  err = create_as_caller(req, parent_fd, name, setgid);
+  /* In the directory the caller was refused in, not in whatever the path names by now. */
+  err = create_as_caller(req, parent_fd, req->path + caller_path_last(req->path), setgid);
   close(parent_fd);
   return err;
 }
@@ -845,9 +814,10 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
   int fd = req->target_fd, opened = -1;
   if (fd < 0) {
     int nofollow = (req->at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
-    opened = open(req->path, O_PATH | O_CLOEXEC | nofollow);
+    /* No magic links: this child's /proc/self is not the caller (native/caller_path.h). */
+    opened = caller_path_open(AT_FDCWD, req->path, strlen(req->path), O_PATH | nofollow);
     if (opened < 0) {
-      send_result(sock, errno, -1);
+      send_result(sock, -opened, -1);
       return;
     }
     fd = opened;

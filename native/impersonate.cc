@@ -23,7 +23,9 @@
 // asking for S_ISGID|S_IXGRP goes the exact way (src/emulate/mknod.ts). Without CAP_DAC_OVERRIDE or
 // CAP_DAC_READ_SEARCH the walk can only be stricter than the caller's own, whose capabilities in its
 // namespace may let it through: the caller of this function retries EACCES and EPERM the exact (slow)
-// way. Any other errno comes from a point the caller would have reached the same way.
+// way. Any other errno comes from a point the caller would have reached the same way. The path is
+// looked up as native/caller_path.h says: once, and a /proc magic link is ELOOP, since this thread's
+// /proc/self is the supervisor.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -37,6 +39,7 @@
 
 #include "addon.h"
 #include "args.h"
+#include "caller_path.h"
 #include "errors.h"
 
 namespace wasmsup {
@@ -212,14 +215,9 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   }
   int result = 0;
   if (failed == nullptr) {
-    // Raw, so the 32-bit dev reaches the kernel exactly as the caller passed it. A relative path
-    // starts at the caller's cwd or dirfd; an absolute one at the root set above.
-    long rc;
-    do {
-      rc = syscall(SYS_mknodat, path[0] == '/' ? AT_FDCWD : start_fd, path, static_cast<unsigned long>(mode),
-                   static_cast<unsigned long>(dev));
-    } while (rc < 0 && errno == EINTR);
-    result = rc < 0 ? errno : 0;
+    // A relative path starts at the caller's cwd or dirfd; an absolute one at the root set above.
+    // Looked up once and never through a magic link, whose /proc/self would be this process.
+    result = caller_mknodat(path[0] == '/' ? AT_FDCWD : start_fd, path, mode, dev, nullptr);
   }
   bool restored = Restore(saved_umask, groups_changed, root_changed);
   // Any fsuid change makes the kernel mark the whole process non-dumpable (commit_creds), meant for a

@@ -76,8 +76,14 @@ test('as the caller: owner, group, mode per umask, rdev; errnos the kernel gives
       // the thread never holds CAP_FSETID, even for a caller that has it (src/emulate/mknod.ts sends those the exact way).
       call({ root: '/', path: join(base, 'sgid', 'keeps'), mode: S_IFCHR | 0o2775, groups: [NS_ROOT + 5] }),
       call({ root: '/', path: join(base, 'sgid', 'drops'), mode: S_IFCHR | 0o2775, capEffLo: 1 << CAP_FSETID }),
+      // /proc/self is this process, not the caller: its magic links are never followed (ELOOP).
+      call({ root: '/', path: `/proc/self/root${join(base, 'magic')}` }),
+      call({ root: '/', path: `/proc/thread-self/cwd/magic` }),
+      // Slashes alone: EEXIST before any lookup, as the kernel answers.
+      call({ root: '/', path: '//' }),
     ]);
-    assert.equal(report.results, [0, E('EEXIST'), E('EACCES'), E('ENOENT'), E('ENOTDIR'), 0, 0, 0, 0]);
+    assert.equal(report.results, [0, E('EEXIST'), E('EACCES'), E('ENOENT'), E('ENOTDIR'), 0, 0, 0, 0, E('ELOOP'), E('ELOOP'), E('EEXIST')]);
+    assert.not.ok(existsSync(join(base, 'magic')));
 
     const node = lstatSync(join(base, 'null'));
     assert.ok(node.isCharacterDevice());

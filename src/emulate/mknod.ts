@@ -12,7 +12,13 @@
 //     but EACCES/EPERM is the caller's answer, and a success is one the caller would have had;
 //   * exact, through the privileged helper (native/helper.c), for EACCES/EPERM: an impersonator in
 //     the caller's user namespace with its capabilities there (a namespace root may write its
-//     namespace's directories of other users) decides, and the helper creates the node;
+//     namespace's directories of other users) decides, and the helper creates the node in the very
+//     directory fd the impersonator was refused in (only for want of CAP_MKNOD);
+//   each way looks the path up once (native/caller_path.h: the directory part opened, the last
+//   component created in that fd), and nothing one way found is used by the other, so a symlink
+//   swapped between lookups cannot move a create the caller was allowed to where it was not; and
+//   never through a /proc magic link, since /proc/self there is the supervisor or an impersonator
+//   (/proc/self/root/..., /proc/self/fd/N/... are ELOOP, where the kernel would follow the caller's);
 // - every piece of caller state (/proc/TID/root, cwd, ns/user, status) is opened first and the
 //   notification checked with ID_VALID afterwards, so a reused pid can never lend its state (the
 //   credentials may come from the policy's caller_creds for the same notification, checked likewise).

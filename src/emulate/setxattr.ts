@@ -9,8 +9,9 @@
 // - a call that is not on the allowlist as read here is not refused but continued: the kernel then
 //   answers it with its own checks (EPERM for trusted.*, success for user.*), as without wasmsup;
 // - the caller must be in the workload's user namespace with CAP_SYS_ADMIN effective there;
-// - the file is resolved inside the caller's root, from its cwd or dirfd, and write access is checked
-//   as the caller by the privileged helper, which then sets the xattr on that very inode.
+// - the file is resolved once inside the caller's root, from its cwd or dirfd, never through a /proc
+//   magic link (ELOOP: /proc/self there is the helper's child), and write access is checked as the
+//   caller by the privileged helper, which then sets the xattr on that very inode.
 import { native } from '../native.js';
 import { statusFiles } from '../dataplane/status-files.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';

@@ -85,6 +85,14 @@ static int suite(void) {
     perror("setup");
     return 1;
   }
+  if (mkdir("priv", 0700) || mkdir("priv/in", 0755) || chown("priv/in", 1000, 1000) || chown("priv", 1000, 1000)) {
+    perror("setup priv");
+    return 1;
+  }
+  if (symlink("sub", "lsub") || symlink("file", "lfile") || symlink("nowhere", "ldangle") || symlink("lloop", "lloop")) {
+    perror("setup symlinks");
+    return 1;
+  }
   int filefd = open("file", O_CREAT | O_WRONLY, 0644);
   int subfd = open("sub", O_DIRECTORY | O_RDONLY);
   if (filefd < 0 || subfd < 0) { perror("setup open"); return 1; }
@@ -124,11 +132,32 @@ static int suite(void) {
   RAW_MKNOD("raw_mknod_efault", (const char *)1, S_IFCHR | 0666, makedev(1, 5), NULL);
   /* Root may create in another user's 0755 directory (CAP_DAC_OVERRIDE; in a user namespace, for its own ids). */
   MKNOD("root_in_other_users_dir", "other/n", S_IFCHR | 0666, makedev(1, 3), "other/n");
+  /* Its directory part only root may search (CAP_DAC_READ_SEARCH), and then write (CAP_DAC_OVERRIDE). */
+  MKNOD("through_private_dir", "priv/in/n", S_IFCHR | 0666, makedev(1, 3), "priv/in/n");
   MKNOD("sgid_dir_group", "sgid/n", S_IFCHR | 0666, makedev(1, 3), "sgid/n");
   if (chdir("sub") == 0) {
     MKNOD("rel_dotdot", "../dotdot", S_IFCHR | 0666, makedev(1, 3), "../dotdot");
     if (chdir("..") != 0) return 1;
   }
+  /* Paths whose directory part and last component the emulation looks up apart: the kernel's answers. */
+  MKNOD("root", "/", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("slashes", "///", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("dotdot", "..", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("sub_dot", "sub/.", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("sub_dotdot_slash", "sub/../", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("sub_trailing_slash", "sub/ts/", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("eexist_trailing_slash", "zero/", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("double_slashes", "sub//dbl", S_IFCHR | 0666, makedev(1, 3), "sub/dbl");
+  MKNOD("symlink_parent", "lsub/viasym", S_IFCHR | 0666, makedev(1, 3), "sub/viasym");
+  MKNOD("symlink_to_file_parent", "lfile/x", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("dangling_parent", "ldangle/x", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("loop_parent", "lloop/x", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("last_symlink", "lsub", S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNOD("last_dangling_slash", "ldangle/", S_IFCHR | 0666, makedev(1, 3), NULL);
+  memset(path, 'c', 300); strcpy(path + 300, "/x");
+  MKNOD("enametoolong_directory", path, S_IFCHR | 0666, makedev(1, 3), NULL);
+  MKNODAT("at_dotdot", subfd, "../atdotdot", S_IFCHR | 0666, makedev(1, 3), "../atdotdot", subfd);
+  MKNODAT("at_enotdir_parent", filefd, "a/x", S_IFCHR | 0666, makedev(1, 3), NULL, AT_FDCWD);
   /* Without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, a 0555 directory of another user is EACCES. */
   if (set_effective_caps((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH)) != 0) { perror("capset"); return 1; }
   MKNOD("eacces_readonly_dir", "ro/n", S_IFCHR | 0666, makedev(1, 3), NULL);
