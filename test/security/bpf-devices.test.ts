@@ -118,6 +118,7 @@ test('bpf-devices: a program loaded through the host attaches nowhere outside th
     const code = await within('the workload exiting', exited(run), children, () => stderr);
     await within('the receiver exiting', exited(receiver), children, () => stderr);
     const l = workload.seen;
+    // BPF_ATTACK_VERBOSE=1 prints every outcome at once (e.g. to see them all on an unfixed build).
     if (process.env.BPF_ATTACK_VERBOSE) console.log({ workload: Object.fromEntries(l), outsider: Object.fromEntries(outsider.seen), attached, kept });
     assert.is(code, 0, stderr);
 
