@@ -64,6 +64,27 @@ Napi::Value Socketpair(const Napi::CallbackInfo& info) {
   return pair;
 }
 
+// pipe() -> [read end, write end], close-on-exec.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ThrowErrno(info.Env(), "pipe2", errno);
+  Napi::Array pair = Napi::Array::New(info.Env(), 2);
+  pair.Set(0u, Int(info.Env(), fds[0]));
+  pair.Set(1u, Int(info.Env(), fds[1]));
+  return pair;
+}
+
+// pollRevents(fd) -> revents of one fd polled for nothing, without waiting: only the conditions poll
+// always reports (POLLERR, POLLHUP, POLLNVAL), e.g. a pipe's write end whose readers are all gone.
+Napi::Value PollRevents(const Napi::CallbackInfo& info) {
+  Args args(info, "pollRevents");
+  int32_t fd;
+  if (!args.Int32(0, "fd", &fd)) return Napi::Value();
+  struct pollfd p = {fd, 0, 0};
+  if (PollRetrying(&p, 1, 0) < 0) return ThrowErrno(info.Env(), "poll", errno);
+  return Int(info.Env(), p.revents);
+}
+
 Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
   Args args(info, "setCloexec");
   int32_t fd;
@@ -309,6 +330,8 @@ Napi::Value Stat(const Napi::CallbackInfo& info) {
 void RegisterFds(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
+  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
+  exports.Set("pollRevents", Napi::Function::New(env, PollRevents, "pollRevents"));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
   exports.Set("sendMessage", Napi::Function::New(env, SendMessage, "sendMessage"));
   exports.Set("recvMessage", Napi::Function::New(env, RecvMessage, "recvMessage"));

@@ -98,6 +98,10 @@ export interface NativeBinding {
 
   close(fd: number): void;
   socketpair(): [number, number];
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
+  /** poll() of one fd for no event, without waiting: the revents poll always reports (POLLERR, POLLHUP, POLLNVAL). */
+  pollRevents(fd: number): number;
   setCloexec(fd: number, on: boolean): void;
   sendMessage(fd: number, data: ArrayBufferView, fds?: number[]): number;
   /** `null` at end of stream; throws ETIMEDOUT when nothing arrived within timeoutMs (-1 = forever). */
@@ -143,7 +147,7 @@ export interface NativeBinding {
   /** process_vm_writev of src[0..len) to the target; bytes written (short at an unwritable page). No /proc/PID/mem fallback. */
   writeMemory(pid: number, addrLo: number, addrHi: number, src: ArrayBufferView, len: number): number;
 
-  /** bpf(BPF_PROG_LOAD): `attr` laid out by the caller; insn_cnt/insns/license/log_size/log_buf are set from the buffers. The kernel's writes to attr (log_true_size) are copied back, also on failure. */
+  /** bpf(BPF_PROG_LOAD) with only CAP_BPF and CAP_NET_ADMIN effective on this thread: `attr` laid out by the caller; insn_cnt/insns/license/log_size/log_buf are set from the buffers. The kernel's writes to attr (log_true_size) are copied back, also on failure. Throws EWASMSUP_THREAD_TAINTED if the thread's capabilities could not be put back. */
   bpfProgLoad(attr: ArrayBufferView, insns: ArrayBufferView, license: ArrayBufferView, log: ArrayBufferView | null): number;
   /** bpf(BPF_PROG_ATTACH) with `attr` as given (fds and numbers only). */
   bpfProgAttach(attr: ArrayBufferView): void;

@@ -35,6 +35,8 @@ export interface PrimitiveImpl {
   readonly syscalls: readonly number[];
   /** Performs the call: ≥ 0 is the call's return value, < 0 is -errno, ANSWERED means already answered. */
   run(ctx: EmulationContext): number;
+  /** Releases what the primitive keeps across calls (fds), when the worker ends. */
+  dispose?(): void;
 }
 
 /** Builds the primitives available in one data-plane worker, indexed by primitive id. */
@@ -76,6 +78,7 @@ export function createPrimitives(ctx: {
     name: 'bpf',
     syscalls: [portableId('bpf')],
     run: (c) => bpf.emulate(c.notif, c.words, ANSWERED),
+    dispose: () => bpf.dispose(),
   };
   const sysinfo = new SysinfoEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
   table[Primitive.SYSINFO] = {

@@ -370,5 +370,6 @@ try {
   // Fds are the process's, not the thread's: kept ones would outlive this worker (an OCI agent ends
   // one per container).
   statusFiles.close();
+  for (const primitive of primitives) primitive?.dispose?.();
 }
 post({ type: 'done', reason });

@@ -4,12 +4,25 @@
 //
 // BPF_PROG_LOAD — only BPF_PROG_TYPE_CGROUP_DEVICE, 1..MAX_INSNS instructions, none of the attr's
 // features that would name the caller's fds or more of its memory (BTF, func/line info, fd arrays,
-// attach targets, tokens, offload), prog_flags at most BPF_F_STRICT_ALIGNMENT. The host copies the
-// instructions and the license and loads the program itself (the kernel's verifier checks it, as for
-// any load), writes the verifier log back to the caller's log_buf (and log_true_size into its attr
-// where the attr has that field) on success and on failure, and injects the program fd with
-// SECCOMP_IOCTL_NOTIF_ADDFD + SEND (O_CLOEXEC, as the kernel's own bpf fds are): the fd number the
-// caller gets is the lowest free one, as the kernel would give it, and the answer is atomic.
+// attach targets, tokens, offload), prog_flags at most BPF_F_STRICT_ALIGNMENT. The instructions may
+// call only the helpers of DEVICE_HELPERS (none that reads kernel memory or pointers), no bpf-to-bpf
+// call or kfunc, and load no 64-bit immediate but a plain number (a map or BTF object named by fd would
+// be looked up in the supervisor's fd table). The host copies the instructions and the license and
+// loads the program itself, with only CAP_BPF and CAP_NET_ADMIN effective on its thread
+// (native/bpf.cc), so the verifier judges it as it would an unprivileged-as-possible loader's; it
+// writes the verifier log back to the caller's log_buf (and log_true_size into its attr where the
+// attr has that field) on success and on failure.
+//
+// The caller does not get the program. On this kernel anyone holding a program fd may attach it, with
+// BPF_PROG_ATTACH or BPF_LINK_CREATE and no capability, to any cgroup it can open, and an fd travels:
+// to a child in a new user namespace, to another uid, over a unix socket to a process no filter sees.
+// So the host keeps the program and injects a token instead (ADDFD + SEND, O_CLOEXEC as the kernel's
+// bpf fds, the lowest free number, installed and answered atomically): the read end of a pipe whose
+// write end the host keeps. The token is no bpf object, so the kernel refuses it for every command
+// (EINVAL); only this host, on an emulated attach or detach, turns it back into the program, by the
+// pipe's inode (unique while the host holds the write end). When no process holds a read end any
+// more, poll reports POLLERR on the write end and the host lets the program go (an attached program
+// stays attached: the cgroup holds its own reference).
 //
 // BPF_PROG_ATTACH / BPF_PROG_DETACH — only BPF_CGROUP_DEVICE, and only when target_fd (fetched with
 // pidfd_getfd, so it is the very open directory the caller names) is a cgroup2 directory
@@ -19,14 +32,17 @@
 //   3. neither the supervisor's own cgroup nor an ancestor of it (device rules apply to descendants:
 //      the workload must never restrict the supervisor).
 // Otherwise EPERM, what the kernel answers a user namespace. The program fds (attach_bpf_fd,
-// replace_bpf_fd with BPF_F_REPLACE) are fetched with pidfd_getfd too.
+// replace_bpf_fd with BPF_F_REPLACE) are fetched with pidfd_getfd too and must be tokens of this
+// host's (EINVAL otherwise: what the kernel says of an fd that is no program); a detach without one
+// passes the kernel no program, which detaches the cgroup's only non-multi program, as it would.
 //
 // Performed by the supervisor thread itself, not the privileged helper: loading and attaching need
-// CAP_BPF/CAP_SYS_ADMIN in the initial namespace, which the supervisor has, and no credential or
+// CAP_BPF/CAP_NET_ADMIN in the initial namespace, which the supervisor has, and no credential or
 // namespace change; the program is the kernel's verified object whoever loads it.
 import { readdirSync } from 'node:fs';
 import { native } from '../native.js';
 import { openCallerPidfd } from './caller-fd.js';
+import { TaintedThreadError } from './mknod.js';
 import type { WorkloadInfo } from './workload.js';
 
 /** Instruction cap of an emulated load: the classic BPF_MAXINSNS; runc/crun device programs use ~10 per rule. */
@@ -38,15 +54,40 @@ const LICENSE_MAX = 128;
 const MAX_ATTR = 4096;
 /** Directories searched to find a target cgroup in the workload's subtree. */
 const MAX_SUBTREE_DIRS = 4096;
+/** Programs one data plane keeps for its callers' tokens at a time (two fds each); then EMFILE. */
+export const MAX_PROGRAMS = 256;
+/**
+ * Helpers an emulated device program may call: those a BPF_PROG_TYPE_CGROUP_DEVICE program gets
+ * without CAP_PERFMON and that need no map (none can be named): clocks, random numbers, the CPU and
+ * NUMA node, the current task's ids, comm and cgroup ids. runc, crun, systemd and LXC call none.
+ */
+const DEVICE_HELPERS: ReadonlySet<number> = new Set([
+  5, // ktime_get_ns
+  7, // get_prandom_u32
+  8, // get_smp_processor_id
+  14, // get_current_pid_tgid
+  15, // get_current_uid_gid
+  16, // get_current_comm
+  42, // get_numa_node_id
+  80, // get_current_cgroup_id
+  123, // get_current_ancestor_cgroup_id
+  125, // ktime_get_boot_ns
+  160, // ktime_get_coarse_ns
+  208, // ktime_get_tai_ns
+]);
+const BPF_JMP_CALL = 0x85, BPF_LD_IMM64 = 0x18;
+/** Any BPF_CALL opcode: BPF_JMP or BPF_JMP32 class with operation BPF_CALL. */
+const isCall = (code: number): boolean => (code & 0xf0) === 0x80 && ((code & 7) === 5 || (code & 7) === 6);
 
-const BPF_PROG_LOAD = 5, BPF_PROG_ATTACH = 8, BPF_PROG_DETACH = 9;
+const BPF_PROG_LOAD = 5, BPF_PROG_ATTACH = 8, BPF_PROG_DETACH = 9, BPF_LINK_CREATE = 28;
 const BPF_PROG_TYPE_CGROUP_DEVICE = 15;
 const BPF_CGROUP_DEVICE = 6;
 const BPF_F_STRICT_ALIGNMENT = 1;
 const BPF_F_ALLOW_OVERRIDE = 1, BPF_F_ALLOW_MULTI = 2, BPF_F_REPLACE = 4;
 const O_CLOEXEC = 0o2000000;
-const S_IFMT = 0o170000, S_IFDIR = 0o040000;
-const E = { EPERM: 1, ENOENT: 2, EBADF: 9, E2BIG: 7, EFAULT: 14, EINVAL: 22 } as const;
+const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFIFO = 0o010000;
+const POLLERR = 0x8, POLLNVAL = 0x20;
+const E = { EPERM: 1, ENOENT: 2, EBADF: 9, E2BIG: 7, EFAULT: 14, EINVAL: 22, EMFILE: 24 } as const;
 
 // union bpf_attr, BPF_PROG_LOAD.
 const L = {
@@ -63,6 +104,22 @@ const A = { targetFd: 0, progFd: 4, attachType: 8, flags: 12, replaceFd: 16, end
 
 class Refusal { constructor(readonly errno: number) {} }
 
+/** A program the host loaded and keeps, and the write end of its token's pipe. */
+interface Kept { progFd: number; writeEnd: number }
+
+/** Whether the instructions call only DEVICE_HELPERS and load only plain 64-bit numbers. */
+export function onlyDeviceHelpers(insns: Uint8Array): boolean {
+  const view = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
+  for (let at = 0; at + 8 <= insns.length; at += 8) {
+    const code = insns[at]!, src = insns[at + 1]! >> 4;
+    // Every slot is checked, the second half of a 64-bit load too: the verifier wants its code 0,
+    // so a slot that is both is refused by one of us.
+    if (isCall(code) && (code !== BPF_JMP_CALL || src !== 0 || !DEVICE_HELPERS.has(view.getInt32(at + 4, true)))) return false;
+    if (code === BPF_LD_IMM64 && src !== 0) return false;
+  }
+  return true;
+}
+
 export class BpfEmulator {
   private readonly attr = new Uint8Array(MAX_ATTR);
   private readonly attrView = new DataView(this.attr.buffer);
@@ -72,6 +129,10 @@ export class BpfEmulator {
   private readonly addfd = new Uint8Array(24);
   private readonly addfdView = new DataView(this.addfd.buffer);
   private readonly idMap = new Uint32Array(3 * 340);
+  /** The programs behind the tokens callers hold, by the token pipe's inode number. */
+  private readonly kept = new Map<number, Kept>();
+  /** The pipe file system's device: a token is a FIFO on it. */
+  private pipeDev = -1;
   // The caller's attr address (args[1]) of the notification in hand.
   private attrLo = 0;
   private attrHi = 0;
@@ -96,10 +157,13 @@ export class BpfEmulator {
         case BPF_PROG_LOAD: return this.load(notif, tid, attrLength, size, answered);
         case BPF_PROG_ATTACH: return this.attachOrDetach(notif, tid, attrLength, true);
         case BPF_PROG_DETACH: return this.attachOrDetach(notif, tid, attrLength, false);
+        // A link would be an attachment whose fd the caller holds; not emulated.
+        case BPF_LINK_CREATE: return -E.EPERM;
         default: return -E.EINVAL;
       }
     } catch (e) {
       if (e instanceof Refusal) return -e.errno;
+      if (e instanceof TaintedThreadError) throw e;
       const err = e as NodeJS.ErrnoException;
       // The caller's /proc entry or memory vanished: it is gone, the answer goes nowhere.
       if (err.code === 'ESRCH') return -E.ENOENT;
@@ -143,6 +207,11 @@ export class BpfEmulator {
     const insnsPtr = this.u64(L.insns), licensePtr = this.u64(L.license), logPtr = this.u64(L.logBuf);
     const insns = new Uint8Array(insnCnt * 8);
     if (native.readMemory(tid, insnsPtr.lo, insnsPtr.hi, insns, insns.length) !== insns.length) return -E.EFAULT;
+    // What the verifier would refuse an unprivileged loader (unknown func, or not for this program
+    // type): EINVAL, checked on the host's copy.
+    if (!onlyDeviceHelpers(insns)) return -E.EINVAL;
+    this.releaseDropped();
+    if (this.kept.size >= MAX_PROGRAMS) return -E.EMFILE;
     // The kernel copies at most 127 bytes of the license and ignores the rest.
     this.license.fill(0);
     if (licensePtr.zero) return -E.EFAULT;
@@ -169,23 +238,59 @@ export class BpfEmulator {
       progFd = native.bpfProgLoad(attrForKernel, insns, this.license, log);
     } catch (e) {
       loadError = e as NodeJS.ErrnoException;
+      if (loadError.code === 'EWASMSUP_THREAD_TAINTED') throw new TaintedThreadError(loadError.message);
       if (typeof loadError.errno !== 'number') throw e;
     }
+    let readEnd = -1, writeEnd = -1;
     try {
       this.writeLogBack(notif, tid, log, logPtr, size);
       if (loadError) return -loadError.errno!;
-      // ADDFD + SEND: the caller's bpf() returns the new fd number, atomically with the install.
+      [readEnd, writeEnd] = native.pipe();
+      const token = native.fstat(readEnd);
+      this.pipeDev = token.dev;
+      // ADDFD + SEND: the caller's bpf() returns the token's fd number, atomically with the install.
       const a = this.addfdView;
       for (let i = 0; i < 8; i++) this.addfd[i] = notif[i]!;
       a.setUint32(8, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      a.setUint32(12, progFd, true);
+      a.setUint32(12, readEnd, true);
       a.setUint32(16, 0, true);
       a.setUint32(20, O_CLOEXEC, true);
       native.notifAddFd(this.listenerFd, this.addfd);
+      this.kept.set(token.ino, { progFd, writeEnd });
+      progFd = writeEnd = -1;
       return answered;
     } finally {
       if (progFd >= 0) native.close(progFd);
+      if (writeEnd >= 0) native.close(writeEnd);
+      // The host never keeps a read end: the last reader gone is how it learns the token was dropped.
+      if (readEnd >= 0) native.close(readEnd);
     }
+  }
+
+  /** Lets go of the programs whose tokens no process holds any more. */
+  private releaseDropped(): void {
+    for (const [ino, k] of this.kept) {
+      if ((native.pollRevents(k.writeEnd) & (POLLERR | POLLNVAL)) === 0) continue;
+      native.close(k.progFd);
+      native.close(k.writeEnd);
+      this.kept.delete(ino);
+    }
+  }
+
+  /** The program behind `fd` (a copy of a caller's fd) if it is one of this host's tokens, else -1. */
+  private programOf(fd: number): number {
+    const st = native.fstat(fd);
+    if ((st.mode & S_IFMT) !== S_IFIFO || st.dev !== this.pipeDev) return -1;
+    return this.kept.get(st.ino)?.progFd ?? -1;
+  }
+
+  /** Closes every kept program and token end: the data plane is ending (attached programs stay). */
+  dispose(): void {
+    for (const k of this.kept.values()) {
+      native.close(k.progFd);
+      native.close(k.writeEnd);
+    }
+    this.kept.clear();
   }
 
   /** The verifier's log (NUL-terminated, as the kernel leaves it) and log_true_size, into the caller's buffers. */
@@ -224,15 +329,17 @@ export class BpfEmulator {
       let targetFd: number, progFd: number, replaceFd = 0;
       try { targetFd = fetch(this.u32(A.targetFd)); } catch { return -E.EBADF; }
       try {
-        progFd = fetch(this.u32(A.progFd));
+        progFd = this.programOf(fetch(this.u32(A.progFd)));
       } catch (e) {
-        // Detaching "the" program of a non-multi attachment needs no program fd: the kernel then takes
-        // an fd that is not a program as none. -1 is never one.
         if (attach) return (e as NodeJS.ErrnoException).code === 'EBADF' ? -E.EBADF : -E.EINVAL;
         progFd = -1;
       }
+      // Detaching "the" program of a non-multi attachment needs no program: the kernel then takes an
+      // fd that is not a program as none. -1 is never one. Attaching needs one of ours.
+      if (attach && progFd < 0) return -E.EINVAL;
       if (attach && (flags & BPF_F_REPLACE) !== 0) {
-        try { replaceFd = fetch(this.u32(A.replaceFd)); } catch { return -E.EBADF; }
+        try { replaceFd = this.programOf(fetch(this.u32(A.replaceFd))); } catch { return -E.EBADF; }
+        if (replaceFd < 0) return -E.EINVAL;
       }
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       if (!this.inDelegatedSubtree(tid, targetFd)) return -E.EPERM;
