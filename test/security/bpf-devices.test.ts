@@ -102,7 +102,7 @@ test('bpf-devices: a program loaded through the host attaches nowhere outside th
     const outsider = new Lines(receiver, 'receiver');
     await within('the receiver listening', outsider.waitFor('listening'), children, () => stderr);
 
-    const argv = [...delegated.prefix, process.execPath, WASMSUP, 'run', '--userns', '--policy', POLICY('bpf-devices'), '--',
+    const argv = [...delegated.prefix, WASMSUP, 'run', '--userns', '--policy', POLICY('bpf-devices'), '--',
       probe, 'attack', sock, linkVictim, usernsVictim, uidVictim];
     const run = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(run);
