@@ -5,6 +5,7 @@
  *
  *   syscall-probe [--hole] [--i386] open PATH FLAGS          open(PATH, FLAGS); with --hole fds 3 and 4
  *   syscall-probe [--hole] [--i386] openat PATH FLAGS        are opened and 3 closed first
+ *   syscall-probe [--hole] [--i386] creat PATH MODE         creat(PATH, MODE) (x86_64 and i386 only)
  *   syscall-probe [--hole] [--i386] openat2 PATH FLAGS SIZE RESOLVE TAIL
  *                           open_how of SIZE bytes (TAIL fills the bytes past the 24 known ones)
  *   syscall-probe clone3 FLAGS SIZE TAIL                    clone3 with clone_args of SIZE bytes
@@ -108,6 +109,14 @@ int main(int argc, char **argv) {
     r = call(SYS_open, 5, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, 0, &err);
 #else
     r = call(SYS_openat, 295, AT_FDCWD, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, &err);
+#endif
+    report_open(r, err);
+  } else if (strcmp(what, "creat") == 0 && argc - i == 3) {
+#ifdef SYS_creat
+    r = call(SYS_creat, 8, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, 0, &err);
+#else
+    r = -1;
+    err = ENOSYS;
 #endif
     report_open(r, err);
   } else if (strcmp(what, "openat") == 0 && argc - i == 3) {
