@@ -8,12 +8,13 @@
 // caller's root and mount namespace, with the supervisor's credentials, and handed back the secret.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { NS_ROOT, syscallProbe } from '../support/syscall-probe.js';
 import { buildOpenProxy } from '../support/open-proxy.js';
+import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
 
 const O_RDWR = 2, O_WRONLY = 1;
 const HOST_VIEW = '/etc/wasmsup/view.conf';
@@ -106,6 +107,41 @@ test('the injected fd only reads: reopening it through /proc/self/fd for writing
     assert.is(await run(`reopen ${source} 0`), 'ret=4 errno=0');
     assert.is(readFileSync(source, 'utf8'), 'the view\n');
   } finally { t.cleanup(); }
+});
+
+test('runc: the view path a symlink to a 0600 file on a host bind mount (the agent serving the container)', async () => {
+  if (!privileged('open-proxy runc', ociGap())) return;
+  const t = tempDir('wasmsup-sec-open-oci-');
+  chmodSync(t.path, 0o755);
+  const policies = join(t.path, 'policies');
+  mkdirSync(policies);
+  copyFileSync(POLICY('open-proxy'), join(policies, 'open-proxy.wasm'));
+  const socket = join(t.path, 'agent.sock');
+  const volume = join(t.path, 'volume'); // a host directory the container gets as a bind mount
+  mkdirSync(volume, { mode: 0o755 });
+  writeFileSync(join(volume, 'secret'), 'SECRET on the volume\n', { mode: 0o600 });
+  const agent = new AgentProcess(['--socket', socket, '--policies', policies]);
+  try {
+    await agent.ready();
+    const bundleDir = join(t.path, 'bundle');
+    mkdirSync(bundleDir);
+    const script = 'syscall-probe open /data/secret 0; mkdir -p /etc/wasmsup; ' +
+      'ln -s /data/secret /etc/wasmsup/view.conf; syscall-probe open /etc/wasmsup/view.conf 0';
+    const { bundle } = makeBundle(bundleDir, { args: ['sh', '-c', script], seccomp: ociConfig(policies, socket), binaries: [syscallProbe()] });
+    const configPath = join(bundle, 'config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    config.mounts.push({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'ro'] });
+    writeFileSync(configPath, JSON.stringify(config, null, 1));
+    const r = await runContainer(findTool('runc')!, join(t.path, 'runc-state'), bundle, `wasmsup-sec-open-${process.pid}`);
+    assert.is(r.code, 0, r.stderr);
+    const [direct, view] = r.stdout.trim().split('\n');
+    assert.is(direct, 'ret=-1 errno=EACCES'); // the container's root cannot read it itself
+    assert.not.match(view!, /SECRET/);
+    assert.is(view, hostAnswer());
+  } finally {
+    killPid(agent.child.pid);
+    t.cleanup();
+  }
 });
 
 test.run();
