@@ -54,14 +54,19 @@ export class OpenEmulator {
   private readonly addfd = new Uint8Array(24);
   private readonly addfdView = new DataView(this.addfd.buffer);
   private readonly stat = new Float64Array(10);
-  /** The supervisor's own root, taken once: every path is resolved from here, never from a caller's. */
-  private hostRoot = -1;
+  /**
+   * The supervisor's own root, taken once when the worker starts (before any emulation could have
+   * moved this thread's root): every path is resolved from here, never from a caller's.
+   */
+  private readonly hostRoot: number;
 
   constructor(
     private readonly listenerFd: number,
     private readonly warn: (message: string) => void,
     private readonly answered: number,
-  ) {}
+  ) {
+    this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
+  }
 
   /** Opens what `policy` asked for and injects it; the fd number (already answered: `answered`) or -errno. */
   emulate(notif: Uint8Array, words: Uint32Array, policy: LoadedPolicy): number {
@@ -85,7 +90,6 @@ export class OpenEmulator {
     const tid = words[2]!;
     let pathFd = -1, treeFd = -1, fd = -1;
     try {
-      if (this.hostRoot < 0) this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
       try {
         pathFd = native.openat2(this.hostRoot, path, pathLength, native.constants.O_PATH, 0, RESOLVE_ALWAYS | resolve);
       } catch (e) {
