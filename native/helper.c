@@ -848,6 +848,9 @@ static int serve_mknod(const struct mknod_request *req) {
  * chroot, and inherited by its children.
  */
 static uint32_t overflow_uid = 65534, overflow_gid = 65534;
+/* The request's caller shares the helper's user namespace, where the helper's own setxattr decides
+ * the capability question itself: no overflow id to tell apart there. Set per request, before the fork. */
+static int caller_in_helper_namespace;
 
 static void read_overflow_ids(void) {
   static int done;
@@ -875,8 +878,8 @@ static void read_overflow_ids(void) {
  *   4. write permission with the caller's effective ids and capabilities (inode_permission): EACCES...
  * The same for setxattr, lsetxattr and fsetxattr. A symlink (lsetxattr's O_NOFOLLOW) has mode 0777,
  * so 4 alone would let the caller mark any symlink it can reach: 3 is what fences it.
- * (An inode whose owner or group is mapped to exactly the overflow id looks unmapped and is refused:
- * failing closed where stat cannot tell the two apart.)
+ * (In another user namespace than the helper's, an inode whose owner or group is mapped to exactly
+ * the overflow id looks unmapped and is refused: failing closed where stat cannot tell the two apart.)
  */
 static void setxattr_child(int sock, const struct mknod_request *req) {
   int err = 0;
@@ -898,8 +901,8 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
     err = EROFS;
   } else if (st.stx_attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) {
     err = EPERM;
-  } else if ((st.stx_mask & (STATX_UID | STATX_GID)) != (STATX_UID | STATX_GID) || st.stx_uid == overflow_uid ||
-             st.stx_gid == overflow_gid) {
+  } else if ((st.stx_mask & (STATX_UID | STATX_GID)) != (STATX_UID | STATX_GID) ||
+             (!caller_in_helper_namespace && (st.stx_uid == overflow_uid || st.stx_gid == overflow_gid))) {
     err = EPERM;
   } else if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) {
     err = errno;
@@ -910,6 +913,7 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
 static int serve_setxattr(const struct mknod_request *req) {
   ensure_own_credentials(); /* setting trusted.* takes the helper's CAP_SYS_ADMIN */
   read_overflow_ids();
+  caller_in_helper_namespace = same_user_namespace_as_helper(req->userns_fd);
   int opened;
   int err = run_impersonating_child(req, setxattr_child, &opened, NULL);
   int target = req->target_fd >= 0 ? req->target_fd : opened;
