@@ -115,11 +115,12 @@ export function returnValue(value: i64): i32 {
 }
 
 /**
- * Ask the host to open, read-only and inside the caller's root, the absolute path at `path` (`len`
- * bytes, no NUL, in the policy's own memory: typically what readString put there, so the host uses
- * exactly the bytes the policy decided on) with open flags `flags` (the caller's, for O_CLOEXEC,
- * O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW) and extra RESOLVE_* bits `resolve` (RESOLVE_NO_XDEV,
- * RESOLVE_NO_SYMLINKS), and inject the fd into the caller (Primitive.OPEN; docs/policy-abi.md, section 4).
+ * Ask the host to open, read-only and in the host's own view (from the supervisor's root and mount
+ * namespace, no symlinks followed: never what the caller's namespace makes of the name), the absolute
+ * path at `path` (`len` bytes, no NUL, in the policy's own memory: the source the policy's
+ * configuration names), a regular file, with open flags `flags` (the caller's, for O_CLOEXEC and
+ * O_NONBLOCK; write access is refused) and extra RESOLVE_* bits `resolve` (RESOLVE_NO_XDEV), and
+ * inject a fd that can only read into the caller (Primitive.OPEN; docs/policy-abi.md, section 4).
  */
 export function emulateOpen(path: usize, len: i32, flags: u32, resolve: u32 = 0): i32 {
   store<u32>(BLOCK + OPERANDS, <u32>path);

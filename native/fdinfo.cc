@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,6 +156,39 @@ Napi::Value ReopenFd(const Napi::CallbackInfo& info) {
   return Int(info.Env(), reopened);
 }
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+// open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH): a detached bind mount of
+// exactly what fd names, whose attributes can then be set without touching any mount anyone sees.
+Napi::Value OpenTreeClone(const Napi::CallbackInfo& info) {
+  Args args(info, "openTreeClone");
+  int32_t fd;
+  if (!args.Int32(0, "fd", &fd)) return Napi::Value();
+  long tree = syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) return ThrowErrno(info.Env(), "open_tree", errno);
+  return Int(info.Env(), tree);
+}
+
+// mount_setattr(fd, "", AT_EMPTY_PATH, {attr_set}): sets MOUNT_ATTR_* bits on the mount fd names.
+Napi::Value MountSetattr(const Napi::CallbackInfo& info) {
+  Args args(info, "mountSetattr");
+  int32_t fd;
+  uint32_t attr_set;
+  if (!args.Int32(0, "fd", &fd) || !args.Uint32(1, "attrSet", &attr_set)) return Napi::Value();
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = attr_set;
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    return ThrowErrno(info.Env(), "mount_setattr", errno);
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterFdInfo(Napi::Env env, Napi::Object exports) {
@@ -165,6 +199,8 @@ void RegisterFdInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("fdFsType", Napi::Function::New(env, FdFsType, "fdFsType"));
   exports.Set("openat2", Napi::Function::New(env, Openat2, "openat2"));
   exports.Set("reopenFd", Napi::Function::New(env, ReopenFd, "reopenFd"));
+  exports.Set("openTreeClone", Napi::Function::New(env, OpenTreeClone, "openTreeClone"));
+  exports.Set("mountSetattr", Napi::Function::New(env, MountSetattr, "mountSetattr"));
 }
 
 }  // namespace wasmsup

@@ -51,12 +51,14 @@
  * vetted directory: create_as_caller) creates the node in it. The path is never looked up again: a
  * second lookup, even as the caller, would find whatever a swapped symlink names by then.
  *
- * SETXATTR: a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW
- * for lsetxattr; no magic links) and checks that the caller could modify the file (faccessat2 W_OK with its effective
- * ids and capabilities, which also says EROFS on a read-only mount); it passes the O_PATH fd back
- * and the helper itself, with CAP_SYS_ADMIN in the initial namespace (what trusted.* needs), sets
- * the xattr on exactly that inode (through the fd, never by re-resolving the path). Which names and values may be set
- * is the supervisor's decision (src/emulate/setxattr.ts); the helper only checks the sizes.
+ * SETXATTR: a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW for
+ * lsetxattr; no magic links) and checks what the kernel would check for the caller's setxattr, its
+ * namespace's CAP_SYS_ADMIN standing in for the initial one's only over inodes that namespace maps
+ * (EROFS, an immutable or append-only inode, an unmapped owner or group, write permission:
+ * setxattr_child). It passes the O_PATH fd back and the helper itself, with CAP_SYS_ADMIN in the
+ * initial namespace (what trusted.* needs), sets the xattr on exactly that inode (through the fd,
+ * never by re-resolving the path). Which names and values may be set is the supervisor's decision
+ * (src/emulate/setxattr.ts); the helper only checks the sizes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +76,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -808,7 +811,45 @@ static int serve_mknod(const struct mknod_request *req) {
 #define SYS_faccessat2 439
 #endif
 
-/* SETXATTR's impersonator: finds the file and checks that the caller could modify it. */
+/*
+ * What stat shows, in the caller's user namespace, for an owner or group that namespace does not map
+ * (the kernel's overflowuid/overflowgid, 65534 unless changed): read once by the helper, before any
+ * chroot, and inherited by its children.
+ */
+static uint32_t overflow_uid = 65534, overflow_gid = 65534;
+/* The request's caller shares the helper's user namespace, where the helper's own setxattr decides
+ * the capability question itself: no overflow id to tell apart there. Set per request, before the fork. */
+static int caller_in_helper_namespace;
+
+static void read_overflow_ids(void) {
+  static int done;
+  if (done) return;
+  done = 1;
+  const char *files[2] = {"/proc/sys/kernel/overflowuid", "/proc/sys/kernel/overflowgid"};
+  uint32_t *ids[2] = {&overflow_uid, &overflow_gid};
+  for (int k = 0; k < 2; k++) {
+    FILE *f = fopen(files[k], "re");
+    unsigned value;
+    if (f != NULL && fscanf(f, "%u", &value) == 1) *ids[k] = value;
+    if (f != NULL) fclose(f);
+  }
+}
+
+/*
+ * SETXATTR's impersonator: finds the file and checks, as the caller, what the kernel checks for a
+ * setxattr, in the kernel's order, the one thing standing in being the capability: trusted.* needs
+ * CAP_SYS_ADMIN of the initial namespace, for which the emulation accepts the caller's own
+ * namespace's (checked by the supervisor), and, as for every capability of a user namespace acting on
+ * an inode (capable_wrt_inode_uidgid), only over an inode whose owner and group that namespace maps:
+ *   1. a read-only mount or file system: EROFS (mnt_want_write);
+ *   2. an immutable or append-only inode: EPERM (may_write_xattr);
+ *   3. an owner or group the caller's namespace does not map: EPERM (the capability does not count);
+ *   4. write permission with the caller's effective ids and capabilities (inode_permission): EACCES...
+ * The same for setxattr, lsetxattr and fsetxattr. A symlink (lsetxattr's O_NOFOLLOW) has mode 0777,
+ * so 4 alone would let the caller mark any symlink it can reach: 3 is what fences it.
+ * (In another user namespace than the helper's, an inode whose owner or group is mapped to exactly
+ * the overflow id looks unmapped and is refused: failing closed where stat cannot tell the two apart.)
+ */
 static void setxattr_child(int sock, const struct mknod_request *req) {
   int err = 0;
   int fd = req->target_fd, opened = -1;
@@ -822,13 +863,27 @@ static void setxattr_child(int sock, const struct mknod_request *req) {
     }
     fd = opened;
   }
-  /* Write access with the caller's effective ids and capabilities; EROFS on a read-only mount. */
-  if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) err = errno;
+  struct statvfs fs;
+  struct statx st;
+  if (fstatvfs(fd, &fs) < 0 || statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_UID | STATX_GID, &st) < 0) {
+    err = errno;
+  } else if (fs.f_flag & ST_RDONLY) {
+    err = EROFS;
+  } else if (st.stx_attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) {
+    err = EPERM;
+  } else if ((st.stx_mask & (STATX_UID | STATX_GID)) != (STATX_UID | STATX_GID) ||
+             (!caller_in_helper_namespace && (st.stx_uid == overflow_uid || st.stx_gid == overflow_gid))) {
+    err = EPERM;
+  } else if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) {
+    err = errno;
+  }
   send_result(sock, err, err == 0 ? opened : -1);
 }
 
 static int serve_setxattr(const struct mknod_request *req) {
   ensure_own_credentials(); /* setting trusted.* takes the helper's CAP_SYS_ADMIN */
+  read_overflow_ids();
+  caller_in_helper_namespace = same_user_namespace_as_helper(req->userns_fd);
   int opened;
   int err = run_impersonating_child(req, setxattr_child, &opened, NULL);
   int target = req->target_fd >= 0 ? req->target_fd : opened;

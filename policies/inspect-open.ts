@@ -1,7 +1,11 @@
 // Deep argument inspection, then continue or deny: an example of reading pointer arguments (a path,
 // openat2's struct open_how, clone3's struct clone_args) with the SDK's typed, size-versioned readers.
 //
-//   - opening anything under /etc/ for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC) fails with EROFS;
+//   - opening anything under /etc/ for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC) fails with EROFS,
+//     through every call of the open family that takes a path: open, openat, openat2 and creat
+//     (always a write: open(path, O_CREAT|O_WRONLY|O_TRUNC)); on every ABI, i386's numbers included,
+//     since the host maps each to the same portable id. (open_by_handle_at names no path: a handle
+//     needs CAP_DAC_READ_SEARCH, and is the kernel's business.)
 //   - creating a user namespace (CLONE_NEWUSER) with clone3 or clone fails with EPERM;
 //   - everything else continues in the kernel.
 //
@@ -31,6 +35,8 @@ export function interest(): void {
   // open and openat carry their flags in a register: read-only opens never leave the kernel.
   interceptWrites(Sys.open, 1);
   interceptWrites(Sys.openat, 2);
+  // creat(path, mode) always creates or truncates for writing: every call comes here.
+  intercept(Sys.creat);
   // openat2's flags and clone3's are behind a pointer: every call comes here.
   intercept(Sys.openat2);
   intercept(Sys.clone3);
@@ -53,7 +59,7 @@ function checkPath(pathArg: i32): i32 {
 
 export function decide(): i32 {
   const sys = Notification.sys;
-  if (sys == Sys.open) return checkPath(0);
+  if (sys == Sys.open || sys == Sys.creat) return checkPath(0);
   if (sys == Sys.openat) return checkPath(1);
   if (sys == Sys.openat2) {
     // openat2(dirfd, path, how, size): an invalid size or unknown trailing fields are the kernel's

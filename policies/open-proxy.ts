@@ -1,26 +1,35 @@
-// An open proxy: for a few configured absolute paths the host opens the file itself, read-only and
-// inside the caller's root, and injects the fd into the caller (SECCOMP_IOCTL_NOTIF_ADDFD with
-// SECCOMP_ADDFD_FLAG_SEND), so the workload can read a file its own credentials could not open
+// An open proxy: for a few configured absolute paths the host opens a file the operator chose itself,
+// read-only and in the host's own view, and injects the fd into the caller (SECCOMP_IOCTL_NOTIF_ADDFD
+// with SECCOMP_ADDFD_FLAG_SEND), so the workload can read a file its own credentials could not open
 // (a view), or gets another file than the one it named (a redirect). Every other open continues.
 //
-// The path is read from the caller once, here, and the host opens exactly these bytes (or the
-// configured target): a thread rewriting the path after this read changes nothing. The host's own
-// fences (read-only, regular files and directories, inside the caller's root, never procfs) are in
+// What the caller passed only decides WHETHER the call is served: its path is read once and compared
+// byte for byte with the configured names. WHAT is opened is always this policy's own configured
+// source, resolved by the host from its own root and in its own mount namespace, without following
+// symlinks: nothing the workload mounts or links in its namespace (a tmpfs over /etc, a symlink at
+// the name or in a parent directory, a bind mount onto it) changes the file the host opens. The host's
+// own fences (read-only fd on a read-only private mount, regular files only, never procfs) are in
 // docs/policies.md, "open-proxy".
 //
 // CONFIGURATION is compiled in: edit the two tables below and rebuild
-// (`wasmsup build policies/open-proxy.ts`). Paths are compared byte for byte with what the caller
+// (`wasmsup build policies/open-proxy.ts`). Names are compared byte for byte with what the caller
 // passed, before any resolution: only absolute paths can match.
 import {
   Notification, OpenHow, Resolve, Sys, bytesEqual, continueCall, emulateOpen, intercept, noOpinion, readString,
 } from "wasmsup";
 
-/** Read-only views: opened as named, with the supervisor's credentials. */
+/**
+ * Read-only views: the host's file of that very path (as the supervisor sees it, symlinks not
+ * followed) is opened, with the supervisor's credentials, when the caller names the path.
+ */
 const VIEWS: string[] = [
   "/etc/wasmsup/view.conf",
 ];
 
-/** Redirects: opening the first path opens the second one instead (read-only as well). */
+/**
+ * Redirects: the caller naming the first path gets the host's file at the second (read-only as
+ * well; the second is a path in the host's view, as for a view).
+ */
 const REDIRECTS: string[][] = [
   ["/etc/wasmsup/redirect.conf", "/etc/wasmsup/redirect-target.conf"],
 ];
@@ -28,12 +37,18 @@ const REDIRECTS: string[][] = [
 const PATH_CAP: i32 = 4096;
 const PATH = memory.data(PATH_CAP);
 
-// The redirect targets as UTF-8 bytes in this module's memory, made once at start-up (top-level code
-// may allocate; deciding does not).
+// The configured sources as UTF-8 bytes in this module's memory, made once at start-up (top-level code
+// may allocate; deciding does not): what the host opens is always one of these, never the caller's bytes.
+const VIEW_SOURCES: ArrayBuffer[] = [];
+for (let i = 0; i < VIEWS.length; i++) VIEW_SOURCES.push(String.UTF8.encode(VIEWS[i]));
 const TARGETS: ArrayBuffer[] = [];
 for (let i = 0; i < REDIRECTS.length; i++) TARGETS.push(String.UTF8.encode(REDIRECTS[i][1]));
 
-/** RESOLVE_* bits the host honours; a call asking for more continues and the kernel decides. */
+/**
+ * RESOLVE_* bits with which the caller's name still means the configured one; a call asking for
+ * more (RESOLVE_BENEATH, RESOLVE_IN_ROOT: the name is then relative to a directory) continues and
+ * the kernel decides. These only restrict the caller's own lookup, which the host never makes.
+ */
 const RESOLVE_HONOURED: u64 = Resolve.NO_XDEV | Resolve.NO_SYMLINKS | Resolve.NO_MAGICLINKS;
 
 export function interest(): void {
@@ -47,7 +62,6 @@ export function decide(): i32 {
   const sys = Notification.sys;
   let pathArg = 1;
   let flags: u32 = 0;
-  let resolve: u64 = 0;
   if (sys == Sys.open) {
     pathArg = 0;
     flags = Notification.argU32(1);
@@ -58,20 +72,22 @@ export function decide(): i32 {
     if (OpenHow.read(Notification.arg(2), Notification.arg(3)) != 0) return continueCall();
     if ((OpenHow.flags >> 32) != 0 || (OpenHow.resolve & ~RESOLVE_HONOURED) != 0) return continueCall();
     flags = <u32>OpenHow.flags;
-    resolve = OpenHow.resolve & ~Resolve.NO_MAGICLINKS; // the host always adds it
   }
 
-  // Read once; these bytes are what is compared and, for a view, what the host opens.
+  // Read once; these bytes are only compared: what the host opens is the configured source.
   const n = readString(Notification.arg(pathArg), PATH, PATH_CAP);
   if (n <= 0) return continueCall();
 
   for (let i = 0; i < VIEWS.length; i++) {
-    if (bytesEqual(PATH, n, VIEWS[i])) return emulateOpen(PATH, n, flags, <u32>resolve);
+    if (bytesEqual(PATH, n, VIEWS[i])) {
+      const source = VIEW_SOURCES[i];
+      return emulateOpen(changetype<usize>(source), source.byteLength, flags);
+    }
   }
   for (let i = 0; i < REDIRECTS.length; i++) {
     if (bytesEqual(PATH, n, REDIRECTS[i][0])) {
       const target = TARGETS[i];
-      return emulateOpen(changetype<usize>(target), target.byteLength, flags, <u32>resolve);
+      return emulateOpen(changetype<usize>(target), target.byteLength, flags);
     }
   }
   return noOpinion();

@@ -184,6 +184,10 @@ export interface NativeBinding {
   openat2(dirfd: number, path: ArrayBufferView, pathLength: number, flags: number, mode: number, resolve: number): number;
   /** open("/proc/self/fd/FD", flags|O_CLOEXEC): a real open of what an O_PATH fd names. */
   reopenFd(fd: number, flags: number): number;
+  /** open_tree(fd, "", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH): a detached bind mount of what fd names. */
+  openTreeClone(fd: number): number;
+  /** mount_setattr(fd, "", AT_EMPTY_PATH, {attr_set: attrSet}): MOUNT_ATTR_* bits on that mount. */
+  mountSetattr(fd: number, attrSet: number): void;
 
   /** A listening AF_UNIX SOCK_STREAM socket bound to `path` (non-blocking, so accept never blocks). */
   unixListen(path: string, backlog: number): number;

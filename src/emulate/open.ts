@@ -4,40 +4,47 @@
 // "open-proxy", what it is for.
 //
 // What the host opens is the path the policy passes in its own memory (bytes 100..128 of its
-// notification block), typically the bytes it read from the caller once with read_string, or a path
-// of its configuration: the host never reads the caller's memory here, so nothing the caller changes
-// after the policy's read can reach the open.
+// notification block): the source the operator configured in the policy, never the caller's memory.
 //
 // The open is a read-only view with the supervisor's credentials (that is what makes a proxy worth
-// having: it can give the workload a file its own credentials could not open), fenced by the host's
-// own checks, whatever the policy asked:
-// - the path is absolute and resolved inside the caller's root (openat2 RESOLVE_IN_ROOT from
-//   /proc/TID/root: symlinks and ".." cannot leave it; the mounts are those of the caller's mount
-//   namespace) with no magic links (/proc/PID/fd/N);
-// - read-only: write access, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE answer EROFS, O_PATH EINVAL;
-// - regular files and directories only, never on procfs (where /proc/self would be the supervisor):
-//   the file is first opened O_PATH and its type checked, so a FIFO or device is never opened at all;
+// having: it can give the workload a file its own credentials could not open), so it must be the
+// operator's file whatever the caller did to its own namespace. Fenced by the host's own checks,
+// whatever the policy asked:
+// - the path is resolved in the host's own view, from the supervisor's root and in its mount
+//   namespace, never the caller's: nothing the caller mounts or links (a tmpfs over /etc, a symlink
+//   at the name or in a parent, a bind mount onto it) can change which file is opened. No symlinks
+//   and no magic links at all (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): the operator names the
+//   file itself;
+// - regular files only, never on procfs: the file is first opened O_PATH and its type checked, so a
+//   FIFO or device is never opened at all, and no directory fd (a handle into the host's tree) is
+//   ever handed out;
+// - read-only, and the fd stays so: write access, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE answer
+//   EROFS, O_PATH EINVAL; and the file is opened through a detached bind mount of just that file,
+//   made read-only, nosuid, nodev and noexec, so neither a reopen of /proc/self/fd/N for writing
+//   (permission is checked then with the caller's credentials, which may well pass on the inode),
+//   nor fchmod/fsetxattr/exec through the fd, can do more than read; and a file has no ".." to walk;
 // - the fd number is the lowest free one in the caller (ADDFD without SETFD) and O_CLOEXEC is
 //   honoured through newfd_flags, as the kernel's own open would do; RLIMIT_NOFILE still applies.
 import { native } from '../native.js';
 import type { LoadedPolicy } from '../dataplane/policy-set.js';
 
-const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30, ELOOP: 40 } as const;
+const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30 } as const;
 const PATH_MAX = 4096;
 const PROC_SUPER_MAGIC = 0x9fa0;
-const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+const S_IFMT = 0o170000, S_IFREG = 0o100000;
 
 /** Open flags of the host's architecture (x86 and asm-generic agree on all but arm64's four). */
-const O = process.arch === 'arm64'
-  ? { DIRECTORY: 0o40000, NOFOLLOW: 0o100000 }
-  : { DIRECTORY: 0o200000, NOFOLLOW: 0o400000 };
+const O = process.arch === 'arm64' ? { DIRECTORY: 0o40000 } : { DIRECTORY: 0o200000 };
 const O_ACCMODE = 3, O_CREAT = 0o100, O_NOCTTY = 0o400, O_TRUNC = 0o1000, O_APPEND = 0o2000;
 const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, O_PATH = 0o10000000, O_TMPFILE_BIT = 0o20000000;
 const WRITE_FLAGS = O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_BIT;
 
-const RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_SYMLINKS = 0x04;
-/** RESOLVE_* bits a policy may add; RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS are always on. */
+const RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_IN_ROOT = 0x10;
+/** RESOLVE_* bits a policy may add; the others below are always on. */
 const RESOLVE_ALLOWED = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS;
+const RESOLVE_ALWAYS = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+const MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_NOSUID = 0x2, MOUNT_ATTR_NODEV = 0x4, MOUNT_ATTR_NOEXEC = 0x8;
+const VIEW_MOUNT_ATTRS = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 
 // Operand words in the notification block viewed as Int32Array (byte offset / 4).
 const OP_PATH_PTR = 25, OP_PATH_LEN = 26, OP_FLAGS = 27, OP_RESOLVE = 28, OP_RESERVED = 29;
@@ -47,12 +54,19 @@ export class OpenEmulator {
   private readonly addfd = new Uint8Array(24);
   private readonly addfdView = new DataView(this.addfd.buffer);
   private readonly stat = new Float64Array(10);
+  /**
+   * The supervisor's own root, taken once when the worker starts (before any emulation could have
+   * moved this thread's root): every path is resolved from here, never from a caller's.
+   */
+  private readonly hostRoot: number;
 
   constructor(
     private readonly listenerFd: number,
     private readonly warn: (message: string) => void,
     private readonly answered: number,
-  ) {}
+  ) {
+    this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
+  }
 
   /** Opens what `policy` asked for and injects it; the fd number (already answered: `answered`) or -errno. */
   emulate(notif: Uint8Array, words: Uint32Array, policy: LoadedPolicy): number {
@@ -74,18 +88,26 @@ export class OpenEmulator {
     if ((flags & O_PATH) !== 0) return -E.EINVAL;
 
     const tid = words[2]!;
-    let rootFd = -1, pathFd = -1, fd = -1;
+    let pathFd = -1, treeFd = -1, fd = -1;
     try {
-      rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
-      pathFd = native.openat2(rootFd, path, pathLength, native.constants.O_PATH | (flags & O.NOFOLLOW), 0,
-        native.constants.RESOLVE_IN_ROOT | native.constants.RESOLVE_NO_MAGICLINKS | resolve);
+      try {
+        pathFd = native.openat2(this.hostRoot, path, pathLength, native.constants.O_PATH, 0, RESOLVE_ALWAYS | resolve);
+      } catch (e) {
+        // The configured source is missing or reached through a symlink: the operator's to fix; the
+        // caller gets the lookup's errno (ENOENT, ENOTDIR, ELOOP, EXDEV), as from its own open.
+        const err = e as NodeJS.ErrnoException;
+        if (typeof err.errno === 'number') return -err.errno;
+        throw e;
+      }
       native.fdStat(pathFd, this.stat);
       const type = this.stat[0]! & S_IFMT;
-      if (type === S_IFLNK) return -E.ELOOP; // O_NOFOLLOW on a symlink, as the kernel answers it
-      if ((flags & O.DIRECTORY) !== 0 && type !== S_IFDIR) return -E.ENOTDIR;
-      if ((type !== S_IFREG && type !== S_IFDIR) || native.fdFsType(pathFd) === PROC_SUPER_MAGIC) return -E.EACCES;
-      fd = native.reopenFd(pathFd, (flags & (O_NONBLOCK | O.DIRECTORY)) | O_NOCTTY);
+      if (type !== S_IFREG || native.fdFsType(pathFd) === PROC_SUPER_MAGIC) return -E.EACCES;
+      if ((flags & O.DIRECTORY) !== 0) return -E.ENOTDIR; // a regular file, as the kernel answers it
+      // A private read-only mount of just this file: whatever the caller does with the fd (reopen it
+      // through /proc/self/fd for writing, fchmod, exec it), the mount says no.
+      treeFd = native.openTreeClone(pathFd);
+      native.mountSetattr(treeFd, VIEW_MOUNT_ATTRS);
+      fd = native.reopenFd(treeFd, (flags & O_NONBLOCK) | O_NOCTTY);
 
       // Lowest free fd in the caller (no SETFD), answered atomically with its number (SEND).
       const v = this.addfdView;
@@ -105,13 +127,13 @@ export class OpenEmulator {
       return this.answered;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (pathFd < 0 && rootFd >= 0 && typeof err.errno === 'number') return -err.errno; // openat2: the kernel's answer
-      if (rootFd < 0 && (err.code === 'ENOENT' || err.code === 'ESRCH')) return -E.ENOENT;
       if (typeof err.errno === 'number' && err.syscall === 'ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)') return -err.errno;
-      this.warn(`open emulation for tid ${tid} failed: ${err.message}`);
+      // open_tree/mount_setattr need CAP_SYS_ADMIN: an unprivileged supervisor cannot fence the fd,
+      // so it hands none out.
+      this.warn(`open emulation for tid ${tid} failed: ${err.message}; failing the call closed`);
       return -E.EPERM;
     } finally {
-      for (const f of [rootFd, pathFd, fd]) if (f >= 0) native.close(f);
+      for (const f of [pathFd, treeFd, fd]) if (f >= 0) native.close(f);
     }
   }
 }

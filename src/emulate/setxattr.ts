@@ -10,8 +10,11 @@
 //   answers it with its own checks (EPERM for trusted.*, success for user.*), as without wasmsup;
 // - the caller must be in the workload's user namespace with CAP_SYS_ADMIN effective there;
 // - the file is resolved once inside the caller's root, from its cwd or dirfd, never through a /proc
-//   magic link (ELOOP: /proc/self there is the helper's child), and write access is checked as the
-//   caller by the privileged helper, which then sets the xattr on that very inode.
+//   magic link (ELOOP: /proc/self there is the helper's child), and the privileged helper checks as
+//   the caller what the kernel would check (read-only mount, immutable or append-only inode, the
+//   caller's namespace mapping the inode's owner and group so that its CAP_SYS_ADMIN counts there,
+//   write permission; the same for setxattr, lsetxattr and fsetxattr), then sets the xattr on that
+//   very inode.
 import { native } from '../native.js';
 import { statusFiles } from '../dataplane/status-files.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';

@@ -5,8 +5,11 @@
  *
  *   syscall-probe [--hole] [--i386] open PATH FLAGS          open(PATH, FLAGS); with --hole fds 3 and 4
  *   syscall-probe [--hole] [--i386] openat PATH FLAGS        are opened and 3 closed first
+ *   syscall-probe [--hole] [--i386] creat PATH MODE         creat(PATH, MODE) (x86_64 and i386 only)
  *   syscall-probe [--hole] [--i386] openat2 PATH FLAGS SIZE RESOLVE TAIL
  *                           open_how of SIZE bytes (TAIL fills the bytes past the 24 known ones)
+ *   syscall-probe reopen PATH FLAGS   open(PATH, O_RDONLY), then open("/proc/self/fd/N", FLAGS) of that fd
+ *                                     and, when it opened for writing, write(2) one byte "X" at its end
  *   syscall-probe clone3 FLAGS SIZE TAIL                    clone3 with clone_args of SIZE bytes
  *   syscall-probe clone FLAGS                               clone(FLAGS | SIGCHLD)
  *   syscall-probe [--i386] setxattr PATH NAME VALUE | lsetxattr PATH NAME VALUE
@@ -110,6 +113,32 @@ int main(int argc, char **argv) {
     r = call(SYS_openat, 295, AT_FDCWD, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, &err);
 #endif
     report_open(r, err);
+  } else if (strcmp(what, "creat") == 0 && argc - i == 3) {
+#ifdef SYS_creat
+    r = call(SYS_creat, 8, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, 0, &err);
+#else
+    r = -1;
+    err = ENOSYS;
+#endif
+    report_open(r, err);
+  } else if (strcmp(what, "reopen") == 0 && argc - i == 3) {
+    int first = (int)call(SYS_openat, 295, AT_FDCWD, (long)argv[i + 1], O_RDONLY, 0, 0, &err);
+    if (first < 0) {
+      report(first, err);
+      printf(" (first open)\n");
+      return 0;
+    }
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", first);
+    int flags = (int)strtol(argv[i + 2], NULL, 0);
+    r = call(SYS_openat, 295, AT_FDCWD, (long)link, flags, 0, 0, &err);
+    report(r, err);
+    if (r >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
+      errno = 0;
+      long w = pwrite((int)r, "X", 1, lseek((int)r, 0, SEEK_END));
+      printf(" write=%s", w == 1 ? "1" : strerrorname_np(errno));
+    }
+    printf("\n");
   } else if (strcmp(what, "openat") == 0 && argc - i == 3) {
     r = call(SYS_openat, 295, AT_FDCWD, (long)place(argv[i + 1], 0), strtol(argv[i + 2], NULL, 0), 0, 0, &err);
     report_open(r, err);
