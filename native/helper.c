@@ -69,12 +69,14 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SUPERVISOR_FD 3
@@ -330,6 +332,39 @@ static void mknod_child(int sock, const struct mknod_request *req) {
   send_answer(sock, err, parent_fd >= 0 ? probe_setgid(parent_fd, req->mode) : SETGID_UNKNOWN, parent_fd);
 }
 
+/*
+ * Exchanges with impersonators are bounded in time. An impersonator runs with the caller's ids in the
+ * caller's user namespace, so the caller may SIGSTOP it (or leave it blocked in a filesystem it
+ * serves itself); without a bound the helper, and with it the supervisor's worker and every later
+ * call, would wait forever. One that has not answered in time is killed (SIGKILL) and replaced on the
+ * next request, and this request is answered EAGAIN (IMPERSONATOR_WEDGED_ERRNO): the caller may retry.
+ * The supervisor's own bound on the helper (src/emulate/helper-client.ts) is longer than the longest
+ * request here can take.
+ */
+#define IMPERSONATOR_TIMEOUT_MS 2000
+#define IMPERSONATOR_WEDGED_ERRNO EAGAIN
+#define TIMED_OUT (-3)
+
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* 1 when `sock` has something to read (an answer, or end of stream) within the bound, else 0. */
+static int answer_within_bound(int sock) {
+  long long deadline = monotonic_ms() + IMPERSONATOR_TIMEOUT_MS;
+  for (;;) {
+    long long left = deadline - monotonic_ms();
+    if (left < 0) left = 0;
+    struct pollfd pfd = {sock, POLLIN, 0};
+    int ready = poll(&pfd, 1, (int)left);
+    if (ready > 0) return 1;
+    if (ready == 0) return 0;
+    if (errno != EINTR) return 1; /* let the read report it */
+  }
+}
+
 static int wait_for(pid_t pid) {
   int status;
   while (waitpid(pid, &status, 0) < 0) {
@@ -394,6 +429,13 @@ static int run_impersonating_child(const struct mknod_request *req, void (*act)(
     _exit(0);
   }
   close(pair[1]);
+  if (!answer_within_bound(pair[0])) {
+    kill(pid, SIGKILL);
+    wait_for(pid);
+    close(pair[0]);
+    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+    return IMPERSONATOR_WEDGED_ERRNO;
+  }
   int status = wait_for(pid);
   int err = receive_result(pair[0], fd, setgid, MSG_DONTWAIT);
   close(pair[0]);
@@ -667,7 +709,8 @@ static void follow_cpu(struct impersonator *imp) {
   if (sched_setaffinity(imp->pid, sizeof set, &set) == 0) imp->cpu = cpu;
 }
 
-/* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket). */
+/* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket), TIMED_OUT
+ * when it did not answer within IMPERSONATOR_TIMEOUT_MS. */
 static int ask_impersonator(struct impersonator *imp, const struct mknod_request *req, int *parent_fd, int *setgid) {
   static unsigned char buf[sizeof(struct impersonation) + MAX_PATH_LENGTH];
   struct impersonation im = {req->mode, req->dev, req->umask, {req->cap_effective[0], req->cap_effective[1]}, (uint32_t)strlen(req->path)};
@@ -689,6 +732,7 @@ static int ask_impersonator(struct impersonator *imp, const struct mknod_request
     sent = sendmsg(imp->sock, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return -1;
+  if (!answer_within_bound(imp->sock)) return TIMED_OUT;
   return receive_result(imp->sock, parent_fd, setgid, 0);
 }
 
@@ -716,6 +760,11 @@ static int caller_mknod(const struct mknod_request *req, int *parent_fd, int *se
       if (err == NEED_FORK) break; /* alive, but this request's root was out of its reach */
       retire(imp);
       imp = NULL;
+      if (err == TIMED_OUT) {
+        /* Wedged (e.g. stopped by the caller): killed by retire, replaced on the next request. */
+        fprintf(stderr, "wasmsup-helper: an impersonator gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+        return IMPERSONATOR_WEDGED_ERRNO;
+      }
       if (fresh) break;
     }
   }

@@ -59,6 +59,13 @@ const MAX_GROUPS = 64;
 const MAX_PATH_LENGTH = 4095;
 const ENOENT = 2;
 const ENAMETOOLONG = 36;
+const SIGKILL = 9;
+/**
+ * How long one answer of the helper may take. The helper bounds each of its own exchanges with an
+ * impersonator (2 s, native/helper.c) and a request makes at most three of them, so a helper that
+ * has not answered by then is wedged itself (e.g. blocked in a filesystem a workload serves).
+ */
+export const HELPER_TIMEOUT_MS = 10_000;
 
 export class PrivilegedHelper {
   readonly socketFd: number;
@@ -68,6 +75,7 @@ export class PrivilegedHelper {
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private closed = false;
+  private wedged = false;
 
   /** Starts HELPER_PATH with fd 3 one end of a new socketpair; the helper exits when the other end closes. */
   static start(): { helper: PrivilegedHelper; process: ChildProcess } {
@@ -83,11 +91,21 @@ export class PrivilegedHelper {
     }
     // A helper that cannot start shows up as EPIPE/EOF on the first request; don't crash on the event.
     child.on('error', (e) => process.stderr.write(`wasmsup: cannot start ${HELPER_PATH}: ${e.message}\n`));
-    return { helper: new PrivilegedHelper(ours), process: child };
+    // Opened now, before this thread's event loop can reap the child: the pidfd names this helper
+    // and never a later holder of its pid. -1 if it did not start (it then answers nothing anyway).
+    let pidfd = -1;
+    if (child.pid !== undefined) {
+      try { pidfd = native.pidfdOpen(child.pid); } catch { /* already gone */ }
+    }
+    return { helper: new PrivilegedHelper(ours, pidfd), process: child };
   }
 
-  /** `socketFd`: a connected SOCK_SEQPACKET socket to a helper. One thread at a time may use it. */
-  constructor(socketFd: number) {
+  /**
+   * `socketFd`: a connected SOCK_SEQPACKET socket to a helper. One thread at a time may use it.
+   * `pidfd`: the helper's, to kill it when it does not answer in time (-1: only close the socket).
+   * The pidfd stays the starter's to close (`closePidfd`).
+   */
+  constructor(socketFd: number, readonly pidfd = -1) {
     if (!Number.isInteger(socketFd) || socketFd < 0) throw new RangeError(`PrivilegedHelper: bad socket fd ${socketFd}`);
     this.socketFd = socketFd;
   }
@@ -179,8 +197,20 @@ export class PrivilegedHelper {
   }
 
   private exchange(length: number, fds: number[]): number {
+    if (this.wedged) throw new Error(`wasmsup-helper: killed after it gave no answer within ${HELPER_TIMEOUT_MS} ms`);
     native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
-    const answer = native.recvMessage(this.socketFd, this.reply, -1);
+    let answer;
+    try {
+      answer = native.recvMessage(this.socketFd, this.reply, HELPER_TIMEOUT_MS);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw e;
+      // A late answer would be taken for the next request's: this helper is never asked again.
+      this.wedged = true;
+      if (this.pidfd >= 0) {
+        try { native.pidfdSendSignal(this.pidfd, SIGKILL); } catch { /* already gone */ }
+      }
+      throw new Error(`wasmsup-helper: no answer within ${HELPER_TIMEOUT_MS} ms; killed it, and every later request fails`);
+    }
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);
     if (answer.bytes !== 4) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
@@ -192,5 +222,10 @@ export class PrivilegedHelper {
     if (this.closed) return;
     this.closed = true;
     native.close(this.socketFd);
+  }
+
+  /** Closes the pidfd `start()` opened (its owner's job: the worker using this client may share it). */
+  closePidfd(): void {
+    if (this.pidfd >= 0) native.close(this.pidfd);
   }
 }
