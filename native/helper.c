@@ -492,6 +492,13 @@ struct impersonator {
 static struct impersonator impersonators[IMPERSONATORS];
 static unsigned long impersonation_clock;
 
+/*
+ * The user namespace is compared by nsfs inode, a number the kernel reuses once a namespace is freed;
+ * here that cannot happen while the entry lives: a slot is in use (pid != 0) until its impersonator
+ * has been reaped, and that process, from its setns() until it is reaped (a zombie still holds its
+ * credentials), keeps the namespace alive. One that never got in exits at once and is noticed as end
+ * of stream on the first request, then retired; the request's own userns fd pins it meanwhile.
+ */
 static int same_identity(const struct impersonator *imp, const struct stat *ns, const struct mknod_request *req) {
   return imp->ns_dev == ns->st_dev && imp->ns_ino == ns->st_ino && memcmp(imp->uid, req->uid, sizeof imp->uid) == 0 &&
          memcmp(imp->gid, req->gid, sizeof imp->gid) == 0 && imp->ngroups == req->ngroups &&

@@ -370,5 +370,6 @@ try {
   // Fds are the process's, not the thread's: kept ones would outlive this worker (an OCI agent ends
   // one per container).
   statusFiles.close();
+  callerCreds.close();
 }
 post({ type: 'done', reason });
