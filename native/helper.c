@@ -17,7 +17,7 @@
  *      48     u32 x 2         cap_inheritable  low, high word
  *      56     u32 x 2         cap_permitted
  *      64     u32 x 2         cap_effective
- *      72     u32             ngroups   0..64
+ *      72     u32             ngroups   0..65536 (the caller's whole list)
  *      76     u32             path_length  1..4095
  *      80     u32 x ngroups   supplementary groups
  *       ..    path_length     path, no NUL
@@ -85,7 +85,7 @@
 #define XATTR_NAME_LIMIT 255  /* the kernel's XATTR_NAME_MAX */
 #define XATTR_VALUE_LIMIT 255 /* the supervisor only ever sets short overlayfs values */
 #define HEADER_BYTES 80
-#define MAX_GROUPS 64
+#define MAX_GROUPS 65536 /* NGROUPS_MAX: a caller's whole list, never a truncated one */
 #define MAX_PATH_LENGTH 4095 /* PATH_MAX less the NUL */
 #define MAX_REQUEST_BYTES (HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + XATTR_NAME_LIMIT + XATTR_VALUE_LIMIT)
 #define MAX_REQUEST_FDS 3
