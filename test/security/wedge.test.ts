@@ -7,10 +7,11 @@
 // and the next call must be served by a fresh impersonator.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY, type Result } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
 
 const NS_ROOT = 100000;
 
@@ -81,6 +82,67 @@ test('a workload SIGSTOPs its impersonator mid-call: the call fails with an errn
     assert.match(out, /^third 0$/m, `the next call must be served by a new impersonator:\n${out}\n${r!.stderr}`);
     assert.ok(existsSync(join(other, 'third')));
   } finally { t.cleanup(); }
+});
+
+// The agent's side: SIGUSR2 hands every container to a successor after each data plane has stopped
+// between two notifications. A data plane that cannot stop (here: its worker held in an emulation by
+// the test-only fault delay-after-path-read-ms, standing for any call that does not end) must not
+// stall the hand-over of the others: it is left out, and this agent keeps serving it.
+test('agent hand-over: a container whose data plane does not stop in time is kept; the others are handed over', async () => {
+  if (!privileged('agent hand-over with a wedged container', ociGap())) return;
+  const tmp = tempDir('wasmsup-wedge-');
+  chmodSync(tmp.path, 0o755);
+  const policies = join(tmp.path, 'policies');
+  mkdirSync(policies);
+  copyFileSync(POLICY('mknod'), join(policies, 'mknod.wasm'));
+  const socket = join(tmp.path, 'agent.sock');
+  const state = join(tmp.path, 'runc-state');
+  const runc = findTool('runc')!;
+  const faults = process.env.WASMSUP_TEST_FAULTS;
+  process.env.WASMSUP_TEST_FAULTS = 'delay-after-path-read-ms=600000';
+  const agent = new AgentProcess(['--socket', socket, '--policies', policies]);
+  if (faults === undefined) delete process.env.WASMSUP_TEST_FAULTS; else process.env.WASMSUP_TEST_FAULTS = faults;
+  let successor: number | undefined;
+  let first: number | undefined;
+  let stopIdle = () => {};
+  const running: Promise<unknown>[] = [];
+  try {
+    first = await agent.ready();
+    const seccomp = ociConfig(policies, socket);
+    mkdirSync(join(tmp.path, 'a'));
+    mkdirSync(join(tmp.path, 'b'));
+    const wedged = makeBundle(join(tmp.path, 'a'), { args: ['sh', '-c', 'touch /tmp/calling; mknod /tmp/n c 1 3; echo mknod=$?'], seccomp });
+    const idle = makeBundle(join(tmp.path, 'b'), { args: ['sh', '-c', 'while [ ! -e /tmp/stop ]; do sleep 0.1; done; echo idle-done'], seccomp });
+    stopIdle = () => writeFileSync(join(idle.rootfs, 'tmp', 'stop'), '');
+    const idA = `wasmsup-wedge-${process.pid}-a`, idB = `wasmsup-wedge-${process.pid}-b`;
+    const a = runContainer(runc, state, wedged.bundle, idA, { timeoutMs: 90000 });
+    const b = runContainer(runc, state, idle.bundle, idB, { timeoutMs: 90000 });
+    running.push(a.catch(() => null), b.catch(() => null));
+    await agent.waitFor(new RegExp(`container ${idA} \\(pid \\d+\\): serving`));
+    await agent.waitFor(new RegExp(`container ${idB} \\(pid \\d+\\): serving`));
+    // A's mknod is in its data plane's hands (the worker starts with the first call: give it a second).
+    for (let i = 0; i < 100 && !existsSync(join(wedged.rootfs, 'tmp', 'calling')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000));
+    const mark = agent.log.length;
+    killPid(first, 'SIGUSR2');
+    await agent.waitFor(new RegExp(`container ${idA}: its data plane did not stop within \\d+ ms`), mark, 40000);
+    successor = await agent.ready(mark);
+    assert.is.not(successor, first);
+    await agent.waitFor(/took over 1 container\(s\)/, mark);
+    await agent.waitFor(new RegExp(`handed over 1 container\\(s\\) to pid ${successor}; exiting once the 1 container\\(s\\) kept here are released`), mark);
+    assert.is(agent.child.exitCode, null, 'the first agent keeps serving the container it kept');
+    // B, handed over, ends normally under the successor.
+    stopIdle();
+    const rb = await b;
+    assert.match(rb.stdout, /idle-done/);
+    await agent.waitFor(new RegExp(`container ${idB}: released`), mark);
+  } finally {
+    killPid(successor);
+    killPid(first); // A's call, still held, then fails with ENOSYS and A ends
+    stopIdle();
+    await Promise.all(running);
+    tmp.cleanup();
+  }
 });
 
 test.run();
