@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY, type Result } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
+import { spawn } from 'node:child_process';
+import { HELPER_TIMEOUT_MS, PrivilegedHelper } from '../../src/emulate/helper-client.js';
+import { native } from '../../src/native.js';
 
 const NS_ROOT = 100000;
 
@@ -82,6 +85,33 @@ test('a workload SIGSTOPs its impersonator mid-call: the call fails with an errn
     assert.match(out, /^third 0$/m, `the next call must be served by a new impersonator:\n${out}\n${r!.stderr}`);
     assert.ok(existsSync(join(other, 'third')));
   } finally { t.cleanup(); }
+});
+
+// The supervisor's side of the helper exchange: a helper that never answers (here a process holding
+// the other end of the socket and doing nothing, standing for one blocked in a filesystem a workload
+// serves) is killed after HELPER_TIMEOUT_MS, the request fails, and the helper is never asked again.
+test('a helper that does not answer is killed, and its client fails every later request instead of hanging', async () => {
+  const [ours, theirs] = native.socketpair();
+  const silent = spawn('sleep', ['600'], { stdio: ['ignore', 'ignore', 'ignore', theirs] });
+  native.close(theirs);
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => silent.on('exit', (_code, signal) => resolve(signal)));
+  const pidfd = native.pidfdOpen(silent.pid!);
+  const rootFd = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
+  const usernsFd = native.openPath('/proc/self/ns/user', native.constants.O_RDONLY);
+  const helper = new PrivilegedHelper(ours, pidfd);
+  const path = Buffer.from('/tmp/never-created');
+  const request = { rootFd, startFd: -1, usernsFd, path, pathLength: path.length, mode: 0o020666, dev: 0x103, creds: new Uint32Array(native.constants.CREDS_WORDS) };
+  try {
+    assert.throws(() => helper.mknod(request), (e: Error) => e.message.includes(`no answer within ${HELPER_TIMEOUT_MS} ms`));
+    assert.is(await exited, 'SIGKILL');
+    assert.throws(() => helper.mknod(request), /killed after it gave no answer/);
+  } finally {
+    helper.close();
+    helper.closePidfd();
+    native.close(rootFd);
+    native.close(usernsFd);
+    if (silent.exitCode === null && silent.signalCode === null) killPid(silent.pid);
+  }
 });
 
 // The agent's side: SIGUSR2 hands every container to a successor after each data plane has stopped
