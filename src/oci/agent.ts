@@ -140,6 +140,8 @@ export class Agent {
   private readonly containers = new Set<Container>();
   private acceptWorker: { worker: Worker; wakeFd: number; stopped: Promise<void> } | null = null;
   private busy = false; // a hand-over or shutdown is under way
+  /** Data planes a failed hand-over left still stopping (see handOver): none may be handed over twice. */
+  private stillStopping = 0;
   private resolveExit!: (code: number) => void;
   /** Settles with the agent's exit status once it stopped or handed over. */
   readonly exited = new Promise<number>((resolve) => { this.resolveExit = resolve; });
@@ -351,6 +353,7 @@ export class Agent {
    */
   private async handOver(): Promise<void> {
     if (this.busy) return log('warn', 'SIGUSR2 ignored: a hand-over or shutdown is under way');
+    if (this.stillStopping) return log('warn', `SIGUSR2 ignored: ${this.stillStopping} data plane(s) of the last hand-over have not stopped yet`);
     this.busy = true;
     log('info', 'handing over to a new agent process');
     await this.stopAccepting();
@@ -363,9 +366,11 @@ export class Agent {
       log('error', `container ${c.info.id}: its data plane did not stop within ${DETACH_TIMEOUT_MS} ms (a call still in hand); not handed over: this agent keeps serving it`);
     }
     // Served here again as soon as each has stopped; `released` settles when none is served any more.
+    this.stillStopping += late.length;
     const released = Promise.all(late.map(async ({ c, detached }) => {
-      if (!(await detached)) return;
-      await this.serve(c.info, c.listenerFd)?.dataPlane.finished;
+      const back = await detached;
+      this.stillStopping--;
+      if (back) await this.serve(c.info, c.listenerFd)?.dataPlane.finished;
     }));
 
     const [ours, theirs] = native.socketpair();
