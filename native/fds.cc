@@ -53,10 +53,29 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// socketpair(sendBufferBytes?): a SOCK_SEQPACKET pair; with sendBufferBytes, each end may send one
+// message of that size (a seqpacket message must fit its sender's buffer whole): SO_SNDBUFFORCE,
+// or for a process without CAP_NET_ADMIN SO_SNDBUF, which the kernel caps at net.core.wmem_max.
 Napi::Value Socketpair(const Napi::CallbackInfo& info) {
+  Args args(info, "socketpair");
+  int64_t send_buffer = 0;
+  if (args.Has(0) && !args.Integer(0, "sendBufferBytes", 0, INT32_MAX / 2, &send_buffer)) return Napi::Value();
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
     return ThrowErrno(info.Env(), "socketpair", errno);
+  }
+  if (send_buffer > 0) {
+    // The kernel doubles the value for its bookkeeping and checks a message against it less 32 bytes.
+    int value = static_cast<int>(send_buffer);
+    for (int fd : fds) {
+      if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &value, sizeof value) < 0 &&
+          setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof value) < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return ThrowErrno(info.Env(), "setsockopt(SO_SNDBUF)", err);
+      }
+    }
   }
   Napi::Array pair = Napi::Array::New(info.Env(), 2);
   pair.Set(0u, Int(info.Env(), fds[0]));

@@ -17,7 +17,7 @@
  *      48     u32 x 2         cap_inheritable  low, high word
  *      56     u32 x 2         cap_permitted
  *      64     u32 x 2         cap_effective
- *      72     u32             ngroups   0..64
+ *      72     u32             ngroups   0..65536 (the caller's whole list)
  *      76     u32             path_length  1..4095
  *      80     u32 x ngroups   supplementary groups
  *       ..    path_length     path, no NUL
@@ -65,6 +65,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/nsfs.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -80,6 +81,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "caller_path.h"
@@ -90,7 +92,7 @@
 #define XATTR_NAME_LIMIT 255  /* the kernel's XATTR_NAME_MAX */
 #define XATTR_VALUE_LIMIT 255 /* the supervisor only ever sets short overlayfs values */
 #define HEADER_BYTES 80
-#define MAX_GROUPS 64
+#define MAX_GROUPS 65536 /* NGROUPS_MAX: a caller's whole list, never a truncated one */
 #define MAX_PATH_LENGTH 4095 /* PATH_MAX less the NUL */
 #define MAX_REQUEST_BYTES (HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + XATTR_NAME_LIMIT + XATTR_VALUE_LIMIT)
 #define MAX_REQUEST_FDS 3
@@ -314,6 +316,39 @@ static void mknod_child(int sock, const struct mknod_request *req) {
   send_answer(sock, err, parent_fd >= 0 ? probe_setgid(parent_fd, req->mode) : SETGID_UNKNOWN, parent_fd);
 }
 
+/*
+ * Exchanges with impersonators are bounded in time. An impersonator runs with the caller's ids in the
+ * caller's user namespace, so the caller may SIGSTOP it (or leave it blocked in a filesystem it
+ * serves itself); without a bound the helper, and with it the supervisor's worker and every later
+ * call, would wait forever. One that has not answered in time is killed (SIGKILL) and replaced on the
+ * next request, and this request is answered EAGAIN (IMPERSONATOR_WEDGED_ERRNO): the caller may retry.
+ * The supervisor's own bound on the helper (src/emulate/helper-client.ts) is longer than the longest
+ * request here can take.
+ */
+#define IMPERSONATOR_TIMEOUT_MS 2000
+#define IMPERSONATOR_WEDGED_ERRNO EAGAIN
+#define TIMED_OUT (-3)
+
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* 1 when `sock` has something to read (an answer, or end of stream) within the bound, else 0. */
+static int answer_within_bound(int sock) {
+  long long deadline = monotonic_ms() + IMPERSONATOR_TIMEOUT_MS;
+  for (;;) {
+    long long left = deadline - monotonic_ms();
+    if (left < 0) left = 0;
+    struct pollfd pfd = {sock, POLLIN, 0};
+    int ready = poll(&pfd, 1, (int)left);
+    if (ready > 0) return 1;
+    if (ready == 0) return 0;
+    if (errno != EINTR) return 1; /* let the read report it */
+  }
+}
+
 static int wait_for(pid_t pid) {
   int status;
   while (waitpid(pid, &status, 0) < 0) {
@@ -378,6 +413,13 @@ static int run_impersonating_child(const struct mknod_request *req, void (*act)(
     _exit(0);
   }
   close(pair[1]);
+  if (!answer_within_bound(pair[0])) {
+    kill(pid, SIGKILL);
+    wait_for(pid);
+    close(pair[0]);
+    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+    return IMPERSONATOR_WEDGED_ERRNO;
+  }
   int status = wait_for(pid);
   int err = receive_result(pair[0], fd, setgid, MSG_DONTWAIT);
   close(pair[0]);
@@ -434,6 +476,13 @@ struct impersonator {
 static struct impersonator impersonators[IMPERSONATORS];
 static unsigned long impersonation_clock;
 
+/*
+ * The user namespace is compared by nsfs inode, a number the kernel reuses once a namespace is freed;
+ * here that cannot happen while the entry lives: a slot is in use (pid != 0) until its impersonator
+ * has been reaped, and that process, from its setns() until it is reaped (a zombie still holds its
+ * credentials), keeps the namespace alive. One that never got in exits at once and is noticed as end
+ * of stream on the first request, then retired; the request's own userns fd pins it meanwhile.
+ */
 static int same_identity(const struct impersonator *imp, const struct stat *ns, const struct mknod_request *req) {
   return imp->ns_dev == ns->st_dev && imp->ns_ino == ns->st_ino && memcmp(imp->uid, req->uid, sizeof imp->uid) == 0 &&
          memcmp(imp->gid, req->gid, sizeof imp->gid) == 0 && imp->ngroups == req->ngroups &&
@@ -641,7 +690,8 @@ static void follow_cpu(struct impersonator *imp) {
   if (sched_setaffinity(imp->pid, sizeof set, &set) == 0) imp->cpu = cpu;
 }
 
-/* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket). */
+/* One exchange with an impersonator; -1 when it is gone (end of stream or a broken socket), TIMED_OUT
+ * when it did not answer within IMPERSONATOR_TIMEOUT_MS. */
 static int ask_impersonator(struct impersonator *imp, const struct mknod_request *req, int *parent_fd, int *setgid) {
   static unsigned char buf[sizeof(struct impersonation) + MAX_PATH_LENGTH];
   struct impersonation im = {req->mode, req->dev, req->umask, {req->cap_effective[0], req->cap_effective[1]}, (uint32_t)strlen(req->path)};
@@ -663,6 +713,7 @@ static int ask_impersonator(struct impersonator *imp, const struct mknod_request
     sent = sendmsg(imp->sock, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return -1;
+  if (!answer_within_bound(imp->sock)) return TIMED_OUT;
   return receive_result(imp->sock, parent_fd, setgid, 0);
 }
 
@@ -690,6 +741,11 @@ static int caller_mknod(const struct mknod_request *req, int *parent_fd, int *se
       if (err == NEED_FORK) break; /* alive, but this request's root was out of its reach */
       retire(imp);
       imp = NULL;
+      if (err == TIMED_OUT) {
+        /* Wedged (e.g. stopped by the caller): killed by retire, replaced on the next request. */
+        fprintf(stderr, "wasmsup-helper: an impersonator gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+        return IMPERSONATOR_WEDGED_ERRNO;
+      }
       if (fresh) break;
     }
   }

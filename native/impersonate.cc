@@ -49,7 +49,11 @@ namespace {
 // Layout of readCreds' output (docs/native-api.md; native/proc.cc).
 constexpr size_t kCredsWords = 96;
 constexpr size_t kFsUid = 3, kFsGid = 7, kUmask = 8, kNgroups = 19, kGroups = 32;
-constexpr size_t kMaxGroups = kCredsWords - kGroups;
+// A caller may hold as many groups as the kernel allows (NGROUPS_MAX); the thread's own, which it
+// must be given back, are the supervisor's: a few at most (more and the fast path is not used).
+constexpr size_t kMaxGroups = 65536;
+constexpr size_t kMaxOwnGroups = 64;
+static_assert(sizeof(gid_t) == sizeof(uint32_t), "creds words are passed to setgroups as they are");
 constexpr size_t kPathMax = 4096;
 
 struct ThreadState {
@@ -61,7 +65,7 @@ struct ThreadState {
   uid_t fsuid = 0;
   gid_t fsgid = 0;
   int ngroups = 0;
-  gid_t groups[kMaxGroups];
+  gid_t groups[kMaxOwnGroups];
   __user_cap_data_struct caps[2];
   // A data-plane worker ends with its container (the OCI agent): its fds go with the thread.
   ~ThreadState() {
@@ -86,7 +90,7 @@ int PrepareThread() {
   self.own_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   self.own_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  int ngroups = static_cast<int>(syscall(SYS_getgroups, kMaxGroups, self.groups));
+  int ngroups = static_cast<int>(syscall(SYS_getgroups, kMaxOwnGroups, self.groups));
   if (self.own_root < 0 || self.own_cwd < 0 || ngroups < 0 || syscall(SYS_capget, &header, self.caps) < 0) {
     int err = errno;
     if (self.own_root >= 0) close(self.own_root);
@@ -166,7 +170,10 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   if (path_length == 0 || path_length >= kPathMax) return args.RangeError("pathLength", "must be 1..4095");
   if (creds_count < kCredsWords) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements");
   if (creds[kUmask] > 0777) return args.RangeError("creds", "has no umask (0..0777)");
-  if (creds[kNgroups] > kMaxGroups) return args.RangeError("creds", "has more groups than it can hold");
+  // Never act with fewer groups than the caller has (readCreds counts them all, whatever it held).
+  if (creds[kNgroups] > kMaxGroups || kGroups + creds[kNgroups] > creds_count) {
+    return args.RangeError("creds", "does not hold all of the caller's groups");
+  }
   char path[kPathMax];
   memcpy(path, path_bytes, path_length);
   path[path_length] = '\0';
@@ -190,9 +197,7 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
   mode_t saved_umask = umask(creds[kUmask]);
   const bool groups_changed = failed == nullptr && !SameGroups(creds + kGroups, creds[kNgroups]);
   if (groups_changed) {
-    gid_t groups[kMaxGroups];
-    for (uint32_t i = 0; i < creds[kNgroups]; i++) groups[i] = creds[kGroups + i];
-    if (syscall(SYS_setgroups, creds[kNgroups], groups) < 0) {
+    if (syscall(SYS_setgroups, creds[kNgroups], reinterpret_cast<const gid_t*>(creds + kGroups)) < 0) {
       failed = "setgroups";
       setup_err = errno;
     }

@@ -20,11 +20,11 @@ namespace wasmsup {
 
 namespace {
 
-// Layout of readCreds' output (docs/native-api.md).
+// Layout of readCreds' output (docs/native-api.md). The groups run from kGroups to the end of `out`,
+// which may be longer than kCredsWords; kNgroups is always the caller's real count, never cut.
 constexpr size_t kCredsWords = 96;
 constexpr size_t kUid = 0, kGid = 4, kUmask = 8, kTgid = 9, kCapInh = 10, kCapPrm = 12, kCapEff = 14,
                  kCapBnd = 16, kNoNewPrivs = 18, kNgroups = 19, kGroups = 32;
-constexpr size_t kMaxGroups = kCredsWords - kGroups;
 constexpr size_t kMaxIdMapLines = 340;
 
 // Reads a whole /proc file from its start (pread, so an fd kept open re-reads fresh contents: a
@@ -95,7 +95,24 @@ void ParseCapability(const char* p, const char* end, uint32_t* out) {
   out[1] = static_cast<uint32_t>(value >> 32);
 }
 
-void ParseStatus(const char* text, size_t length, uint32_t* out) {
+// The Groups line: every group into out[kGroups..capacity), and out[kNgroups] the caller's real count
+// (the kernel allows 65536), so that a reader can tell a list this buffer could not hold.
+void ParseGroups(const char* p, const char* end, uint32_t* out, size_t capacity) {
+  uint32_t count = 0;
+  for (;;) {
+    p = SkipBlanks(p, end);
+    if (p >= end) break;
+    char* stop;
+    unsigned long value = strtoul(p, &stop, 10);
+    if (stop == p) break;
+    if (kGroups + count < capacity) out[kGroups + count] = static_cast<uint32_t>(value);
+    count++;
+    p = stop;
+  }
+  out[kNgroups] = count;
+}
+
+void ParseStatus(const char* text, size_t length, uint32_t* out, size_t capacity) {
   const char* end = text + length;
   for (const char* line = text; line < end;) {
     const char* newline = static_cast<const char*>(memchr(line, '\n', static_cast<size_t>(end - line)));
@@ -113,7 +130,7 @@ void ParseStatus(const char* text, size_t length, uint32_t* out) {
       else if (key == "CapEff") ParseCapability(value, line_end, out + kCapEff);
       else if (key == "CapBnd") ParseCapability(value, line_end, out + kCapBnd);
       else if (key == "NoNewPrivs") ParseNumbers(value, line_end, 10, out + kNoNewPrivs, 1);
-      else if (key == "Groups") out[kNgroups] = static_cast<uint32_t>(ParseNumbers(value, line_end, 10, out + kGroups, kMaxGroups));
+      else if (key == "Groups") ParseGroups(value, line_end, out, capacity);
     }
     line = line_end + 1;
   }
@@ -121,19 +138,18 @@ void ParseStatus(const char* text, size_t length, uint32_t* out) {
 
 // The creds words for `out` (length >= CREDS_WORDS) from a status file's text, or the read's error:
 // `text` nullptr is errno from `call`; an empty text is a task that exited before it was read.
-Napi::Value FillCreds(Napi::Env env, const char* text, size_t length, const char* call, uint32_t* out) {
+Napi::Value FillCreds(Napi::Env env, const char* text, size_t length, const char* call, uint32_t* out, size_t capacity) {
   if (text == nullptr) return ThrowErrno(env, call, errno);
   if (length == 0) return ThrowErrno(env, call, ESRCH);
   memset(out, 0, kCredsWords * sizeof(uint32_t));
   out[kUmask] = 0xffffffffu;
-  ParseStatus(text, length, out);
+  ParseStatus(text, length, out, capacity);
   return env.Undefined();
 }
 
-bool CredsOut(const Args& args, size_t i, uint32_t** out) {
-  size_t count;
-  if (!args.Words(i, "out", out, &count)) return false;
-  if (count >= kCredsWords) return true;
+bool CredsOut(const Args& args, size_t i, uint32_t** out, size_t* count) {
+  if (!args.Words(i, "out", out, count)) return false;
+  if (*count >= kCredsWords) return true;
   args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
   return false;
 }
@@ -142,14 +158,15 @@ Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
   Args args(info, "readCreds");
   int32_t tid;
   uint32_t* out;
-  if (!args.Pid(0, "tid", &tid) || !CredsOut(args, 1, &out)) return Napi::Value();
+  size_t capacity;
+  if (!args.Pid(0, "tid", &tid) || !CredsOut(args, 1, &out, &capacity)) return Napi::Value();
   char path[40];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
   char stack[16384];
   std::string heap;
   size_t length = 0;
   const char* text = ReadProcFile(path, stack, sizeof stack, &heap, &length);
-  return FillCreds(info.Env(), text, length, "open(/proc/TID/status)", out);
+  return FillCreds(info.Env(), text, length, "open(/proc/TID/status)", out, capacity);
 }
 
 // readCredsFd(fd, out): readCreds from an open /proc/TID/status, re-read from its start. ESRCH once
@@ -158,12 +175,13 @@ Napi::Value ReadCredsFd(const Napi::CallbackInfo& info) {
   Args args(info, "readCredsFd");
   int32_t fd;
   uint32_t* out;
-  if (!args.Int32(0, "fd", &fd) || !CredsOut(args, 1, &out)) return Napi::Value();
+  size_t capacity;
+  if (!args.Int32(0, "fd", &fd) || !CredsOut(args, 1, &out, &capacity)) return Napi::Value();
   char stack[16384];
   std::string heap;
   size_t length = 0;
   const char* text = ReadProcFd(fd, stack, sizeof stack, &heap, &length);
-  return FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out);
+  return FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out, capacity);
 }
 
 bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {

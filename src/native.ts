@@ -29,8 +29,14 @@ export const Creds = {
   NO_NEW_PRIVS: 18,
   NGROUPS: 19,
   GROUPS: 32,
+  /** Groups a CREDS_WORDS buffer holds; NGROUPS is the caller's real count, which may be more. */
   MAX_GROUPS: 64,
+  /** The kernel's NGROUPS_MAX: a buffer of CREDS_WORDS_ALL_GROUPS words holds any caller's groups. */
+  NGROUPS_MAX: 65536,
 } as const;
+
+/** `readCreds` words that hold every group a caller can have. */
+export const CREDS_WORDS_ALL_GROUPS = Creds.GROUPS + Creds.NGROUPS_MAX;
 
 export type NamespaceKind = 'user' | 'mnt' | 'pid' | 'net' | 'cgroup' | 'ipc' | 'uts' | 'time';
 
@@ -97,7 +103,8 @@ export interface NativeBinding {
   errnoNumber(name: string): number;
 
   close(fd: number): void;
-  socketpair(): [number, number];
+  /** A SOCK_SEQPACKET pair; `sendBufferBytes`: the largest message either end must be able to send. */
+  socketpair(sendBufferBytes?: number): [number, number];
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** poll() of one fd for no event, without waiting: the revents poll always reports (POLLERR, POLLHUP, POLLNVAL). */

@@ -73,9 +73,10 @@ static int parse_status(const char *text, struct caller *c) {
   c->umask = (uint32_t)strtoul(um, NULL, 8);
   c->ngroups = 0;
   char *end;
-  for (const char *p = groups; c->ngroups < 64; p = end) {
+  for (const char *p = groups;; p = end) {
     unsigned long g = strtoul(p, &end, 10);
     if (end == p) break;
+    if (c->ngroups == 64) return -1; /* never act with a cut list: refuse the call */
     c->groups[c->ngroups++] = (uint32_t)g;
   }
   return 0;

@@ -18,7 +18,6 @@ export const CALLER_IN_SUPERVISOR_USERNS = 2;
 export const CALLER_NO_NEW_PRIVS = 4;
 
 class IdMap {
-  inode = -1;
   lines = 0;
   readonly triples = new Uint32Array(MAP_WORDS);
   /** Host id → id inside the namespace, UNMAPPED when the namespace has no name for it. */
@@ -35,10 +34,18 @@ export class CallerCreds {
   private readonly raw = new Uint32Array(CREDS_WORDS);
   private readonly block = new Uint8Array(128);
   private readonly words = new Uint32Array(this.block.buffer);
-  // The caller's user namespace changes rarely (one per workload), so its id maps are cached by
-  // namespace inode and re-read only when a caller from another namespace shows up.
+  // The caller's user namespace changes rarely (one per workload), so its id maps are cached and
+  // re-read only when a caller from another namespace shows up. The cache is keyed by the namespace's
+  // inode number, which the kernel gives to a new namespace as soon as the old one is freed: so the
+  // namespace the maps were read from is kept alive by an open fd (`pinnedFd`) for as long as they
+  // are cached. While it is, no other namespace can have its number, and an equal number is the same
+  // namespace. (The workload's and the supervisor's namespaces, compared by number too, are alive as
+  // long as this data plane has callers: every task using the filter is in the workload's namespace
+  // or one nested in it, which keeps it alive, and the supervisor is in its own.)
   private readonly uidMap = new IdMap();
   private readonly gidMap = new IdMap();
+  private pinnedFd = -1;
+  private pinnedInode = -1;
 
   constructor(private readonly workloadUsernsInode: number, private readonly supervisorUsernsInode: number) {}
 
@@ -48,11 +55,7 @@ export class CallerCreds {
     try {
       statusFiles.readCreds(tid, this.raw);
       usernsInode = native.nsInode(tid, 'user');
-      if (usernsInode !== this.uidMap.inode) {
-        this.uidMap.lines = native.readIdMap(tid, 'uid', this.uidMap.triples);
-        this.gidMap.lines = native.readIdMap(tid, 'gid', this.gidMap.triples);
-        this.uidMap.inode = this.gidMap.inode = usernsInode;
-      }
+      if (usernsInode !== this.pinnedInode) this.readMaps(tid);
     } catch (e) {
       return -((e as NodeJS.ErrnoException).errno ?? 3 /* ESRCH */);
     }
@@ -74,6 +77,40 @@ export class CallerCreds {
     w[W_NGROUPS] = r[R_NGROUPS]!;
     dst.set(this.block);
     return 0;
+  }
+
+  /**
+   * Reads and caches the id maps of `tid`'s user namespace, pinning that namespace. Throws as the
+   * native calls do (ESRCH when the thread left the namespace meanwhile: its caller is gone).
+   */
+  private readMaps(tid: number): void {
+    this.unpin();
+    const fd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
+    try {
+      const inode = native.fstat(fd).ino;
+      this.uidMap.lines = native.readIdMap(tid, 'uid', this.uidMap.triples);
+      this.gidMap.lines = native.readIdMap(tid, 'gid', this.gidMap.triples);
+      // The maps read are those of the pinned namespace only if the thread was still in it (a
+      // thread blocked in a notification cannot move; one whose tid was reused could have).
+      if (native.nsInode(tid, 'user') !== inode) throw Object.assign(new Error('the caller left its user namespace'), { errno: 3 /* ESRCH */ });
+      this.pinnedFd = fd;
+      this.pinnedInode = inode;
+    } catch (e) {
+      native.close(fd);
+      throw e;
+    }
+  }
+
+  private unpin(): void {
+    if (this.pinnedFd >= 0) native.close(this.pinnedFd);
+    this.pinnedFd = -1;
+    this.pinnedInode = -1;
+    this.uidMap.lines = this.gidMap.lines = 0;
+  }
+
+  /** Lets go of the cached namespace (the worker's end). */
+  close(): void {
+    this.unpin();
   }
 
   /** The raw native.readCreds words of the last successful fill (for emulations). */

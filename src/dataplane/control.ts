@@ -128,6 +128,7 @@ export class DataPlane {
         wakeFd: this.wakeFd,
         interrupt: this.interrupt.buffer as SharedArrayBuffer,
         helperFd: this.helper ? this.helper.helper.socketFd : -1,
+        helperPidfd: this.helper ? this.helper.helper.pidfd : -1,
         policies: this.policies,
         workloadUsernsInode: opts.workloadUsernsInode,
         supervisorUsernsInode: native.nsInode(process.pid, 'user'),
@@ -310,6 +311,7 @@ export class DataPlane {
     if (this.helper !== null) {
       // The helper exits when its socket closes; it must not keep this process alive meanwhile.
       this.helper.helper.close();
+      this.helper.helper.closePidfd();
       this.helper.process.unref();
     }
     for (const { reject } of this.pendingReloads.values()) reject(new Error('the data plane has finished'));

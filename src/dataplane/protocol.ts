@@ -10,6 +10,8 @@ export interface DataPlaneConfig {
   wakeFd: number;
   /** Socket to the privileged helper, or -1 when the supervisor is unprivileged. */
   helperFd: number;
+  /** pidfd of that helper (to kill it when it does not answer in time), or -1. */
+  helperPidfd: number;
   policies: PolicyInfo[];
   workloadUsernsInode: number;
   supervisorUsernsInode: number;

@@ -3,7 +3,7 @@
 // file are a third of it, and the same threads call again and again. A kept fd names the task it
 // was opened for, never a later holder of its tid: once that task has exited, reading it fails
 // (ESRCH), and the tid is opened afresh. One per data-plane worker, used only on its thread.
-import { native } from '../native.js';
+import { Creds, CREDS_WORDS_ALL_GROUPS, native } from '../native.js';
 
 /**
  * Threads whose file stays open; beyond this the longest-kept one is closed. A file of a thread that
@@ -40,6 +40,21 @@ export class StatusFiles {
     }
     this.fds.set(tid, fd);
   }
+
+  /**
+   * `creds` (readCreds words of `tid`, read into a buffer of any size) when it holds all of the
+   * caller's groups, else the same read again into a buffer that holds any caller's (allocated on
+   * first need: a caller with more than Creds.MAX_GROUPS groups is rare). The result is never a
+   * truncated list. Throws as readCreds does.
+   */
+  withAllGroups(tid: number, creds: Uint32Array): Uint32Array {
+    if (creds[Creds.NGROUPS]! <= creds.length - Creds.GROUPS) return creds;
+    this.all ??= new Uint32Array(CREDS_WORDS_ALL_GROUPS);
+    this.readCreds(tid, this.all);
+    return this.all;
+  }
+
+  private all: Uint32Array | null = null;
 
   /** Closes every kept file. */
   close(): void {

@@ -53,7 +53,7 @@ const undelivered = new UndeliveredEmulations();
 const TID = 2, NR = 4, ARCH = 5, PORTABLE = 20;
 
 const callerCreds = new CallerCreds(config.workloadUsernsInode, config.supervisorUsernsInode);
-const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd) : null;
+const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd, config.helperPidfd) : null;
 const fdInspector = new FdInspector(listenerFd);
 // The notification whose caller's credentials callerCreds last read and confirmed (ID_VALID): an
 // emulation for that same notification uses them instead of parsing /proc/TID/status again.
@@ -371,5 +371,6 @@ try {
   // one per container).
   statusFiles.close();
   for (const primitive of primitives) primitive?.dispose?.();
+  callerCreds.close();
 }
 post({ type: 'done', reason });

@@ -4,7 +4,7 @@
 //
 // Wire format (host byte order; native/helper.c documents it too):
 //   request  = u32 op (1 = MKNOD), u32 mode, u32 dev, u32 umask, u32 uid[4] (r,e,s,fs), u32 gid[4],
-//              u32 capInh[2] (lo,hi), u32 capPrm[2], u32 capEff[2], u32 ngroups (≤ 64),
+//              u32 capInh[2] (lo,hi), u32 capPrm[2], u32 capEff[2], u32 ngroups (≤ 65536, all of them),
 //              u32 pathLength (1..4095), u32 groups[ngroups], path bytes (no NUL)
 //              + SCM_RIGHTS [rootFd, usernsFd] or, for a relative path, [rootFd, usernsFd, startFd]
 //   response = i32 errno (0 = created)
@@ -54,24 +54,44 @@ export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
 const XATTR_LIMIT = 255;
 const HEADER_BYTES = 80;
-const MAX_GROUPS = 64;
+/** NGROUPS_MAX: the caller's whole list travels, never a cut one. */
+const MAX_GROUPS = Creds.NGROUPS_MAX;
 /** PATH_MAX less the NUL. */
 const MAX_PATH_LENGTH = 4095;
 const ENOENT = 2;
 const ENAMETOOLONG = 36;
+const SIGKILL = 9;
+/**
+ * How long one answer of the helper may take. The helper bounds each of its own exchanges with an
+ * impersonator (2 s, native/helper.c) and a request makes at most three of them, so a helper that
+ * has not answered by then is wedged itself (e.g. blocked in a filesystem a workload serves).
+ */
+export const HELPER_TIMEOUT_MS = 10_000;
+
+/** A readCreds buffer that holds every group of its caller (acting with fewer would be a wrong answer). */
+function checkCreds(creds: Uint32Array, op: string): void {
+  if (creds.length < Creds.GROUPS + Creds.MAX_GROUPS) throw new RangeError(`PrivilegedHelper.${op}: creds is not a readCreds buffer`);
+  const ngroups = creds[Creds.NGROUPS]!;
+  if (ngroups > MAX_GROUPS || Creds.GROUPS + ngroups > creds.length) {
+    throw new RangeError(`PrivilegedHelper.${op}: creds does not hold all ${ngroups} groups of the caller`);
+  }
+}
 
 export class PrivilegedHelper {
   readonly socketFd: number;
-  private readonly request = new Uint8Array(HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + 2 * XATTR_LIMIT);
+  private static readonly MAX_REQUEST_BYTES = HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + 2 * XATTR_LIMIT;
+  private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
   private readonly reply = new Int32Array(2);
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private closed = false;
+  private wedged = false;
 
   /** Starts HELPER_PATH with fd 3 one end of a new socketpair; the helper exits when the other end closes. */
   static start(): { helper: PrivilegedHelper; process: ChildProcess } {
-    const [ours, theirs] = native.socketpair();
+    // A request with a caller's every group is larger than a socket's default send buffer.
+    const [ours, theirs] = native.socketpair(PrivilegedHelper.MAX_REQUEST_BYTES + 4096);
     let child: ChildProcess;
     try {
       child = spawn(HELPER_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
@@ -83,11 +103,21 @@ export class PrivilegedHelper {
     }
     // A helper that cannot start shows up as EPIPE/EOF on the first request; don't crash on the event.
     child.on('error', (e) => process.stderr.write(`wasmsup: cannot start ${HELPER_PATH}: ${e.message}\n`));
-    return { helper: new PrivilegedHelper(ours), process: child };
+    // Opened now, before this thread's event loop can reap the child: the pidfd names this helper
+    // and never a later holder of its pid. -1 if it did not start (it then answers nothing anyway).
+    let pidfd = -1;
+    if (child.pid !== undefined) {
+      try { pidfd = native.pidfdOpen(child.pid); } catch { /* already gone */ }
+    }
+    return { helper: new PrivilegedHelper(ours, pidfd), process: child };
   }
 
-  /** `socketFd`: a connected SOCK_SEQPACKET socket to a helper. One thread at a time may use it. */
-  constructor(socketFd: number) {
+  /**
+   * `socketFd`: a connected SOCK_SEQPACKET socket to a helper. One thread at a time may use it.
+   * `pidfd`: the helper's, to kill it when it does not answer in time (-1: only close the socket).
+   * The pidfd stays the starter's to close (`closePidfd`).
+   */
+  constructor(socketFd: number, readonly pidfd = -1) {
     if (!Number.isInteger(socketFd) || socketFd < 0) throw new RangeError(`PrivilegedHelper: bad socket fd ${socketFd}`);
     this.socketFd = socketFd;
   }
@@ -98,7 +128,7 @@ export class PrivilegedHelper {
     if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > req.path.byteLength) {
       throw new RangeError(`PrivilegedHelper.mknod: pathLength ${pathLength} outside the path buffer`);
     }
-    if (creds.length < Creds.GROUPS + Creds.MAX_GROUPS) throw new RangeError('PrivilegedHelper.mknod: creds is not a readCreds buffer');
+    checkCreds(creds, 'mknod');
     // What the kernel's getname() answers before anything is looked up.
     if (pathLength === 0) return ENOENT;
     if (pathLength > MAX_PATH_LENGTH) return ENAMETOOLONG;
@@ -134,7 +164,7 @@ export class PrivilegedHelper {
     if (name.byteLength < 1 || name.byteLength > XATTR_LIMIT || value.byteLength > XATTR_LIMIT) {
       throw new RangeError('PrivilegedHelper.setxattr: name must be 1..255 bytes, value 0..255');
     }
-    if (creds.length < Creds.GROUPS + Creds.MAX_GROUPS) throw new RangeError('PrivilegedHelper.setxattr: creds is not a readCreds buffer');
+    checkCreds(creds, 'setxattr');
     const relative = !byFd && req.path[0] !== 0x2f;
     if ((relative || byFd) && req.startFd < 0) throw new RangeError('PrivilegedHelper.setxattr: needs startFd');
 
@@ -160,7 +190,7 @@ export class PrivilegedHelper {
   /** Writes the common header and the groups; returns where the path goes. */
   private header(op: number, word1: number, word2: number, creds: Uint32Array, pathLength: number): number {
     const w = this.words;
-    const ngroups = Math.min(creds[Creds.NGROUPS]!, MAX_GROUPS);
+    const ngroups = creds[Creds.NGROUPS]!; // checkCreds: all of them are in creds
     w[0] = op;
     w[1] = word1;
     w[2] = word2;
@@ -179,8 +209,20 @@ export class PrivilegedHelper {
   }
 
   private exchange(length: number, fds: number[]): number {
+    if (this.wedged) throw new Error(`wasmsup-helper: killed after it gave no answer within ${HELPER_TIMEOUT_MS} ms`);
     native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
-    const answer = native.recvMessage(this.socketFd, this.reply, -1);
+    let answer;
+    try {
+      answer = native.recvMessage(this.socketFd, this.reply, HELPER_TIMEOUT_MS);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw e;
+      // A late answer would be taken for the next request's: this helper is never asked again.
+      this.wedged = true;
+      if (this.pidfd >= 0) {
+        try { native.pidfdSendSignal(this.pidfd, SIGKILL); } catch { /* already gone */ }
+      }
+      throw new Error(`wasmsup-helper: no answer within ${HELPER_TIMEOUT_MS} ms; killed it, and every later request fails`);
+    }
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);
     if (answer.bytes !== 4) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
@@ -192,5 +234,10 @@ export class PrivilegedHelper {
     if (this.closed) return;
     this.closed = true;
     native.close(this.socketFd);
+  }
+
+  /** Closes the pidfd `start()` opened (its owner's job: the worker using this client may share it). */
+  closePidfd(): void {
+    if (this.pidfd >= 0) native.close(this.pidfd);
   }
 }

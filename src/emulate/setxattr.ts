@@ -109,11 +109,12 @@ export class SetxattrEmulator {
         startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       }
       statusFiles.readCreds(tid, this.creds);
+      const creds = statusFiles.withAllGroups(tid, this.creds);
       const usernsInode = native.fstat(usernsFd).ino;
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       // The host's own check of who may have this, whatever the policy said: the workload's root
       // (CAP_SYS_ADMIN effective in the workload's user namespace). Anyone else: the kernel decides.
-      const capEffLo = this.creds[14]!, capEffHi = this.creds[15]!;
+      const capEffLo = creds[14]!, capEffHi = creds[15]!;
       const hasSysAdmin = CAP_SYS_ADMIN < 32 ? (capEffLo >>> CAP_SYS_ADMIN) & 1 : (capEffHi >>> (CAP_SYS_ADMIN - 32)) & 1;
       if (usernsInode !== this.workloadUsernsInode || !hasSysAdmin) return this.continueCall(notif, continued);
       return -this.helper.setxattr({
@@ -121,7 +122,7 @@ export class SetxattrEmulator {
         xattrFlags,
         atFlags: kind === SetxattrCall.FD ? AT_EMPTY_PATH : kind === SetxattrCall.LINK ? AT_SYMLINK_NOFOLLOW : 0,
         name: this.name.subarray(0, nameLength), value: this.value.subarray(0, valueLength),
-        creds: this.creds,
+        creds,
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

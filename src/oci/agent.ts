@@ -17,6 +17,7 @@ import { UsageError } from '../run.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
 import { describeWorkload } from '../emulate/workload.js';
+import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';
 import { PolicyDirectory } from '../policy/directory.js';
 import { PolicyReloader, logStatsReport } from '../lifecycle.js';
 import { mergeInterests } from '../filter/interest.js';
@@ -50,6 +51,11 @@ const STATE_READ_TIMEOUT_MS = 5000;
 const STATE_MAX_BYTES = 1 << 20;
 /** How long a successor may take to load its policies and check what it inherited. */
 const HANDOVER_TIMEOUT_MS = 30_000;
+/**
+ * How long a container's data plane may take to stop between two notifications for a hand-over:
+ * longer than one emulation can take (its exchange with the helper is bounded by HELPER_TIMEOUT_MS).
+ */
+const DETACH_TIMEOUT_MS = HELPER_TIMEOUT_MS + 5_000;
 const SECCOMP_LISTENER_LINK = 'anon_inode:seccomp notify';
 
 function closeQuietly(fd: number): void {
@@ -135,6 +141,8 @@ export class Agent {
   private readonly containers = new Set<Container>();
   private acceptWorker: { worker: Worker; wakeFd: number; stopped: Promise<void> } | null = null;
   private busy = false; // a hand-over or shutdown is under way
+  /** Data planes a failed hand-over left still stopping (see handOver): none may be handed over twice. */
+  private stillStopping = 0;
   private resolveExit!: (code: number) => void;
   /** Settles with the agent's exit status once it stopped or handed over. */
   readonly exited = new Promise<number>((resolve) => { this.resolveExit = resolve; });
@@ -296,7 +304,7 @@ export class Agent {
     return policies;
   }
 
-  private serve(info: ContainerInfo, listenerFd: number): void {
+  private serve(info: ContainerInfo, listenerFd: number): Container | null {
     const policies = this.selectionFor(info);
     let dataPlane;
     try {
@@ -315,7 +323,7 @@ export class Agent {
     } catch (e) {
       closeQuietly(listenerFd);
       log('error', `container ${info.id}: cannot start its data plane: ${(e as Error).message}`);
-      return;
+      return null;
     }
     const container: Container = { info, listenerFd, dataPlane };
     this.containers.add(container);
@@ -326,6 +334,7 @@ export class Agent {
       if (reason !== 'stopped') log('info', `container ${info.id}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
     log('info', `container ${info.id} (pid ${info.pid}): serving`, { policies: this.policyNames(policies) });
+    return container;
   }
 
   private reload(): void {
@@ -343,14 +352,33 @@ export class Agent {
    * command line (so an upgraded installation takes over). Each data plane stops after the
    * notification in hand — answered — and keeps its listener; calls trapped meanwhile wait in the
    * kernel. If the successor does not confirm, this agent serves everything again.
+   *
+   * Each detach is bounded (DETACH_TIMEOUT_MS), so one wedged container cannot stall the upgrade of
+   * the others. A container whose data plane has not stopped in time is not handed over: it stays
+   * with this agent, which serves it again once its data plane has stopped, and exits only when it
+   * has been released (no task uses its filter any more); its calls are never left unanswered.
    */
   private async handOver(): Promise<void> {
     if (this.busy) return log('warn', 'SIGUSR2 ignored: a hand-over or shutdown is under way');
+    if (this.stillStopping) return log('warn', `SIGUSR2 ignored: ${this.stillStopping} data plane(s) of the last hand-over have not stopped yet`);
     this.busy = true;
     log('info', 'handing over to a new agent process');
     await this.stopAccepting();
     const all = [...this.containers];
-    const kept = (await Promise.all(all.map(async (c) => ((await c.dataPlane.detach()) ? c : null)))).filter((c): c is Container => c !== null);
+    const detaching = all.map((c) => c.dataPlane.detach());
+    const outcomes = await Promise.all(detaching.map((d) => this.within(d, DETACH_TIMEOUT_MS)));
+    const kept = all.filter((_, i) => outcomes[i] === true);
+    const late = all.flatMap((c, i) => (outcomes[i] === 'late' ? [{ c, detached: detaching[i]! }] : []));
+    for (const { c } of late) {
+      log('error', `container ${c.info.id}: its data plane did not stop within ${DETACH_TIMEOUT_MS} ms (a call still in hand); not handed over: this agent keeps serving it`);
+    }
+    // Served here again as soon as each has stopped; `released` settles when none is served any more.
+    this.stillStopping += late.length;
+    const released = Promise.all(late.map(async ({ c, detached }) => {
+      const back = await detached;
+      this.stillStopping--;
+      if (back) await this.serve(c.info, c.listenerFd)?.dataPlane.finished;
+    }));
 
     const [ours, theirs] = native.socketpair();
     const handover: Handover = {
@@ -373,10 +401,11 @@ export class Agent {
     if (child && failure === null) failure = await this.awaitReady(ours);
     native.close(ours); // the successor's signal to start serving, or to give up
     if (failure === null) {
-      log('info', `handed over ${kept.length} container(s) to pid ${child!.pid}; exiting`);
+      log('info', `handed over ${kept.length} container(s) to pid ${child!.pid}; exiting${late.length ? ` once the ${late.length} container(s) kept here are released` : ''}`);
       child!.unref();
       for (const c of kept) closeQuietly(c.listenerFd);
       native.close(this.socketFd);
+      await released;
       return this.exit(0);
     }
     log('error', `hand-over failed: ${failure}; this agent goes on serving`);
@@ -386,6 +415,13 @@ export class Agent {
     for (const c of kept) this.serve(c.info, c.listenerFd);
     this.startAccepting();
     this.busy = false;
+  }
+
+  /** What `p` settled with within `ms`, else 'late' (`p` goes on). */
+  private within<T>(p: Promise<T>, ms: number): Promise<T | 'late'> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
 
   /** null once the successor said "ready"; else why not (it exited, said something else, or took too long). */
