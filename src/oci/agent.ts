@@ -454,12 +454,20 @@ export class Agent {
     this.busy = true;
     await this.stopAccepting();
     if (this.containers.size) log('warn', `${signal}: stopping; the intercepted calls of ${this.containers.size} container(s) now fail with ENOSYS`);
-    await Promise.all([...this.containers].map((c) => c.dataPlane.stop()));
+    // Bounded like a hand-over's detach: a worker held in a call that does not end (a workload's FUSE
+    // server that never answers the emulation's lookup) must not keep the agent from stopping.
+    const all = [...this.containers];
+    const outcomes = await Promise.all(all.map((c) => this.within(c.dataPlane.stop(), DETACH_TIMEOUT_MS)));
+    const late = all.filter((_, i) => outcomes[i] === 'late');
+    for (const c of late) log('error', `container ${c.info.id}: its data plane did not stop within ${DETACH_TIMEOUT_MS} ms; stopping anyway`);
     native.close(this.socketFd);
     try {
       if (statSync(this.opts.socketPath).ino === this.socketIno) unlinkSync(this.opts.socketPath);
     } catch { /* already gone */ }
     this.exit(0);
+    // A worker thread still blocked in a system call would keep this process alive (Node waits for
+    // its threads): the process ends here, and with it that container's listener.
+    if (late.length) process.exit(0);
   }
 
   private exit(code: number): void {

@@ -41,7 +41,10 @@ for p in os.listdir("/proc"):
     try:
         # Its uid line, read as this namespace sees it: ours (the impersonator took on our ids).
         uids = [l for l in open("/proc/%s/status" % p) if l.startswith("Uid:")][0].split()[1:]
-        if open("/proc/%s/comm" % p).read().strip() == "wasmsup-helper" and uids == ["0"] * 4:
+        # Ours only: a child of the helper that our supervisor (our parent: the launcher exec'd us) started.
+        helper = [l for l in open("/proc/%s/status" % p) if l.startswith("PPid:")][0].split()[1]
+        ours = [l for l in open("/proc/%s/status" % helper) if l.startswith("PPid:")][0].split()[1] == str(os.getppid())
+        if open("/proc/%s/comm" % p).read().strip() == "wasmsup-helper" and uids == ["0"] * 4 and ours:
             victims.append(int(p))
     except OSError:
         pass
@@ -171,6 +174,49 @@ test('agent hand-over: a container whose data plane does not stop in time is kep
     killPid(first); // A's call, still held, then fails with ENOSYS and A ends
     stopIdle();
     await Promise.all(running);
+    tmp.cleanup();
+  }
+});
+
+// And its SIGTERM: a data plane that cannot stop must not keep the agent from stopping (systemd would
+// otherwise wait for its own stop timeout and SIGKILL it).
+test('agent SIGTERM: a container whose data plane does not stop in time does not keep the agent alive', async () => {
+  if (!privileged('agent SIGTERM with a wedged container', ociGap())) return;
+  const tmp = tempDir('wasmsup-wedge-term-');
+  chmodSync(tmp.path, 0o755);
+  const policies = join(tmp.path, 'policies');
+  mkdirSync(policies);
+  copyFileSync(POLICY('mknod'), join(policies, 'mknod.wasm'));
+  const socket = join(tmp.path, 'agent.sock');
+  const state = join(tmp.path, 'runc-state');
+  const faults = process.env.WASMSUP_TEST_FAULTS;
+  process.env.WASMSUP_TEST_FAULTS = 'delay-after-path-read-ms=600000';
+  const agent = new AgentProcess(['--socket', socket, '--policies', policies]);
+  if (faults === undefined) delete process.env.WASMSUP_TEST_FAULTS; else process.env.WASMSUP_TEST_FAULTS = faults;
+  let first: number | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  try {
+    first = await agent.ready();
+    mkdirSync(join(tmp.path, 'a'));
+    const wedged = makeBundle(join(tmp.path, 'a'), { args: ['sh', '-c', 'touch /tmp/calling; mknod /tmp/n c 1 3; echo mknod=$?'], seccomp: ociConfig(policies, socket) });
+    const id = `wasmsup-wedge-term-${process.pid}`;
+    const run = runContainer(findTool('runc')!, state, wedged.bundle, id, { timeoutMs: 90000 });
+    running = run.catch(() => null);
+    await agent.waitFor(new RegExp(`container ${id} \\(pid \\d+\\): serving`));
+    for (let i = 0; i < 100 && !existsSync(join(wedged.rootfs, 'tmp', 'calling')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000));
+    const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
+    killPid(first, 'SIGTERM');
+    await agent.waitFor(new RegExp(`container ${id}: its data plane did not stop within \\d+ ms; stopping anyway`), 0, 40000);
+    const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 10000))]);
+    assert.is(code, 0, `the agent did not exit after SIGTERM:\n${agent.log}`);
+    assert.not.ok(existsSync(socket), 'the socket is removed');
+    // The held call, its listener gone with the agent, fails like any call of a stopped agent.
+    const result = (await run) as { stdout: string };
+    assert.match(result.stdout, /mknod=1/);
+  } finally {
+    killPid(first);
+    await running;
     tmp.cleanup();
   }
 });
