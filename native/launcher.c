@@ -36,6 +36,10 @@
 
 #include "seccomp_compat.h"
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
 #define SUPERVISOR_FD 3
 #define EXIT_SETUP_FAILED 125
 #define EXIT_CANNOT_EXECUTE 126
@@ -185,6 +189,12 @@ int main(int argc, char **argv) {
   if (fstat(SUPERVISOR_FD, &st) < 0) fail("fd 3 (the supervisor's socket)", errno);
   if (!S_ISSOCK(st.st_mode)) fail("fd 3 (the supervisor's socket)", ENOTSOCK);
   if (fcntl(SUPERVISOR_FD, F_SETFD, FD_CLOEXEC) < 0) fail("fcntl(3, F_SETFD)", errno);
+  /* Nor anything else the supervisor was started with: an fd its own starter left open (without
+   * O_CLOEXEC) passes through Node into this process, and is a capability the workload has no claim
+   * to (a root-owned file, a socket, a pipe to the operator's shell). Only stdin, stdout and stderr
+   * go on, as with sudo and runc. Marked close-on-exec, not closed: the error path below still
+   * writes to stderr, and exec drops them all. */
+  if (syscall(SYS_close_range, SUPERVISOR_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail("close_range(4.., CLOSE_RANGE_CLOEXEC)", errno);
 
   static struct sock_filter insns[MAX_FILTER_INSNS];
   size_t bytes = receive(insns, sizeof insns, "the filter");
