@@ -41,6 +41,21 @@ function listeningPorts(pid: number): number[] {
   return ports;
 }
 
+/** Bits of a signal mask line of /proc/PID/status (e.g. SigCgt) that include `signo`. */
+function maskHas(pid: number, field: string, signo: number): boolean {
+  const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
+}
+
+/** Waits until `pid` catches SIGUSR1 and no longer blocks it: wasmsup's stats handler is in place. */
+async function statsHandlerInstalled(pid: number, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (maskHas(pid, 'SigCgt', 10) && !maskHas(pid, 'SigBlk', 10)) return;
+    await sleep(50);
+  }
+  throw new Error(`${what}: the stats handler never appeared`);
+}
+
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
@@ -70,13 +85,30 @@ test('run: a SIGUSR1 at any moment of start-up opens no listening socket, and fr
     assert.equal(ports, [], `SIGUSR1 after ${delay} ms: the supervisor listens on TCP ${ports.join(', ')}\n${stderr}`);
     assert.not.match(stderr, /Debugger listening/, `SIGUSR1 after ${delay} ms opened the inspector`);
     if (end.code === 0) survived++;
-    // Once Node runs, the signal waits for the stats handler instead of ending the supervisor.
-    if (delay >= 20) {
-      assert.is(end.code, 0, `SIGUSR1 after ${delay} ms: exit ${end.code ?? end.signal}\n${stderr}`);
-      assert.match(stderr, /stats:/, `SIGUSR1 after ${delay} ms printed no stats`);
-    }
   }
+  // How early a signal still ends the process depends on the machine's load (only the shell's first
+  // instructions, before its trap, are exposed): counted, not asserted.
   console.log(`  run: survived ${survived} of ${DELAYS_MS.length} SIGUSR1s, none opened a socket`);
+});
+
+test('run: once its handler is in place, SIGUSR1 prints the stats and nothing else', async () => {
+  const child = spawn(WASMSUP, ['run', '--', 'sleep', '30'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  await new Promise((r) => child.once('spawn', r));
+  const pid = child.pid!;
+  try {
+    await statsHandlerInstalled(pid, 'run');
+    killPid(pid, 'SIGUSR1');
+    for (let i = 0; i < 100 && !/stats:/.test(stderr); i++) await sleep(50);
+    assert.match(stderr, /stats:/);
+    assert.ok(alive(pid));
+    assert.equal(listeningPorts(pid), []);
+  } finally {
+    killPid(pid, 'SIGTERM');
+    await Promise.race([exited(child), sleep(5000)]);
+    killPid(pid);
+  }
 });
 
 test('agent: a SIGUSR1 at any moment of start-up opens no listening socket', async () => {
@@ -99,7 +131,14 @@ test('agent: a SIGUSR1 at any moment of start-up opens no listening socket', asy
         const ports = listeningPorts(pid);
         assert.equal(ports, [], `SIGUSR1 after ${delay} ms: the agent listens on TCP ${ports.join(', ')}\n${stderr}`);
         assert.not.match(stderr, /Debugger listening/);
-        if (delay >= 20) assert.ok(alive(pid), `SIGUSR1 after ${delay} ms ended the agent\n${stderr}`);
+        if (alive(pid)) {
+          // Whatever it went through, from now on the signal is the stats'.
+          await statsHandlerInstalled(pid, `agent, SIGUSR1 after ${delay} ms`);
+          killPid(pid, 'SIGUSR1');
+          await sleep(200);
+          assert.ok(alive(pid), `a SIGUSR1 to the running agent ended it\n${stderr}`);
+          assert.equal(listeningPorts(pid), []);
+        }
       } finally {
         killPid(pid, 'SIGTERM');
         await Promise.race([exited(child), sleep(5000)]);
