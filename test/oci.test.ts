@@ -6,12 +6,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, copyFileSync, existsSync, rmSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { native } from '../src/native.js';
 import { runWasmsup, tempDir, mknodProbe, POLICY, TEST_POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {
-  AgentProcess, HOST_ID, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
+  AgentProcess, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
 } from './support/oci.js';
 
 let serial = 0;
@@ -374,12 +373,6 @@ test('runc: the agent killed while a container runs — its trapped calls fail w
     assert.match(result.stdout, /^fifo=0$/m);
   });
 });
-
-/** crun rejects a hybrid cgroup layout; the documented workaround (docs/oci.md). */
-function crunWrap(argv: string[]): string[] {
-  const hybrid = execFileSync('sh', ['-c', 'grep -c " /sys/fs/cgroup/unified " /proc/self/mountinfo || true'], { encoding: 'utf8' }).trim() !== '0';
-  return hybrid ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$@"', 'crun-hybrid', ...argv] : argv;
-}
 
 test('crun: the same container through the agent (crun sends ociVersion 0.2.0)', async () => {
   if (!privileged('crun mknod', ociGap() ?? (findTool('crun') ? null : 'needs crun (apt-get install crun)'))) return;

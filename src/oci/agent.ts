@@ -16,12 +16,12 @@ import type { PolicyInfo } from '../policy/load.js';
 import { UsageError } from '../run.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
-import { describeWorkload } from '../emulate/workload.js';
 import { PolicyDirectory } from '../policy/directory.js';
 import { PolicyReloader, logStatsReport } from '../lifecycle.js';
 import { mergeInterests } from '../filter/interest.js';
 import { selectPolicies } from './policy-dir.js';
 import { parseContainerState, requestedPolicies, StateError } from './state.js';
+import { IdentityError, resolveListener } from './identity.js';
 import {
   HANDOVER_ENV, HANDOVER_VERSION, type AcceptWorkerConfig, type AcceptWorkerMessage, type HandedContainer, type Handover,
 } from './protocol.js';
@@ -160,7 +160,10 @@ export class Agent {
       routeHint: 'regenerate the containers\' seccomp profile with `wasmsup oci-config`',
       select: (dataPlane, policies) => {
         const c = this.byDataPlane.get(dataPlane);
-        return c ? this.selectionFor(c.info, policies) : [];
+        if (!c) return [];
+        const selection = this.selectionFor(c.info, policies);
+        if (selection.unknown.length) this.logSelection(`reload: ${this.label(c.info)}`, selection, policies);
+        return selection.policies;
       },
     });
     if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
@@ -267,12 +270,14 @@ export class Agent {
     if (!isSeccompListener(listenerFd)) return drop(`container ${state.id}: its "seccompFd" is not a seccomp listener`);
     // Only the listener is kept; the runtime may send others (named in "fds") this agent has no use for.
     for (const fd of fds) if (fd !== listenerFd) closeQuietly(fd);
-    let usernsInode;
+    let identity;
     try {
-      usernsInode = native.nsInode(state.pid, 'user');
+      const recorded = [...this.containers].filter((c) => c.info.id === state.id && c.info.workload).map((c) => c.info.workload!);
+      identity = resolveListener(state, recorded);
     } catch (e) {
+      if (!(e instanceof IdentityError)) throw e;
       closeQuietly(listenerFd);
-      log('warn', `dropped container ${state.id}: its init process ${state.pid} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      log('warn', `dropped container ${state.id}: ${e.message}`);
       return;
     }
     if (this.busy) {
@@ -280,24 +285,39 @@ export class Agent {
       // others, so a hand-over takes it along.
       log('debug', `container ${state.id} arrived during a hand-over`);
     }
-    let workload = null;
-    try {
-      workload = describeWorkload(state.pid, usernsInode);
-    } catch (e) {
-      log('debug', `container ${state.id}: cannot record its init process ${state.pid}: ${(e as Error).message}`);
-    }
-    this.serve({ id: state.id, pid: state.pid, usernsInode, workload, metadata: state.metadata, annotations: state.annotations }, listenerFd);
+    if (identity.note) log(identity.workload ? 'info' : 'warn', `container ${state.id}${identity.role === 'exec' ? ' exec' : ''} (pid ${identity.pid}): ${identity.note}`);
+    this.serve({
+      id: state.id, pid: identity.pid, role: identity.role, usernsInode: identity.usernsInode, workload: identity.workload,
+      metadata: state.metadata, annotations: state.annotations,
+    }, listenerFd);
   }
 
-  private selectionFor(info: ContainerInfo, all: readonly PolicyInfo[] = this.directory.policies): PolicyInfo[] {
+  /** The container's selection from `all`; `unknown` names what it asked for that `all` does not have. */
+  private selectionFor(info: ContainerInfo, all: readonly PolicyInfo[] = this.directory.policies): { policies: PolicyInfo[]; unknown: string[]; source: string } {
     const { names, source } = requestedPolicies(info);
-    const { policies, unknown } = selectPolicies(all, names);
-    if (unknown.length) log('error', `container ${info.id}: ${source} names unknown policies: ${unknown.join(', ')} (served with the others)`);
-    return policies;
+    return { ...selectPolicies(all, names), source };
+  }
+
+  /**
+   * The one line that says what a container is served with: its policies, and when its selection
+   * names policies the directory does not have, which, and what it has instead — a typo or a list
+   * the runtime mangled must not pass for "no policies wanted".
+   */
+  private logSelection(prefix: string, selection: { policies: PolicyInfo[]; unknown: string[]; source: string }, all: readonly PolicyInfo[]): void {
+    const fields: Record<string, unknown> = { policies: this.policyNames(selection.policies) };
+    if (selection.unknown.length === 0) return log('info', `${prefix}: serving`, fields);
+    fields.unknown = selection.unknown.join(',');
+    log(selection.policies.length ? 'warn' : 'error',
+      `${prefix}: serving ${selection.policies.length ? 'only the known policies' : 'NO policy'}: ${selection.source} names policies this agent does not have (it has: ${this.policyNames(all)})`, fields);
+  }
+
+  private label(info: ContainerInfo): string {
+    return `container ${info.id}${info.role === 'exec' ? ' exec' : ''} (pid ${info.pid})`;
   }
 
   private serve(info: ContainerInfo, listenerFd: number): void {
-    const policies = this.selectionFor(info);
+    const selection = this.selectionFor(info);
+    const { policies } = selection;
     let dataPlane;
     try {
       // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
@@ -310,7 +330,7 @@ export class Agent {
         failErrno: this.opts.failErrno,
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
-        label: `container ${info.id}`,
+        label: info.role === 'exec' ? this.label(info) : `container ${info.id}`,
       });
     } catch (e) {
       closeQuietly(listenerFd);
@@ -323,9 +343,9 @@ export class Agent {
     void dataPlane.finished.then((reason) => {
       this.containers.delete(container);
       this.byDataPlane.delete(dataPlane);
-      if (reason !== 'stopped') log('info', `container ${info.id}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
+      if (reason !== 'stopped') log('info', `${info.role === 'exec' ? this.label(info) : `container ${info.id}`}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
-    log('info', `container ${info.id} (pid ${info.pid}): serving`, { policies: this.policyNames(policies) });
+    this.logSelection(this.label(info), selection, this.directory.policies);
   }
 
   private reload(): void {

@@ -28,7 +28,11 @@ export const HANDOVER_VERSION = 1;
 export interface HandedContainer {
   fd: number;
   id: string;
+  /** The listener's process (0: the runtime did not say, and nothing here knows its container). */
   pid: number;
+  /** Its container's first process, or one started in it later (`runc exec`); absent from older agents: "init". */
+  role?: 'init' | 'exec';
+  /** The user namespace of the listener's process; -1 when unknown. */
   usernsInode: number;
   /** As recorded when the container arrived (start time, cgroups), for the emulations that need it. */
   workload: WorkloadInfo | null;
