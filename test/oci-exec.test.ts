@@ -6,7 +6,7 @@
 // pids do not fit the listener, which are dropped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { launch } from '../src/launch.js';
@@ -19,7 +19,7 @@ import type { WorkloadInfo } from '../src/emulate/workload.js';
 import { tempDir, mknodProbe, POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {
-  AgentProcess, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runTool,
+  AgentProcess, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, runTool,
 } from './support/oci.js';
 
 let serial = 0;
@@ -206,12 +206,10 @@ const EXEC_SCRIPT = 'umask 022; mknod-probe one /tmp/exec-null; mknod /tmp/sda b
 interface Engine {
   name: string;
   gap: () => string | null;
-  /** Starts the container detached. */
-  start: (bundle: string, id: string, rootfs: string, t: ReturnType<typeof setup>) => Promise<void>;
+  /** Starts the container detached; returns the id the runtime (and so the agent) knows it by. */
+  start: (bundle: string, id: string, rootfs: string, t: ReturnType<typeof setup>) => Promise<string>;
   exec: (id: string, args: string[], user?: string) => Promise<{ code: number | null; stdout: string; stderr: string }>;
   remove: (id: string) => Promise<void>;
-  /** The id the runtime (and so the agent) knows the container by. */
-  runtimeId: (id: string) => string;
 }
 
 function ociEngine(runtime: 'runc' | 'crun', stateRoot: () => string): Engine {
@@ -224,10 +222,60 @@ function ociEngine(runtime: 'runc' | 'crun', stateRoot: () => string): Engine {
     start: async (bundle, id) => {
       const r = await runTool(wrap([...base(), 'run', '-d', '--bundle', bundle, id]), 60000, true);
       assert.is(r.code, 0, `${runtime} run -d: ${r.stderr}`);
+      return id;
     },
     exec: (id, args, user) => runTool([...base(), 'exec', ...(user ? ['--user', user] : []), id, ...args]),
     remove: async (id) => { await runTool(wrap([...base(), 'delete', '-f', id])); },
-    runtimeId: (id) => id,
+  };
+}
+
+/**
+ * podman with a private store in the test's directory, the image imported from the bundle's busybox
+ * rootfs (nothing pulled), the container's /tmp a host directory the test can look into, and the
+ * profile `wasmsup oci-config` printed given with --security-opt seccomp=. Through crun on a hybrid
+ * cgroup layout: in crunWrap's mount namespace, without cgroups.
+ */
+function podmanEngine(runtime: 'runc' | 'crun'): Engine {
+  let store = '';
+  const podman = (args: string[]) => {
+    const argv = [findTool('podman')!, '--root', join(store, 'root'), '--runroot', join(store, 'run'), '--cgroup-manager=cgroupfs',
+      '--events-backend=none', '--runtime', runtime, ...args];
+    return runtime === 'crun' ? crunWrap(argv) : argv;
+  };
+  return {
+    name: `podman+${runtime}`,
+    gap: () => ociGap() ?? (findTool('podman') ? (findTool(runtime) ? null : `needs ${runtime}`) : 'needs podman (apt-get install podman)'),
+    start: async (bundle, id, rootfs, t) => {
+      store = join(t.tmp.path, 'podman');
+      const image = `localhost/wasmsup-test-${process.pid}:${id}`;
+      const tar = join(t.tmp.path, `${id}.tar`);
+      const made = await runTool(['tar', '--owner=0', '--group=0', '--numeric-owner', '-C', rootfs, '-cf', tar, '.']); // the image's root owns it; podman maps it
+      assert.is(made.code, 0, made.stderr);
+      const imported = await runTool(podman(['import', tar, image]));
+      assert.is(imported.code, 0, imported.stderr);
+      writeFileSync(join(t.tmp.path, 'profile.json'), JSON.stringify(ociConfig(t.policies, t.socket)));
+      // podman's default RLIMIT_NOFILE (1048576) and RLIMIT_NPROC may exceed what this machine lets a container have.
+      const limits = readFileSync('/proc/self/limits', 'utf8');
+      const hard = (name: string) => new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(limits)![1]!.replace('unlimited', '-1');
+      const nofile = hard('Max open files');
+      // And lowering a hard limit is always allowed; raising it back to this process's own is not, in a user namespace.
+      const nproc = Math.min(4096, Number(hard('Max processes')) >>> 0);
+      const run = await runTool(podman([
+        'run', '-d', '--name', id, '--network', 'none', ...(runtime === 'crun' && hybridCgroups() ? ['--cgroups=disabled'] : []),
+        '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', `nproc=${nproc}:${nproc}`,
+        '--uidmap', `0:${HOST_ID}:65536`, '--gidmap', `0:${HOST_ID}:65536`, '--cap-add', 'mknod',
+        '--volume', `${join(rootfs, 'tmp')}:/tmp`, '--security-opt', `seccomp=${join(t.tmp.path, 'profile.json')}`,
+        // A list as a podman user must write it: podman splits --annotation on commas.
+        '--annotation', 'io.wasmsup.policies=mknod sysinfo',
+        image, 'sh', '-c', INIT_SCRIPT,
+      ]), 60000, true);
+      assert.is(run.code, 0, `podman run -d: ${run.stderr}`);
+      return run.stdout.trim();
+    },
+    exec: (id, args, user) => runTool(podman(['exec', ...(user ? ['--user', user] : []), id, ...args])),
+    remove: async (id) => {
+      if (store) await runTool(podman(['rm', '-f', '-t', '0', id]));
+    },
   };
 }
 
@@ -243,8 +291,7 @@ async function execCase(engine: Engine): Promise<void> {
     });
     const id = containerId();
     try {
-      await engine.start(bundle, id, rootfs, t);
-      const rid = engine.runtimeId(id);
+      const rid = await engine.start(bundle, id, rootfs, t);
       await eventually(() => existsSync(join(rootfs, 'tmp', 'init-before')), 'the init\'s first mknod');
       assert.match(agent.log, new RegExp(`container ${rid} \\(pid \\d+\\): serving policies=mknod,sysinfo`));
 
@@ -281,5 +328,8 @@ async function execCase(engine: Engine): Promise<void> {
 
 test('runc exec: an exec\'d process is served like the container\'s first process', () => execCase(ociEngine('runc', () => stateRoot)));
 test('crun exec (pid 0): an exec\'d process is served like the container\'s first process', () => execCase(ociEngine('crun', () => stateRoot)));
+
+test('podman exec through runc: served like the container\'s first process; a space-separated annotation list', () => execCase(podmanEngine('runc')));
+test('podman exec through crun: served like the container\'s first process', () => execCase(podmanEngine('crun')));
 
 test.run();
