@@ -6,14 +6,13 @@
 // prints stats on SIGUSR1, and on SIGUSR2 hands every container to a freshly started agent process
 // (an upgrade that drops nothing).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { isErrno, native } from '../native.js';
 import { log, type LogLevel } from '../log.js';
 import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
-import { UsageError } from '../run.js';
+import { UsageError } from '../usage-error.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
 import { PolicyDirectory } from '../policy/directory.js';
@@ -22,12 +21,16 @@ import { mergeInterests } from '../filter/interest.js';
 import { selectPolicies } from './policy-dir.js';
 import { parseContainerState, requestedPolicies, StateError } from './state.js';
 import { IdentityError, resolveListener } from './identity.js';
+import { bindSocket, releaseSocket, type BoundSocket } from './socket.js';
+import { takeEarlySocket } from './early.js';
 import {
   HANDOVER_ENV, HANDOVER_VERSION, type AcceptWorkerConfig, type AcceptWorkerMessage, type HandedContainer, type Handover,
 } from './protocol.js';
 
 export interface AgentOptions {
   socketPath: string;
+  /** The socket, when bound before the agent was loaded (src/oci/early.ts). */
+  socket?: BoundSocket | null;
   policyDir: string;
   failErrno: number;
   syncWakeUp: boolean;
@@ -66,47 +69,6 @@ function sdNotify(text: string): void {
   if (!path) return;
   try { native.unixSendDatagram(path, Buffer.from(text)); }
   catch (e) { log('warn', `sd_notify ${text.replace(/\n/g, ' ')}: ${(e as Error).message}`); }
-}
-
-/**
- * Binds the agent's socket: mode 0600 from the start (bound under a temporary name, chmod'ed, then
- * renamed into place, so no client ever sees it more open), a stale socket file replaced, and a refusal
- * when another agent answers on it or the path is something else than a socket.
- */
-function bindSocket(path: string): { fd: number; ino: number } {
-  let existing;
-  try { existing = lstatSync(path); } catch (e) { if (!isErrno(e, 'ENOENT')) throw new UsageError(`--socket ${path}: ${(e as Error).message}`); }
-  if (existing) {
-    if (!existing.isSocket()) throw new UsageError(`--socket ${path}: exists and is not a socket; not replacing it`);
-    let probe = -1;
-    try {
-      probe = native.unixConnect(path);
-    } catch (e) {
-      if (!isErrno(e, 'ECONNREFUSED')) throw new UsageError(`--socket ${path}: cannot tell whether an agent is live on it: ${(e as Error).message}`);
-    }
-    if (probe >= 0) {
-      native.close(probe);
-      throw new UsageError(`--socket ${path}: another agent is live on it`);
-    }
-    unlinkSync(path); // stale: nobody listens
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const temporary = `${path}.${process.pid}`;
-  let fd;
-  try {
-    fd = native.unixListen(temporary, 128);
-  } catch (e) {
-    throw new UsageError(`--socket ${path}: ${isErrno(e, 'ENAMETOOLONG') ? 'path too long for a unix socket (at most 107 bytes, with a few to spare)' : (e as Error).message}`);
-  }
-  try {
-    chmodSync(temporary, 0o600);
-    renameSync(temporary, path);
-  } catch (e) {
-    native.close(fd);
-    try { unlinkSync(temporary); } catch { /* gone */ }
-    throw new UsageError(`--socket ${path}: ${(e as Error).message}`);
-  }
-  return { fd, ino: statSync(path).ino };
 }
 
 /** Reads and checks the hand-over a predecessor left in the environment, and takes its fds. */
@@ -178,7 +140,7 @@ export class Agent {
     this.stopStatsSignal = onStatsSignal(() => this.printStats());
     const handoverText = process.env[HANDOVER_ENV];
     if (handoverText === undefined) {
-      ({ fd: this.socketFd, ino: this.socketIno } = bindSocket(this.opts.socketPath));
+      ({ fd: this.socketFd, ino: this.socketIno } = this.opts.socket ?? bindSocket(this.opts.socketPath));
     } else {
       delete process.env[HANDOVER_ENV];
       const handover = takeHandover(handoverText);
@@ -454,7 +416,16 @@ export class Agent {
 }
 
 export async function runAgent(opts: AgentOptions): Promise<number> {
-  const agent = new Agent(opts);
+  // A socket that could not be bound fails the start before the policies are loaded, as it always did.
+  let socket: BoundSocket | null;
+  try { socket = takeEarlySocket(opts.socketPath); } catch (e) { throw e instanceof UsageError ? e : new UsageError(`--socket ${opts.socketPath}: ${(e as Error).message}`); }
+  let agent;
+  try {
+    agent = new Agent({ ...opts, socket });
+  } catch (e) {
+    if (socket) releaseSocket(opts.socketPath, socket);
+    throw e;
+  }
   await agent.start();
   return agent.exited;
 }

@@ -20,8 +20,7 @@ export type AcceptWorkerMessage =
   | { type: 'log'; level: LogLevel; message: string }
   | { type: 'stopped' };
 
-/** The environment variable through which an agent hands its socket and containers to its successor. */
-export const HANDOVER_ENV = 'WASMSUP_AGENT_HANDOVER';
+export { HANDOVER_ENV } from './options.js';
 export const HANDOVER_VERSION = 1;
 
 /** One container in a hand-over; its listener is inherited as fd `fd`. */
