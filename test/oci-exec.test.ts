@@ -173,9 +173,9 @@ test('agent: a forged state whose pid has no filter, or sits outside its init\'s
     const host = await launch({ argv: ['/bin/sleep', '60'], filter: filter.program, stdio: ['ignore', 'ignore', 'inherit'] });
     const userns = await launch({ argv: ['/bin/sleep', '60'], filter: filter.program, stdio: ['ignore', 'ignore', 'inherit'], userns: { uidMap: `0 ${HOST_ID} 65536\n`, gidMap: `0 ${HOST_ID} 65536\n` } });
     try {
-      const send = (pid: number, statePid: number, id: string) => {
+      const send = (pid: number, statePid: number, id: string, annotations: Record<string, string> = {}, status = 'running') => {
         const conn = native.unixConnect(t.socket);
-        const text = JSON.stringify({ ociVersion: '1.0.2', fds: ['seccompFd'], pid, state: { ociVersion: '1.0.2', id, status: 'running', pid: statePid, bundle: '/' } });
+        const text = JSON.stringify({ ociVersion: '1.0.2', fds: ['seccompFd'], pid, state: { ociVersion: '1.0.2', id, status, pid: statePid, bundle: '/', annotations } });
         native.sendMessage(conn, Buffer.from(text), [host.listenerFd]);
         native.close(conn);
       };
@@ -186,6 +186,12 @@ test('agent: a forged state whose pid has no filter, or sits outside its init\'s
       send(0, 0, 'forged-unknown');
       await agent.waitFor(/container forged-unknown exec \(pid 0\): the runtime did not say which process \(pid 0\) and this agent does not serve its container: served without/);
       await agent.waitFor(/container forged-unknown exec \(pid 0\): serving policies=mknod,sysinfo/);
+
+      // A selection naming a policy the directory does not have: one line says what is served.
+      send(host.pid, host.pid, 'typo', { 'io.wasmsup.policies': 'mknod sysinfo-typo' }, 'creating');
+      await agent.waitFor(/warn: container typo \(pid \d+\): serving only the known policies: annotation io.wasmsup.policies names policies this agent does not have \(it has: mknod,sysinfo\) policies=mknod unknown=sysinfo-typo\n/);
+      send(host.pid, host.pid, 'all-typos', { 'io.wasmsup.policies': 'mknd' }, 'creating');
+      await agent.waitFor(/error: container all-typos \(pid \d+\): serving NO policy: annotation io.wasmsup.policies names policies this agent does not have \(it has: mknod,sysinfo\) policies=\(none\) unknown=mknd\n/);
     } finally {
       for (const l of [host, userns]) {
         killPid(l.pid);

@@ -102,7 +102,7 @@ export function resolveListener(state: Pick<ContainerState, 'id' | 'pid' | 'stat
     }
     return {
       role: 'exec', pid: 0, usernsInode: UNKNOWN_USERNS, workload: null,
-      note: `the runtime did not say which process (pid 0) and ${distinct.length ? `${distinct.length} running containers have this id` : 'this agent does not serve its container'}: served without its container's user namespace and cgroups (what needs them is refused)`,
+      note: `the runtime did not say which process (pid 0) and ${distinct.length ? `${distinct.length} running containers have this id` : 'this agent does not serve its container'}: served without its container's user namespace and cgroups (what the policies grant only there is left to the kernel)`,
     };
   }
 
