@@ -95,8 +95,13 @@ test('identity: runc exec is served as its container, in its own user namespace;
   // A process with no seccomp filter cannot be the one the listener was made for.
   const unfiltered = factsFrom({ 10: {}, 20: { seccompFiltered: false } });
   assert.throws(() => resolveListener(state(20, 10, 'running'), recorded, unfiltered), /process 20 has no seccomp filter/);
-  // Gone: dropped with the reason.
-  assert.throws(() => resolveListener(state(20, 10, 'running'), recorded, factsFrom({ 10: {} })), /process 20 is gone \(ESRCH\)/);
+  // The exec'd process already gone (children it left may still use the listener): served as its container's.
+  const gone = resolveListener(state(20, 10, 'running'), recorded, factsFrom({ 10: {} }));
+  assert.equal([gone.role, gone.pid, gone.usernsInode, gone.workload], ['exec', 10, INIT_USERNS, recorded[0]]);
+  assert.match(gone.note!, /process 20 is gone \(ESRCH\): served as its container's/);
+  // Nothing to go by: dropped with the reason.
+  assert.throws(() => resolveListener(state(20, 10, 'running'), [], factsFrom({})), /process 20 is gone \(ESRCH\)/);
+  assert.throws(() => resolveListener(state(20, 20, 'creating'), recorded, factsFrom({ 10: {} })), /process 20 is gone/);
   assert.throws(() => resolveListener(state(20, 10, 'running'), [], factsFrom({ 20: {} })), /the container's init 10 is gone/);
 });
 

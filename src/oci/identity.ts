@@ -92,12 +92,15 @@ export function resolveListener(state: Pick<ContainerState, 'id' | 'pid' | 'stat
     if (f.startTicks === w.startTicks) inits.push({ ...f, workload: w });
   }
 
+  const tryRead = (pid: number): ProcessFacts | undefined => { try { return facts(pid); } catch { return undefined; } };
+  const distinct = inits.filter((f, i) => inits.findIndex((g) => sameNamespaces(f, g)) === i);
+  const soleInit = (): ProcessFacts | undefined => (distinct.length === 1 ? distinct[0] : undefined);
+
   const listenerPid = state.pid > 0 ? state.pid : state.statePid;
   if (listenerPid === 0) {
     // crun 1.8 exec: no pid at all. The container's init as recorded here is the only identity there is.
-    const distinct = inits.filter((f, i) => inits.findIndex((g) => sameNamespaces(f, g)) === i);
-    if (distinct.length === 1) {
-      const init = distinct[0]!;
+    const init = soleInit();
+    if (init) {
       return { role: 'exec', pid: init.pid, usernsInode: init.usernsInode, workload: init.workload, note: 'the runtime did not say which process (pid 0): served as its container\'s' };
     }
     return {
@@ -106,7 +109,18 @@ export function resolveListener(state: Pick<ContainerState, 'id' | 'pid' | 'stat
     };
   }
 
-  const own = read(listenerPid, 'process');
+  let own: ProcessFacts;
+  try {
+    own = read(listenerPid, 'process');
+  } catch (e) {
+    // An exec'd command may be gone before the agent reads its state (`sh -c 'daemon &'`), while
+    // children it left still use the listener: they are its container's, as the runtime said.
+    const init = state.status === 'creating' ? undefined
+      : state.statePid > 0 && state.statePid !== listenerPid ? inits.find((f) => f.pid === state.statePid) ?? tryRead(state.statePid)
+        : soleInit();
+    if (!init) throw e;
+    return { role: 'exec', pid: init.pid, usernsInode: init.usernsInode, workload: init.workload, note: `${(e as Error).message}: served as its container's, for the children it may have left` };
+  }
   // The kernel only makes a listener for a filter it installs; a process without one is not the
   // listener's (a reused pid, or a runtime that named the wrong process).
   if (!own.seccompFiltered) throw new IdentityError(`process ${listenerPid} has no seccomp filter, so the listener is not its`);
