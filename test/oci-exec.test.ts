@@ -340,6 +340,45 @@ async function execCase(engine: Engine): Promise<void> {
 test('runc exec: an exec\'d process is served like the container\'s first process', () => execCase(ociEngine('runc', () => stateRoot)));
 test('crun exec (pid 0): an exec\'d process is served like the container\'s first process', () => execCase(ociEngine('crun', () => stateRoot)));
 
+test('runc exec: SIGUSR2 hands an exec\'d process\'s listener over with its container\'s; a loop of calls across it loses none', async () => {
+  const engine = ociEngine('runc', () => stateRoot);
+  if (!privileged('runc exec hand-over', engine.gap())) return;
+  await withAgent(async (t, agent) => {
+    stateRoot = join(t.tmp.path, 'state');
+    const { bundle, rootfs } = makeBundle(t.bundleDir(), {
+      // Ends after the exec'd loop (its end would kill the loop: the pid namespace goes with it).
+      args: ['sh', '-c', 'while [ ! -e /tmp/stop-init ]; do sleep 0.05; done'], seccomp: ociConfig(t.policies, t.socket),
+    });
+    const id = containerId();
+    let successor: number | undefined;
+    try {
+      await engine.start(bundle, id, rootfs, t);
+      const loop = 'i=0; f=0; while [ ! -e /tmp/stop ]; do mknod /tmp/n c 1 3 || f=$((f+1)); rm -f /tmp/n; i=$((i+1)); done; echo calls=$i failed=$f';
+      const running = engine.exec(id, ['sh', '-c', loop]);
+      await agent.waitFor(new RegExp(`container ${id} exec \\(pid \\d+\\): serving`));
+      await eventually(() => existsSync(join(rootfs, 'tmp', 'n')), 'the loop\'s first mknod');
+      const mark = agent.log.length;
+      killPid(agent.child.pid, 'SIGUSR2');
+      successor = await agent.ready(mark);
+      await agent.waitFor(/took over 2 container\(s\)/, mark);
+      assert.match(agent.log.slice(mark), new RegExp(`container ${id} exec \\(pid \\d+\\): serving`));
+      await new Promise((r) => setTimeout(r, 300)); // some calls answered by the successor
+      writeFileSync(join(rootfs, 'tmp', 'stop'), '');
+      const result = await running;
+      assert.is(result.code, 0, result.stderr);
+      const m = /calls=(\d+) failed=(\d+)/.exec(result.stdout);
+      assert.ok(m, result.stdout);
+      assert.is(Number(m![2]), 0, `failed calls: ${result.stdout} ${result.stderr}`);
+      assert.ok(Number(m![1]) > 0);
+      await agent.waitFor(new RegExp(`container ${id} exec \\(pid \\d+\\): released \\(no task uses its filter any more\\) notifications=[1-9]`), mark);
+      writeFileSync(join(rootfs, 'tmp', 'stop-init'), '');
+    } finally {
+      killPid(successor);
+      await engine.remove(id);
+    }
+  });
+});
+
 test('podman exec through runc: served like the container\'s first process; a space-separated annotation list', () => execCase(podmanEngine('runc')));
 test('podman exec through crun: served like the container\'s first process', () => execCase(podmanEngine('crun')));
 
