@@ -1,7 +1,9 @@
 // How one bench row is measured: each sample is one run of a process (the workload, under whatever
 // supervises it) whose first line of output is the figure. Nothing here knows what the rows mean.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, watch } from 'node:fs';
+import { createConnection } from 'node:net';
+import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export interface Sample {
@@ -72,4 +74,39 @@ export function summarize(samples: number[]): Summary {
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples };
+}
+
+/**
+ * Ms from spawning argv until `socketPath` accepts a connection: the moment its file appears (the
+ * agent listens before it renames the socket into place) is taken from inotify, so that no polling
+ * loop competes with the start-up it measures; a connection then confirms it. The process is killed.
+ */
+export function msUntilConnectable(argv: string[], socketPath: string): Promise<Sample> {
+  const dir = dirname(socketPath), name = basename(socketPath);
+  rmSync(socketPath, { force: true }); // the last sample's agent was killed: a first start, not a stale-socket one
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const watcher = watch(dir);
+    const start = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const finish = (result: Sample | Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher.close();
+      child.kill('SIGKILL');
+      child.on('close', () => (result instanceof Error ? reject(result) : resolve(result)));
+    };
+    const timer = setTimeout(() => finish(new Error(`${argv.join(' ')}: ${socketPath} not connectable in time: ${stderr.trim()}`)), TIMEOUT_MS);
+    watcher.on('change', (_event, file) => {
+      if (file !== name || done) return;
+      const ms = performance.now() - start;
+      const conn = createConnection(socketPath);
+      conn.on('connect', () => { conn.destroy(); finish({ value: ms }); });
+      conn.on('error', () => { /* not yet: the next event */ });
+    });
+    child.on('exit', (code) => finish(new Error(`${argv.join(' ')} exited (status ${code}) before ${socketPath} was connectable: ${stderr.trim()}`)));
+  });
 }

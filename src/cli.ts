@@ -10,6 +10,7 @@ import { run, UsageError } from './run.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
 import { portableId } from './syscalls/tables.js';
 import { inspectorSignalRisk } from './signals.js';
+import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -27,12 +28,7 @@ const USAGE = `usage:
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 
-/** The sandbox limits of policies, shared by `run` and `agent` (docs/lifecycle.md). */
-export const LIMIT_OPTIONS: Record<string, OptionSpec> = {
-  'policy-fuel': { type: 'string' },
-  'policy-memory': { type: 'string' },
-  'max-traps': { type: 'string' },
-};
+export { LIMIT_OPTIONS };
 
 const RUN_OPTIONS: Record<string, OptionSpec> = {
   policy: { type: 'string', multiple: true },
@@ -196,7 +192,6 @@ async function checkCommand(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-const AGENT_SOCKET = '/run/wasmsup/agent.sock';
 /** The shipped policies, seen from dist/src/cli.js. */
 const SHIPPED_POLICIES = fileURLToPath(new URL('../../build/policies', import.meta.url));
 
@@ -209,11 +204,7 @@ function configureLogFrom(command: string, values: Record<string, unknown>): voi
 }
 
 async function agentCommand(args: string[]): Promise<number> {
-  const { values } = parse('agent', args, {
-    socket: { type: 'string' }, policies: { type: 'string' }, 'fail-errno': { type: 'string' }, 'no-sync-wake-up': { type: 'boolean' },
-    'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    ...LIMIT_OPTIONS,
-  }, false);
+  const { values } = parse('agent', args, AGENT_OPTIONS as Record<string, OptionSpec>, false);
   if (values.help) { console.log(USAGE); return 0; }
   refuseOpenableInspector('agent');
   configureLogFrom('agent', values);

@@ -1,4 +1,8 @@
-// What bin/wasmsup runs (with Node's permission model on: see src/signals.ts).
-import { main } from './cli.js';
+// What bin/wasmsup runs (with Node's permission model on: see src/signals.ts). `wasmsup agent` binds
+// its socket before the rest is even loaded (src/oci/early.ts); everything else starts with the CLI.
+import { listenEarly } from './oci/early.js';
 
-process.exitCode = await main(process.argv.slice(2));
+const args = process.argv.slice(2);
+if (args[0] === 'agent') listenEarly(args.slice(1));
+const { main } = await import('./cli.js');
+process.exitCode = await main(args);

@@ -45,8 +45,9 @@ export interface RunOptions {
   waitKillable?: boolean;
 }
 
-/** A failure before anything was started: the CLI prints it as one line and exits 2. */
-export class UsageError extends Error {}
+import { UsageError } from './usage-error.js';
+
+export { UsageError };
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 

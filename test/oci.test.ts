@@ -5,13 +5,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, copyFileSync, existsSync, rmSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { native } from '../src/native.js';
 import { runWasmsup, tempDir, mknodProbe, POLICY, TEST_POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {
-  AgentProcess, HOST_ID, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
+  AgentProcess, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
 } from './support/oci.js';
 
 let serial = 0;
@@ -152,6 +151,50 @@ test('agent socket: mode 0600, a live agent is not displaced, a stale socket is 
     assert.not.ok(existsSync(t.socket));
   } finally {
     killPid(agent?.child.pid);
+    t.tmp.cleanup();
+  }
+});
+
+test('agent: it listens before loading its policies; a bad option or policy after that leaves no socket behind', async () => {
+  const t = setup();
+  try {
+    // Bound first (src/oci/early.ts), then refused by the CLI or the policy loader: the socket goes with the process.
+    for (const [args, reason] of [
+      [['--fail-errno', 'EBOGUS'], /--fail-errno/],
+      [['--log-level', 'loud'], /--log-level: "loud"/],
+      [['--policies', join(t.tmp.path, 'missing')], /missing/],
+    ] as const) {
+      const r = await runWasmsup(['agent', '--socket', t.socket, '--policies', t.policies, ...args]);
+      assert.is(r.code, 2, r.stderr);
+      assert.match(oneLine(r.stderr), reason);
+      assert.not.ok(existsSync(t.socket), `${args.join(' ')}: the socket was left behind`);
+      assert.equal(readdirSync(t.tmp.path).filter((f) => f.startsWith('agent.sock')), []);
+    }
+  } finally {
+    t.tmp.cleanup();
+  }
+});
+
+test('runc: a container started the moment the agent\'s socket appears waits for the policies and is served', async () => {
+  if (!privileged('runc early container', ociGap())) return;
+  const t = setup();
+  // Every shipped policy, so that loading them takes a while after the socket is bound.
+  for (const f of readdirSync(dirname(POLICY('mknod')))) if (f.endsWith('.wasm') && f !== 'mknod.wasm') copyFileSync(join(dirname(POLICY('mknod')), f), join(t.policies, f));
+  const escapeName = `wasmsup-escape-early-${process.pid}`;
+  const { bundle, rootfs } = makeBundle(t.bundleDir(), {
+    args: ['sh', '-c', MKNOD_SCRIPT(escapeName)], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],
+    annotations: { 'io.wasmsup.policies': 'mknod' },
+  });
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
+  try {
+    await eventually(() => existsSync(t.socket), 'the socket appears', 30000);
+    // Never more open than 0600, even this early.
+    assert.is(lstatSync(t.socket).mode & 0o777, 0o600);
+    const result = await runContainer(findTool('runc')!, t.state, bundle, containerId());
+    checkMknodOutcome(result, rootfs, escapeName);
+    assert.match(agent.log, /agent serving on/);
+  } finally {
+    killPid(agent.child.pid);
     t.tmp.cleanup();
   }
 });
@@ -374,12 +417,6 @@ test('runc: the agent killed while a container runs — its trapped calls fail w
     assert.match(result.stdout, /^fifo=0$/m);
   });
 });
-
-/** crun rejects a hybrid cgroup layout; the documented workaround (docs/oci.md). */
-function crunWrap(argv: string[]): string[] {
-  const hybrid = execFileSync('sh', ['-c', 'grep -c " /sys/fs/cgroup/unified " /proc/self/mountinfo || true'], { encoding: 'utf8' }).trim() !== '0';
-  return hybrid ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$@"', 'crun-hybrid', ...argv] : argv;
-}
 
 test('crun: the same container through the agent (crun sends ociVersion 0.2.0)', async () => {
   if (!privileged('crun mknod', ociGap() ?? (findTool('crun') ? null : 'needs crun (apt-get install crun)'))) return;

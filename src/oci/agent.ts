@@ -6,29 +6,32 @@
 // prints stats on SIGUSR1, and on SIGUSR2 hands every container to a freshly started agent process
 // (an upgrade that drops nothing).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { isErrno, native } from '../native.js';
 import { log, type LogLevel } from '../log.js';
 import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
-import { UsageError } from '../run.js';
+import { UsageError } from '../usage-error.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
-import { describeWorkload } from '../emulate/workload.js';
 import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';
 import { PolicyDirectory } from '../policy/directory.js';
 import { PolicyReloader, logStatsReport } from '../lifecycle.js';
 import { mergeInterests } from '../filter/interest.js';
 import { selectPolicies } from './policy-dir.js';
 import { parseContainerState, requestedPolicies, StateError } from './state.js';
+import { IdentityError, resolveListener } from './identity.js';
+import { bindSocket, releaseSocket, type BoundSocket } from './socket.js';
+import { takeEarlySocket } from './early.js';
 import {
   HANDOVER_ENV, HANDOVER_VERSION, type AcceptWorkerConfig, type AcceptWorkerMessage, type HandedContainer, type Handover,
 } from './protocol.js';
 
 export interface AgentOptions {
   socketPath: string;
+  /** The socket, when bound before the agent was loaded (src/oci/early.ts). */
+  socket?: BoundSocket | null;
   policyDir: string;
   failErrno: number;
   syncWakeUp: boolean;
@@ -72,47 +75,6 @@ function sdNotify(text: string): void {
   if (!path) return;
   try { native.unixSendDatagram(path, Buffer.from(text)); }
   catch (e) { log('warn', `sd_notify ${text.replace(/\n/g, ' ')}: ${(e as Error).message}`); }
-}
-
-/**
- * Binds the agent's socket: mode 0600 from the start (bound under a temporary name, chmod'ed, then
- * renamed into place, so no client ever sees it more open), a stale socket file replaced, and a refusal
- * when another agent answers on it or the path is something else than a socket.
- */
-function bindSocket(path: string): { fd: number; ino: number } {
-  let existing;
-  try { existing = lstatSync(path); } catch (e) { if (!isErrno(e, 'ENOENT')) throw new UsageError(`--socket ${path}: ${(e as Error).message}`); }
-  if (existing) {
-    if (!existing.isSocket()) throw new UsageError(`--socket ${path}: exists and is not a socket; not replacing it`);
-    let probe = -1;
-    try {
-      probe = native.unixConnect(path);
-    } catch (e) {
-      if (!isErrno(e, 'ECONNREFUSED')) throw new UsageError(`--socket ${path}: cannot tell whether an agent is live on it: ${(e as Error).message}`);
-    }
-    if (probe >= 0) {
-      native.close(probe);
-      throw new UsageError(`--socket ${path}: another agent is live on it`);
-    }
-    unlinkSync(path); // stale: nobody listens
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const temporary = `${path}.${process.pid}`;
-  let fd;
-  try {
-    fd = native.unixListen(temporary, 128);
-  } catch (e) {
-    throw new UsageError(`--socket ${path}: ${isErrno(e, 'ENAMETOOLONG') ? 'path too long for a unix socket (at most 107 bytes, with a few to spare)' : (e as Error).message}`);
-  }
-  try {
-    chmodSync(temporary, 0o600);
-    renameSync(temporary, path);
-  } catch (e) {
-    native.close(fd);
-    try { unlinkSync(temporary); } catch { /* gone */ }
-    throw new UsageError(`--socket ${path}: ${(e as Error).message}`);
-  }
-  return { fd, ino: statSync(path).ino };
 }
 
 /** Reads and checks the hand-over a predecessor left in the environment, and takes its fds. */
@@ -168,7 +130,10 @@ export class Agent {
       routeHint: 'regenerate the containers\' seccomp profile with `wasmsup oci-config`',
       select: (dataPlane, policies) => {
         const c = this.byDataPlane.get(dataPlane);
-        return c ? this.selectionFor(c.info, policies) : [];
+        if (!c) return [];
+        const selection = this.selectionFor(c.info, policies);
+        if (selection.unknown.length) this.logSelection(`reload: ${this.label(c.info)}`, selection, policies);
+        return selection.policies;
       },
     });
     if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
@@ -183,7 +148,7 @@ export class Agent {
     this.stopStatsSignal = onStatsSignal(() => this.printStats());
     const handoverText = process.env[HANDOVER_ENV];
     if (handoverText === undefined) {
-      ({ fd: this.socketFd, ino: this.socketIno } = bindSocket(this.opts.socketPath));
+      ({ fd: this.socketFd, ino: this.socketIno } = this.opts.socket ?? bindSocket(this.opts.socketPath));
     } else {
       delete process.env[HANDOVER_ENV];
       const handover = takeHandover(handoverText);
@@ -275,12 +240,14 @@ export class Agent {
     if (!isSeccompListener(listenerFd)) return drop(`container ${state.id}: its "seccompFd" is not a seccomp listener`);
     // Only the listener is kept; the runtime may send others (named in "fds") this agent has no use for.
     for (const fd of fds) if (fd !== listenerFd) closeQuietly(fd);
-    let usernsInode;
+    let identity;
     try {
-      usernsInode = native.nsInode(state.pid, 'user');
+      const recorded = [...this.containers].filter((c) => c.info.id === state.id && c.info.workload).map((c) => c.info.workload!);
+      identity = resolveListener(state, recorded);
     } catch (e) {
+      if (!(e instanceof IdentityError)) throw e;
       closeQuietly(listenerFd);
-      log('warn', `dropped container ${state.id}: its init process ${state.pid} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      log('warn', `dropped container ${state.id}: ${e.message}`);
       return;
     }
     if (this.busy) {
@@ -288,24 +255,39 @@ export class Agent {
       // others, so a hand-over takes it along.
       log('debug', `container ${state.id} arrived during a hand-over`);
     }
-    let workload = null;
-    try {
-      workload = describeWorkload(state.pid, usernsInode);
-    } catch (e) {
-      log('debug', `container ${state.id}: cannot record its init process ${state.pid}: ${(e as Error).message}`);
-    }
-    this.serve({ id: state.id, pid: state.pid, usernsInode, workload, metadata: state.metadata, annotations: state.annotations }, listenerFd);
+    if (identity.note) log(identity.workload ? 'info' : 'warn', `container ${state.id}${identity.role === 'exec' ? ' exec' : ''} (pid ${identity.pid}): ${identity.note}`);
+    this.serve({
+      id: state.id, pid: identity.pid, role: identity.role, usernsInode: identity.usernsInode, workload: identity.workload,
+      metadata: state.metadata, annotations: state.annotations,
+    }, listenerFd);
   }
 
-  private selectionFor(info: ContainerInfo, all: readonly PolicyInfo[] = this.directory.policies): PolicyInfo[] {
+  /** The container's selection from `all`; `unknown` names what it asked for that `all` does not have. */
+  private selectionFor(info: ContainerInfo, all: readonly PolicyInfo[] = this.directory.policies): { policies: PolicyInfo[]; unknown: string[]; source: string } {
     const { names, source } = requestedPolicies(info);
-    const { policies, unknown } = selectPolicies(all, names);
-    if (unknown.length) log('error', `container ${info.id}: ${source} names unknown policies: ${unknown.join(', ')} (served with the others)`);
-    return policies;
+    return { ...selectPolicies(all, names), source };
+  }
+
+  /**
+   * The one line that says what a container is served with: its policies, and when its selection
+   * names policies the directory does not have, which, and what it has instead — a typo or a list
+   * the runtime mangled must not pass for "no policies wanted".
+   */
+  private logSelection(prefix: string, selection: { policies: PolicyInfo[]; unknown: string[]; source: string }, all: readonly PolicyInfo[]): void {
+    const fields: Record<string, unknown> = { policies: this.policyNames(selection.policies) };
+    if (selection.unknown.length === 0) return log('info', `${prefix}: serving`, fields);
+    fields.unknown = selection.unknown.join(',');
+    log(selection.policies.length ? 'warn' : 'error',
+      `${prefix}: serving ${selection.policies.length ? 'only the known policies' : 'NO policy'}: ${selection.source} names policies this agent does not have (it has: ${this.policyNames(all)})`, fields);
+  }
+
+  private label(info: ContainerInfo): string {
+    return `container ${info.id}${info.role === 'exec' ? ' exec' : ''} (pid ${info.pid})`;
   }
 
   private serve(info: ContainerInfo, listenerFd: number): Container | null {
-    const policies = this.selectionFor(info);
+    const selection = this.selectionFor(info);
+    const { policies } = selection;
     let dataPlane;
     try {
       // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
@@ -318,7 +300,7 @@ export class Agent {
         failErrno: this.opts.failErrno,
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
-        label: `container ${info.id}`,
+        label: info.role === 'exec' ? this.label(info) : `container ${info.id}`,
       });
     } catch (e) {
       closeQuietly(listenerFd);
@@ -331,9 +313,9 @@ export class Agent {
     void dataPlane.finished.then((reason) => {
       this.containers.delete(container);
       this.byDataPlane.delete(dataPlane);
-      if (reason !== 'stopped') log('info', `container ${info.id}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
+      if (reason !== 'stopped') log('info', `${info.role === 'exec' ? this.label(info) : `container ${info.id}`}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
-    log('info', `container ${info.id} (pid ${info.pid}): serving`, { policies: this.policyNames(policies) });
+    this.logSelection(this.label(info), selection, this.directory.policies);
     return container;
   }
 
@@ -478,7 +460,16 @@ export class Agent {
 }
 
 export async function runAgent(opts: AgentOptions): Promise<number> {
-  const agent = new Agent(opts);
+  // A socket that could not be bound fails the start before the policies are loaded, as it always did.
+  let socket: BoundSocket | null;
+  try { socket = takeEarlySocket(opts.socketPath); } catch (e) { throw e instanceof UsageError ? e : new UsageError(`--socket ${opts.socketPath}: ${(e as Error).message}`); }
+  let agent;
+  try {
+    agent = new Agent({ ...opts, socket });
+  } catch (e) {
+    if (socket) releaseSocket(opts.socketPath, socket);
+    throw e;
+  }
   await agent.start();
   return agent.exited;
 }

@@ -20,15 +20,18 @@ export type AcceptWorkerMessage =
   | { type: 'log'; level: LogLevel; message: string }
   | { type: 'stopped' };
 
-/** The environment variable through which an agent hands its socket and containers to its successor. */
-export const HANDOVER_ENV = 'WASMSUP_AGENT_HANDOVER';
+export { HANDOVER_ENV } from './options.js';
 export const HANDOVER_VERSION = 1;
 
 /** One container in a hand-over; its listener is inherited as fd `fd`. */
 export interface HandedContainer {
   fd: number;
   id: string;
+  /** The listener's process (0: the runtime did not say, and nothing here knows its container). */
   pid: number;
+  /** Its container's first process, or one started in it later (`runc exec`); absent from older agents: "init". */
+  role?: 'init' | 'exec';
+  /** The user namespace of the listener's process; -1 when unknown. */
   usernsInode: number;
   /** As recorded when the container arrived (start time, cgroups), for the emulations that need it. */
   workload: WorkloadInfo | null;

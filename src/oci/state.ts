@@ -3,11 +3,25 @@
 // says which policies it wants. Everything here is validation of untrusted input and returns one-line
 // reasons; nothing touches an fd.
 
-/** What the agent keeps of a container's state. */
+/**
+ * What the agent keeps of a container's state. What runtimes really send (captured, docs/oci.md):
+ *
+ * | runtime | command | "pid" | "state.pid" | "state.status" |
+ * | --- | --- | --- | --- | --- |
+ * | runc 1.1 | run | the container's init | the same | creating |
+ * | runc 1.1 | exec | the exec'd process | the container's init | running |
+ * | crun 1.8 | run | the container's init | the same | creating |
+ * | crun 1.8 | exec | 0 | 0 | running |
+ * | crun ≥ 1.9 | exec | the exec'd process | the same | running |
+ */
 export interface ContainerState {
   id: string;
-  /** The container's init process, as seen from the runtime's (and the agent's) pid namespace. */
+  /** The process the listener was made for, in the runtime's (and the agent's) pid namespace; 0 = not said. */
   pid: number;
+  /** "state.pid": the container's init for runc, the listener's process for crun; 0 = not said. */
+  statePid: number;
+  /** "state.status": "creating" for a container's first process, "running" for an exec'd one; "" = not said. */
+  status: string;
   /** `linux.seccomp.listenerMetadata`, or "". */
   metadata: string;
   annotations: Record<string, string>;
@@ -42,14 +56,16 @@ export function parseContainerState(text: string): ContainerState {
   if (!Array.isArray(fds) || !fds.every((f) => typeof f === 'string')) throw new StateError('"fds" missing or not an array of names');
   const seccompFdIndex = fds.indexOf('seccompFd');
   if (seccompFdIndex < 0) throw new StateError('"fds" does not name a "seccompFd"');
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new StateError('"pid" missing or not a process id');
+  // crun 1.8 sends 0 for an exec'd process (it does not know its pid).
+  if (!isProcessId(pid)) throw new StateError('"pid" missing or not a process id (or 0)');
   if (metadata !== undefined && typeof metadata !== 'string') throw new StateError('"metadata" is not a string');
   if (!isObject(state)) throw new StateError('"state" missing or not an object');
   const { id, annotations } = state;
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || /[\0-\x1f]/.test(id)) {
     throw new StateError('"state.id" missing or not a printable container id');
   }
-  if (state.pid !== undefined && state.pid !== pid) throw new StateError(`"state.pid" ${String(state.pid)} differs from "pid" ${pid}`);
+  if (state.pid !== undefined && !isProcessId(state.pid)) throw new StateError('"state.pid" is not a process id (or 0)');
+  if (state.status !== undefined && typeof state.status !== 'string') throw new StateError('"state.status" is not a string');
   const kept: Record<string, string> = {};
   if (annotations !== undefined) {
     if (!isObject(annotations)) throw new StateError('"state.annotations" is not an object');
@@ -58,7 +74,14 @@ export function parseContainerState(text: string): ContainerState {
       kept[k] = v;
     }
   }
-  return { id, pid, metadata: metadata ?? '', annotations: kept, seccompFdIndex, fdCount: fds.length };
+  return {
+    id, pid, statePid: (state.pid as number | undefined) ?? 0, status: (state.status as string | undefined) ?? '',
+    metadata: metadata ?? '', annotations: kept, seccompFdIndex, fdCount: fds.length,
+  };
+}
+
+function isProcessId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x3fffffff;
 }
 
 /** The annotation that selects a container's policies; it wins over listenerMetadata. */
@@ -68,6 +91,9 @@ export const POLICIES_ANNOTATION = 'io.wasmsup.policies';
  * Which policies a container asked for: the names listed by the `io.wasmsup.policies` annotation, or
  * else by the `policies=` item of listenerMetadata (items separated by whitespace or ';', other
  * items ignored), or null for "every policy of the directory". "none" or an empty list selects none.
+ * The annotation's names may be separated by commas, whitespace or ';' (podman splits `--annotation`
+ * on commas, so `mknod setxattr` or `mknod;setxattr` is how a podman user writes a list); in
+ * listenerMetadata, whose items are split on whitespace and ';', by commas.
  */
 export function requestedPolicies(container: Pick<ContainerState, 'metadata' | 'annotations'>): { names: string[] | null; source: string } {
   const annotation = container.annotations[POLICIES_ANNOTATION];
@@ -80,6 +106,6 @@ export function requestedPolicies(container: Pick<ContainerState, 'metadata' | '
 }
 
 function splitNames(list: string): string[] {
-  const names = list.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
+  const names = list.split(/[\s,;]+/).filter((n) => n.length > 0);
   return names.length === 1 && names[0] === 'none' ? [] : names;
 }

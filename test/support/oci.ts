@@ -171,3 +171,36 @@ export async function runContainer(runtime: string, stateRoot: string, bundle: s
     spawnSync((opts.wrap ? opts.wrap(del) : del)[0]!, (opts.wrap ? opts.wrap(del) : del).slice(1), { stdio: 'ignore' });
   }
 }
+
+/**
+ * `argv` to completion (stdin closed), killed after timeoutMs. `untilExit`: done when it exits, not
+ * when its output closes — what `run -d` needs, whose container keeps the output open.
+ */
+export function runTool(argv: string[], timeoutMs = 60000, untilExit = false): Promise<ContainerResult> {
+  return new Promise<ContainerResult>((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => {
+      killPid(child.pid);
+      reject(new Error(`${argv.join(' ')} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on(untilExit ? 'exit' : 'close', (code) => {
+      clearTimeout(timer);
+      if (untilExit) { child.stdout.destroy(); child.stderr.destroy(); }
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** True on this machine's hybrid cgroup layout (v1 controllers plus /sys/fs/cgroup/unified), which crun refuses. */
+export function hybridCgroups(): boolean {
+  return execFileSync('sh', ['-c', 'grep -c " /sys/fs/cgroup/unified " /proc/self/mountinfo || true'], { encoding: 'utf8' }).trim() !== '0';
+}
+
+/** crun rejects a hybrid cgroup layout; the documented workaround (docs/oci.md): a mount namespace without the v2 mount. */
+export function crunWrap(argv: string[]): string[] {
+  return hybridCgroups() ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$@"', 'crun-hybrid', ...argv] : argv;
+}

@@ -1,0 +1,20 @@
+// The agent's command-line options and hand-over variable, in a module without imports: the early
+// listen (src/oci/early.ts) parses the command line before the CLI is loaded.
+
+/** The sandbox limits of policies, shared by `run` and `agent` (docs/lifecycle.md). */
+export const LIMIT_OPTIONS = {
+  'policy-fuel': { type: 'string' },
+  'policy-memory': { type: 'string' },
+  'max-traps': { type: 'string' },
+} as const;
+
+export const AGENT_OPTIONS = {
+  socket: { type: 'string' }, policies: { type: 'string' }, 'fail-errno': { type: 'string' }, 'no-sync-wake-up': { type: 'boolean' },
+  'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  ...LIMIT_OPTIONS,
+} as const;
+
+export const AGENT_SOCKET = '/run/wasmsup/agent.sock';
+
+/** The environment variable through which an agent hands its socket and containers to its successor. */
+export const HANDOVER_ENV = 'WASMSUP_AGENT_HANDOVER';
