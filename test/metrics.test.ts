@@ -12,6 +12,7 @@ import { runWasmsup, tempDir, mknodProbe, ROOT, WASMSUP, POLICY, TEST_POLICY } f
 import { privileged } from './support/privileged.js';
 import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from './support/oci.js';
 import { http, scrape, valueOf, type Exposition } from './support/exposition.js';
+import { parseMetricsAddress } from '../src/metrics/address.js';
 
 const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
 /** getppid through syscall(2), N times per line read on stdin, printing one line each time. */
@@ -52,6 +53,20 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+test('--metrics addresses: a bare port is loopback; any other host only as written', async () => {
+  assert.equal(parseMetricsAddress('9464'), { host: '127.0.0.1', port: 9464, loopback: true });
+  assert.equal(parseMetricsAddress('localhost:0'), { host: '127.0.0.1', port: 0, loopback: true });
+  assert.equal(parseMetricsAddress('127.1.2.3:80'), { host: '127.1.2.3', port: 80, loopback: true });
+  assert.equal(parseMetricsAddress('[::1]:9464'), { host: '::1', port: 9464, loopback: true });
+  assert.equal(parseMetricsAddress('0.0.0.0:9464'), { host: '0.0.0.0', port: 9464, loopback: false });
+  assert.equal(parseMetricsAddress('[::]:9464'), { host: '::', port: 9464, loopback: false });
+  assert.equal(parseMetricsAddress('10.0.0.5:9464'), { host: '10.0.0.5', port: 9464, loopback: false });
+  // Written out beyond loopback: served, with a warning saying what it exposes.
+  const r = await runWasmsup(['run', '--metrics', '0.0.0.0:0', '--', 'true']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /warn: metrics on http:\/\/0\.0\.0\.0:\d+\/metrics, beyond loopback: whoever can reach it reads policy names/);
+});
+
 test('--metrics: a malformed value or an address in use is a one-line usage error, nothing started', async () => {
   for (const bad of ['localhost', '127.0.0.1:', 'metrics.example:9464', '127.0.0.1:65536', '[::1]9464', ':9464', '9464x', '0.0.0.0.0:1']) {
     for (const command of ['run', 'agent']) {
@@ -72,6 +87,11 @@ test('--metrics: a malformed value or an address in use is a one-line usage erro
       assert.is(r.code, 2, r.stderr);
       assert.match(oneLine(r.stderr), new RegExp(`--metrics 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\)`));
       assert.not.ok(existsSync(marker), 'the workload was not started');
+      const socket = join(t.path, 'agent.sock');
+      const agent = await runWasmsup(['agent', '--socket', socket, '--policies', t.path, '--metrics', `127.0.0.1:${port}`]);
+      assert.is(agent.code, 2, agent.stderr);
+      assert.match(agent.stderr, new RegExp(`--metrics 127\\.0\\.0\\.1:${port}: cannot listen \\(EADDRINUSE\\)`));
+      assert.not.ok(existsSync(socket), 'the agent\'s socket was not bound');
     } finally { t.cleanup(); }
   } finally {
     await new Promise((r) => taken.close(r));
