@@ -11,18 +11,19 @@ import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.j
 import { portableId } from './syscalls/tables.js';
 import { inspectorSignalRisk } from './signals.js';
 import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
+import type { MetricsAddress } from './metrics/address.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const USAGE = `usage:
   wasmsup run [--policy FILE]... [--policies DIR] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
               [--no-new-privs] [--fail-errno ERRNO] [--no-sync-wake-up] [--wait-killable]
-              [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE]
+              [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm...
   wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
-                [--policy-fuel N] [--policy-memory MIB] [--max-traps N]
+                [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help`;
 
@@ -35,6 +36,7 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   policies: { type: 'string' },
   intercept: { type: 'string', multiple: true },
   audit: { type: 'string' },
+  metrics: { type: 'string' },
   ...LIMIT_OPTIONS,
   userns: { type: 'boolean' },
   'userns-range': { type: 'string' },
@@ -65,6 +67,17 @@ export function parseLimits(command: string, values: Record<string, unknown>): {
     maximumPages: memory === undefined ? undefined : parseCount(command, 'policy-memory', memory, 1, 4096) * 16,
     maxTraps: traps === undefined ? undefined : parseCount(command, 'max-traps', traps, 0, 1_000_000),
   };
+}
+
+/** --metrics [HOST:]PORT (a bare port is 127.0.0.1); null without the flag. Loaded only with it. */
+async function parseMetrics(command: string, text: string | undefined): Promise<MetricsAddress | null> {
+  if (text === undefined) return null;
+  const { parseMetricsAddress } = await import('./metrics/address.js');
+  try {
+    return parseMetricsAddress(text);
+  } catch (e) {
+    throw new CliError(`${command}: --metrics: ${(e as Error).message}`);
+  }
 }
 
 /** --intercept mknod,mknodat --intercept chown: syscall names, each checked. */
@@ -154,6 +167,7 @@ async function runCommand(args: string[]): Promise<number> {
     policyDirectory: (values.policies as string | undefined) ?? null,
     intercept: parseIntercept(values.intercept as string[] | undefined),
     auditFile: (values.audit as string | undefined) ?? null,
+    metrics: await parseMetrics('run', values.metrics as string | undefined),
     ...parseLimits('run', values),
   });
 }
@@ -209,6 +223,7 @@ async function agentCommand(args: string[]): Promise<number> {
   refuseOpenableInspector('agent');
   configureLogFrom('agent', values);
   const limits = parseLimits('agent', values);
+  const metrics = await parseMetrics('agent', values.metrics as string | undefined);
   let failErrno;
   try { failErrno = parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'); } catch (e) { throw new CliError((e as Error).message.replace(/^run:/, 'agent:')); }
   const { runAgent } = await import('./oci/agent.js');
@@ -217,6 +232,8 @@ async function agentCommand(args: string[]): Promise<number> {
     policyDir: resolve((values.policies as string | undefined) ?? SHIPPED_POLICIES),
     failErrno,
     syncWakeUp: !values['no-sync-wake-up'],
+    auditFile: values.audit === undefined ? null : resolve(values.audit as string),
+    metrics,
     ...limits,
   });
 }

@@ -27,6 +27,8 @@ export interface ReloaderOptions {
   select?: (dataPlane: DataPlane, policies: PolicyInfo[]) => PolicyInfo[];
   /** How the operator routes calls the filter misses, for the warning (run: --intercept; agent: oci-config). */
   routeHint: string;
+  /** After each reload, with the number of data planes that kept their previous set (for --metrics). */
+  onReload?: (failedDataPlanes: number) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export class PolicyReloader {
     for (const r of results) {
       if (r.status === 'rejected') log('error', `reload ${generation}: a data plane kept its previous policies: ${(r.reason as Error).message}`);
     }
+    this.opts.onReload?.(results.filter((r) => r.status === 'rejected').length);
     const what = [
       scan.added.length ? `added ${scan.added.map((f) => basename(f)).join(', ')}` : '',
       scan.replaced.length ? `replaced ${scan.replaced.map((f) => basename(f)).join(', ')}` : '',

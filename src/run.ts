@@ -22,6 +22,9 @@ import type { PolicyDirectory, PolicyDirectoryOptions } from './policy/directory
 import type { PolicyInfo } from './policy/load.js';
 import type { PolicyReloader } from './lifecycle.js';
 import type { SyscallInterest } from './filter/types.js';
+import type { MetricsAddress } from './metrics/address.js';
+import type { MetricsSources } from './metrics/sources.js';
+import type { MetricsServer } from './metrics/server.js';
 
 export interface RunOptions {
   argv: string[];
@@ -43,6 +46,8 @@ export interface RunOptions {
   auditFile?: string | null;
   /** SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal signal. */
   waitKillable?: boolean;
+  /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
+  metrics?: MetricsAddress | null;
 }
 
 import { UsageError } from './usage-error.js';
@@ -91,6 +96,19 @@ export async function run(opts: RunOptions): Promise<number> {
     auditRing = audit.newAuditRing();
   }
 
+  // Listening before the workload starts, so that an address in use is a usage error with nothing started.
+  let metrics: { sources: MetricsSources; server: MetricsServer } | null = null;
+  if (opts.metrics) {
+    const [{ MetricsSources }, { serveMetrics }] = await Promise.all([import('./metrics/sources.js'), import('./metrics/server.js')]);
+    const sources = new MetricsSources(false);
+    try {
+      metrics = { sources, server: await serveMetrics(opts.metrics, sources, 'run') };
+    } catch (e) {
+      auditLog?.close();
+      throw new UsageError((e as Error).message);
+    }
+  }
+
   // SIGHUP reloads the policies. Caught from here on (its default would kill the supervisor); one
   // arriving before the data plane exists is served as soon as it does.
   let dataPlane: DataPlane | null = null;
@@ -100,7 +118,10 @@ export async function run(opts: RunOptions): Promise<number> {
     reloader ??= (async () => {
       const { PolicyReloader } = await import('./lifecycle.js');
       directory ??= await openPolicyDirectory(directoryOptions);
-      return new PolicyReloader({ directory, installed, dataPlanes: () => [dataPlane!], routeHint: 'declare them at start with --intercept' });
+      return new PolicyReloader({
+        directory, installed, dataPlanes: () => [dataPlane!], routeHint: 'declare them at start with --intercept',
+        onReload: (failed) => metrics?.sources.reloaded(failed),
+      });
     })();
     void reloader.then((r) => r.request());
   };
@@ -127,6 +148,7 @@ export async function run(opts: RunOptions): Promise<number> {
     });
   } catch (e) {
     auditLog?.close();
+    metrics?.server.close();
     process.off('SIGHUP', onHangupSignal);
     throw e;
   }
@@ -154,6 +176,7 @@ export async function run(opts: RunOptions): Promise<number> {
     audit: auditRing,
   });
   const stats = dataPlane.stats;
+  metrics?.sources.add(dataPlane);
   if (auditLog && auditRing) auditLog.attach(auditRing, () => dataPlane!.policyNames);
   if (reloadRequested) reload();
   const workloadExit = launched.exited.then(({ code, signal }) => code ?? 128 + (signal ? osConstants.signals[signal] : 0));
@@ -175,6 +198,7 @@ export async function run(opts: RunOptions): Promise<number> {
   stopStats();
   process.off('SIGHUP', onHangupSignal);
   auditLog?.close();
+  metrics?.server.close();
   log('debug', 'workload finished', { status, ...readStats(stats) });
   return status;
 }

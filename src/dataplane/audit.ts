@@ -98,10 +98,16 @@ const DECISIONS: Record<keyof typeof Outcome, string> = {
 const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 const latin1 = new TextDecoder('latin1');
 
+/** Fields every line of one ring carries besides the record's own. */
+export type AuditContext = Readonly<Record<string, string>>;
+
 /** The control plane's side: drains rings into the file. */
 export class AuditLog {
   private readonly fd: number;
-  private readonly sources: { ring: AuditRing; header: Int32Array; words: Int32Array; doubles: Float64Array; bytes: Uint8Array; names: () => readonly string[] }[] = [];
+  private readonly sources: {
+    ring: AuditRing; header: Int32Array; words: Int32Array; doubles: Float64Array; bytes: Uint8Array; names: () => readonly string[];
+    context: AuditContext;
+  }[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   /** Opens (appends to) `file`; throws with the reason when it cannot. */
@@ -109,11 +115,14 @@ export class AuditLog {
     this.fd = openSync(file, 'a', 0o640);
   }
 
-  /** Starts draining `ring`; `policyNames()[slot]` names the policy of a record. */
-  attach(ring: AuditRing, policyNames: () => readonly string[]): void {
+  /**
+   * Starts draining `ring`; `policyNames()[slot]` names the policy of a record. `context` goes on each
+   * of its lines, after the time (the agent: `{ container: ID }`).
+   */
+  attach(ring: AuditRing, policyNames: () => readonly string[], context: AuditContext = {}): void {
     this.sources.push({
       ring, header: new Int32Array(ring.header), words: new Int32Array(ring.records), doubles: new Float64Array(ring.records),
-      bytes: new Uint8Array(ring.records), names: policyNames,
+      bytes: new Uint8Array(ring.records), names: policyNames, context,
     });
     if (this.timer === null) {
       this.timer = setInterval(() => this.drain(), this.intervalMs);
@@ -137,7 +146,7 @@ export class AuditLog {
       const names = s.names();
       while (consumed !== written) {
         const base = (consumed & (s.ring.capacity - 1)) * RECORD_WORDS;
-        lines.push(formatRecord(s.words, s.doubles, s.bytes, base, names));
+        lines.push(formatRecord(s.words, s.doubles, s.bytes, base, names, s.context));
         consumed = (consumed + 1) | 0;
       }
       // Free the slots only after reading them.
@@ -160,7 +169,7 @@ function hex(lo: number, hi: number): string {
   return hi === 0 ? `0x${(lo >>> 0).toString(16)}` : `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-function formatRecord(w: Int32Array, d: Float64Array, bytes: Uint8Array, base: number, names: readonly string[]): string {
+function formatRecord(w: Int32Array, d: Float64Array, bytes: Uint8Array, base: number, names: readonly string[], context: AuditContext): string {
   const outcome = OUTCOME_NAMES[w[base + OUTCOME]!] ?? 'failedClosed';
   const slot = w[base + SLOT]!;
   const args: string[] = [];
@@ -168,6 +177,7 @@ function formatRecord(w: Int32Array, d: Float64Array, bytes: Uint8Array, base: n
   const commAt = base * 4 + COMM_BYTE;
   const line: Record<string, unknown> = {
     time: new Date(d[base >> 1]!).toISOString(),
+    ...context,
     pid: w[base + TID]! >>> 0,
     comm: latin1.decode(bytes.subarray(commAt, commAt + w[base + COMM_LENGTH]!)),
     syscall: portableName(w[base + PORTABLE]!) ?? `nr ${w[base + NR]!} arch 0x${(w[base + ARCH]! >>> 0).toString(16)}`,

@@ -170,3 +170,81 @@ export function readStats(buffer: SharedArrayBuffer): Record<keyof typeof Stat, 
   for (const name of STAT_NAMES) out[name] = Atomics.load(words, Stat[name]);
   return out;
 }
+
+/**
+ * Counts summed over data planes, for the metrics endpoint (src/metrics/): read at scrape time on the
+ * control plane, so that a container's counts can outlive its data plane (folded into its container's,
+ * or all released containers', snapshot) and the exported counters never go back. Doubles: a sum of
+ * int32 words may exceed 2^31.
+ */
+export interface StatsSnapshot {
+  /** By Stat index. */
+  totals: Float64Array;
+  /** By portable syscall id × Outcome. */
+  outcomes: Float64Array;
+  /** Policy name → by PolicyStat index; names beyond the last slot share "other policies". */
+  byPolicy: Map<string, Float64Array>;
+  /** By latency bucket (see latencyBucketUpperNs). */
+  latency: Float64Array;
+  latencySumNs: number;
+}
+
+export const LATENCY_BUCKET_COUNT = LATENCY_BUCKETS;
+export const OTHER_POLICIES = 'other policies';
+
+export function newStatsSnapshot(): StatsSnapshot {
+  return {
+    totals: new Float64Array(TOTAL_WORDS),
+    outcomes: new Float64Array((PORTABLE_COUNT + 1) * OUTCOMES),
+    byPolicy: new Map(),
+    latency: new Float64Array(LATENCY_BUCKETS),
+    latencySumNs: 0,
+  };
+}
+
+/** Adds one data plane's counters (its buffer, its slot names) into `into`. */
+export function addStats(into: StatsSnapshot, buffer: SharedArrayBuffer, policyNames: readonly string[]): void {
+  const words = new Int32Array(buffer);
+  // `>>> 0`: a word the worker incremented past 2^31 is still a count.
+  for (let i = 0; i < TOTAL_WORDS; i++) into.totals[i] += Atomics.load(words, i) >>> 0;
+  for (let i = 0; i < into.outcomes.length; i++) into.outcomes[i] += Atomics.load(words, SYSCALL_BASE + i) >>> 0;
+  for (let slot = 0; slot < POLICY_SLOTS; slot++) {
+    const base = POLICY_BASE + slot * POLICY_STATS;
+    let any = false;
+    for (let k = 0; k < POLICY_STATS && !any; k++) any = Atomics.load(words, base + k) !== 0;
+    if (!any) continue;
+    const name = slot === POLICY_SLOTS - 1 ? OTHER_POLICIES : policyNames[slot] ?? OTHER_POLICIES;
+    let row = into.byPolicy.get(name);
+    if (!row) into.byPolicy.set(name, row = new Float64Array(POLICY_STATS));
+    for (let k = 0; k < POLICY_STATS; k++) row[k] += Atomics.load(words, base + k) >>> 0;
+  }
+  for (let b = 0; b < LATENCY_BUCKETS; b++) into.latency[b] += Atomics.load(words, LATENCY_BASE + b) >>> 0;
+  into.latencySumNs += new Float64Array(buffer, DOUBLES_BYTE_OFFSET, 2)[1]!;
+}
+
+/** Adds snapshot `from` into `into`. */
+export function mergeStats(into: StatsSnapshot, from: StatsSnapshot): void {
+  for (let i = 0; i < into.totals.length; i++) into.totals[i] += from.totals[i]!;
+  for (let i = 0; i < into.outcomes.length; i++) into.outcomes[i] += from.outcomes[i]!;
+  for (const [name, counts] of from.byPolicy) {
+    let row = into.byPolicy.get(name);
+    if (!row) into.byPolicy.set(name, row = new Float64Array(POLICY_STATS));
+    for (let k = 0; k < POLICY_STATS; k++) row[k] += counts[k]!;
+  }
+  for (let b = 0; b < LATENCY_BUCKETS; b++) into.latency[b] += from.latency[b]!;
+  into.latencySumNs += from.latencySumNs;
+}
+
+export function cloneStats(from: StatsSnapshot): StatsSnapshot {
+  const s = newStatsSnapshot();
+  mergeStats(s, from);
+  return s;
+}
+
+/** Latency bucket `b` holds latencies below this many ns (and at least the previous bucket's bound). */
+export function latencyBucketUpperNs(b: number): number {
+  return bucketUpperNs(b);
+}
+
+/** The outcome table's layout, for readers of StatsSnapshot.outcomes. */
+export const OUTCOME_COUNT = OUTCOMES;

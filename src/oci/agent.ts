@@ -19,6 +19,10 @@ import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';
 import { PolicyDirectory } from '../policy/directory.js';
 import { PolicyReloader, logStatsReport } from '../lifecycle.js';
 import { mergeInterests } from '../filter/interest.js';
+import { AuditLog, newAuditRing, type AuditRing } from '../dataplane/audit.js';
+import type { MetricsAddress } from '../metrics/address.js';
+import type { MetricsSources } from '../metrics/sources.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { selectPolicies } from './policy-dir.js';
 import { parseContainerState, requestedPolicies, StateError } from './state.js';
 import { IdentityError, resolveListener } from './identity.js';
@@ -39,6 +43,10 @@ export interface AgentOptions {
   fuel?: number;
   maximumPages?: number;
   maxTraps?: number;
+  /** --audit FILE: one JSON line per decision, with the container's id (docs/oci.md). */
+  auditFile?: string | null;
+  /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
+  metrics?: MetricsAddress | null;
 }
 
 /** What the agent knows of a container; also what a successor is told about it. */
@@ -60,6 +68,10 @@ const HANDOVER_TIMEOUT_MS = 30_000;
  */
 const DETACH_TIMEOUT_MS = HELPER_TIMEOUT_MS + 5_000;
 const SECCOMP_LISTENER_LINK = 'anon_inode:seccomp notify';
+/** Audit records per container between two drains (200 ms): 256 KiB of shared memory each. */
+const AUDIT_RING_RECORDS = 2048;
+/** How long a successor keeps trying the metrics port its predecessor still holds. */
+const METRICS_RETRY_MS = 60_000;
 
 function closeQuietly(fd: number): void {
   try { native.close(fd); } catch { /* already closed */ }
@@ -106,16 +118,21 @@ export class Agent {
   /** Data planes a failed hand-over left still stopping (see handOver): none may be handed over twice. */
   private stillStopping = 0;
   private resolveExit!: (code: number) => void;
+  private hasExited = false;
   /** Settles with the agent's exit status once it stopped or handed over. */
-  readonly exited = new Promise<number>((resolve) => { this.resolveExit = resolve; });
+  readonly exited = new Promise<number>((resolve) => { this.resolveExit = (code) => { this.hasExited = true; resolve(code); }; });
   private readonly privileged = process.getuid?.() === 0;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [
     ['SIGHUP', () => this.reload()],
-    ['SIGUSR2', () => void this.handOver()],
+    ['SIGUSR2', () => void this.handOverCounted()],
     ['SIGTERM', () => void this.shutdown('SIGTERM')],
     ['SIGINT', () => void this.shutdown('SIGINT')],
   ];
   private stopStatsSignal: (() => void) | null = null;
+  // --audit and --metrics: observers of the data planes, fed in serve() and when a container is released.
+  private readonly auditLog: AuditLog | null = null;
+  private readonly auditRings = new Map<DataPlane, AuditRing>();
+  private metrics: { sources: MetricsSources; server: MetricsServer | null; closed: boolean } | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     this.directory = new PolicyDirectory({ directory: opts.policyDir, load: { maximumPages: opts.maximumPages, fuel: opts.fuel } });
@@ -128,6 +145,7 @@ export class Agent {
       installed: mergeInterests(scan.policies.map((p) => p.interest)),
       dataPlanes: () => [...this.byDataPlane.keys()],
       routeHint: 'regenerate the containers\' seccomp profile with `wasmsup oci-config`',
+      onReload: (failed) => this.metrics?.sources.reloaded(failed),
       select: (dataPlane, policies) => {
         const c = this.byDataPlane.get(dataPlane);
         if (!c) return [];
@@ -137,6 +155,14 @@ export class Agent {
       },
     });
     if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
+    if (opts.auditFile) {
+      try {
+        this.auditLog = new AuditLog(opts.auditFile);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new UsageError(`--audit ${opts.auditFile}: cannot open for appending (${err.code ?? err.message})`);
+      }
+    }
   }
 
   /** Binds (or inherits) the socket, adopts handed-over containers and starts serving. */
@@ -147,6 +173,7 @@ export class Agent {
     for (const [signal, handler] of this.signalHandlers) process.on(signal, handler);
     this.stopStatsSignal = onStatsSignal(() => this.printStats());
     const handoverText = process.env[HANDOVER_ENV];
+    if (this.opts.metrics) await this.startMetrics(this.opts.metrics, handoverText !== undefined);
     if (handoverText === undefined) {
       ({ fd: this.socketFd, ino: this.socketIno } = this.opts.socket ?? bindSocket(this.opts.socketPath));
     } else {
@@ -157,6 +184,7 @@ export class Agent {
       // A SIGUSR2 or SIGTERM before the containers are served would act on none of them.
       this.busy = true;
       try { await this.completeHandover(handover); } finally { this.busy = false; }
+      this.metrics?.sources.handedOver('taken_over');
     }
     this.startAccepting();
     sdNotify(`READY=1\nMAINPID=${process.pid}`);
@@ -288,6 +316,7 @@ export class Agent {
   private serve(info: ContainerInfo, listenerFd: number): Container | null {
     const selection = this.selectionFor(info);
     const { policies } = selection;
+    const auditRing = this.auditLog ? newAuditRing(AUDIT_RING_RECORDS) : undefined;
     let dataPlane;
     try {
       // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
@@ -301,6 +330,7 @@ export class Agent {
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
         label: info.role === 'exec' ? this.label(info) : `container ${info.id}`,
+        audit: auditRing,
       });
     } catch (e) {
       closeQuietly(listenerFd);
@@ -310,13 +340,69 @@ export class Agent {
     const container: Container = { info, listenerFd, dataPlane };
     this.containers.add(container);
     this.byDataPlane.set(dataPlane, container);
+    this.observe(dataPlane, info.id, auditRing);
     void dataPlane.finished.then((reason) => {
+      this.unobserve(dataPlane);
       this.containers.delete(container);
       this.byDataPlane.delete(dataPlane);
       if (reason !== 'stopped') log('info', `${info.role === 'exec' ? this.label(info) : `container ${info.id}`}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
     this.logSelection(this.label(info), selection, this.directory.policies);
     return container;
+  }
+
+  /**
+   * --metrics: the counters' bookkeeping at once, and the endpoint. A fresh agent listens before its
+   * socket exists (an address in use is a usage error, nothing served yet); a successor keeps trying
+   * while its predecessor still holds the port, and serves its containers meanwhile regardless.
+   */
+  private async startMetrics(address: MetricsAddress, successor: boolean): Promise<void> {
+    const [{ MetricsSources }, { serveMetrics }] = await Promise.all([import('../metrics/sources.js'), import('../metrics/server.js')]);
+    const metrics = this.metrics = { sources: new MetricsSources(true), server: null as MetricsServer | null, closed: false };
+    const listening = serveMetrics(address, metrics.sources, 'agent', successor ? METRICS_RETRY_MS : 0).then((server) => {
+      if (metrics.closed) server.close();
+      else metrics.server = server;
+    });
+    if (!successor) {
+      try { await listening; } catch (e) { throw new UsageError((e as Error).message); }
+    } else {
+      listening.catch((e: Error) => log('error', `${e.message}; serving the containers without metrics`));
+    }
+  }
+
+  /** A new data plane, for --metrics and --audit. */
+  private observe(dataPlane: DataPlane, id: string, auditRing: AuditRing | undefined): void {
+    this.metrics?.sources.add(dataPlane, id);
+    if (auditRing && this.auditLog) {
+      this.auditRings.set(dataPlane, auditRing);
+      this.auditLog.attach(auditRing, () => dataPlane.policyNames, { container: id });
+    }
+  }
+
+  /** Its last audit records written, its final counts kept. */
+  private unobserve(dataPlane: DataPlane): void {
+    this.metrics?.sources.release(dataPlane);
+    const ring = this.auditRings.get(dataPlane);
+    if (ring) {
+      this.auditRings.delete(dataPlane);
+      this.auditLog?.detach(ring);
+    }
+  }
+
+  /** After the agent stopped or handed over: the endpoint closed, the audit log's last lines written. */
+  closeObservers(): void {
+    if (this.metrics) {
+      this.metrics.closed = true;
+      this.metrics.server?.close();
+    }
+    this.auditLog?.close();
+  }
+
+  /** SIGUSR2, counted for --metrics when it fails (a successful one ends this process). */
+  private async handOverCounted(): Promise<void> {
+    const wasBusy = this.busy;
+    await this.handOver();
+    if (!wasBusy && !this.hasExited) this.metrics?.sources.handedOver('failed');
   }
 
   private reload(): void {
@@ -449,7 +535,10 @@ export class Agent {
     this.exit(0);
     // A worker thread still blocked in a system call would keep this process alive (Node waits for
     // its threads): the process ends here, and with it that container's listener.
-    if (late.length) process.exit(0);
+    if (late.length) {
+      this.closeObservers();
+      process.exit(0);
+    }
   }
 
   private exit(code: number): void {
@@ -470,6 +559,15 @@ export async function runAgent(opts: AgentOptions): Promise<number> {
     if (socket) releaseSocket(opts.socketPath, socket);
     throw e;
   }
-  await agent.start();
-  return agent.exited;
+  try {
+    await agent.start();
+  } catch (e) {
+    // E.g. --metrics on a port in use: nothing was served, and no socket is left behind.
+    agent.closeObservers();
+    if (socket) releaseSocket(opts.socketPath, socket);
+    throw e;
+  }
+  const code = await agent.exited;
+  agent.closeObservers();
+  return code;
 }
