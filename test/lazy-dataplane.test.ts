@@ -255,7 +255,9 @@ test('DataPlane: once finished, nothing of its worker stays open (helper socket,
     // the initial namespace go on to the kernel, which creates the nodes for this root caller.
     const policies = [loadPolicy(POLICY('mknod'))];
     const openFds = () => readdirSync('/proc/self/fd').length;
+    const fdLinks = () => readdirSync('/proc/self/fd').map((fd) => { try { return `${fd}:${readlinkSync(`/proc/self/fd/${fd}`)}`; } catch { return fd; } });
     const before = openFds();
+    const beforeLinks = fdLinks();
     const filter = compileFilter(mergeInterests(policies.map((p) => p.interest)), { hostArch: process.arch === 'arm64' ? 'aarch64' : 'x86_64' });
     const script = `import os\nfor i in range(3): os.mknod('${t.path}/n%d' % i, 0o20666, os.makedev(1, 3))`;
     const launched = await launch({ argv: [PYTHON, '-c', script], filter: filter.program, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -268,7 +270,7 @@ test('DataPlane: once finished, nothing of its worker stays open (helper socket,
     assert.ok(lstatSync(join(t.path, 'n2')).isCharacterDevice());
     // The worker's release (terminate, then closing the listener and the eventfd) finishes just after.
     for (let i = 0; i < 100 && openFds() !== before; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.is(openFds(), before);
+    assert.is(openFds(), before, `left open: ${fdLinks().filter((l) => !beforeLinks.includes(l)).join(', ')}`);
   } finally { t.cleanup(); }
 });
 

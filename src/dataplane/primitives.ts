@@ -72,6 +72,7 @@ export function createPrimitives(ctx: {
     name: 'open',
     syscalls: [portableId('open'), portableId('openat'), portableId('openat2')],
     run: (c) => open.emulate(c.notif, c.words, c.policy),
+    dispose: () => open.dispose(),
   };
   const bpf = new BpfEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
   table[Primitive.BPF] = {

@@ -68,6 +68,11 @@ export class OpenEmulator {
     this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
   }
 
+  /** Closes the supervisor's root it holds (the worker's end). */
+  dispose(): void {
+    native.close(this.hostRoot);
+  }
+
   /** Opens what `policy` asked for and injects it; the fd number (already answered: `answered`) or -errno. */
   emulate(notif: Uint8Array, words: Uint32Array, policy: LoadedPolicy): number {
     const op = policy.blockWords;
