@@ -10,7 +10,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, mknodProbe, ROOT, WASMSUP, POLICY, TEST_POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
-import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from './support/oci.js';
+import { AgentProcess, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from './support/oci.js';
 import { http, scrape, valueOf, type Exposition } from './support/exposition.js';
 import { parseMetricsAddress } from '../src/metrics/address.js';
 
@@ -32,16 +32,6 @@ function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
   assert.is(lines.length, 1, `expected one line on stderr, got: ${stderr}`);
   return lines[0]!;
-}
-
-async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A port nobody listens on right now (bound and released by this test). */

@@ -19,7 +19,7 @@ import type { WorkloadInfo } from '../src/emulate/workload.js';
 import { tempDir, mknodProbe, POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {
-  AgentProcess, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, runTool,
+  AgentProcess, agentSetup, eventually, withAgent, type AgentSetup, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, runTool,
 } from './support/oci.js';
 
 let serial = 0;
@@ -135,45 +135,11 @@ test('identity: a first process, and crun ≥ 1.9 exec ("pid" = "state.pid" = th
 // ---------------------------------------------------------------------------------------------
 // Forged states with real listeners, against a real agent.
 
-function setup() {
-  const tmp = tempDir('wasmsup-oci-exec-');
-  chmodSync(tmp.path, 0o755); // the container's root (host uid 100000) must reach its rootfs
-  const policies = join(tmp.path, 'policies');
-  mkdirSync(policies);
-  copyFileSync(POLICY('mknod'), join(policies, 'mknod.wasm'));
-  copyFileSync(POLICY('sysinfo'), join(policies, 'sysinfo.wasm'));
-  let bundles = 0;
-  return {
-    tmp, policies, socket: join(tmp.path, 'agent.sock'),
-    bundleDir: () => { const d = join(tmp.path, `bundle-${++bundles}`); mkdirSync(d); return d; },
-  };
-}
-
-async function withAgent(body: (t: ReturnType<typeof setup>, agent: AgentProcess) => Promise<void>): Promise<void> {
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
-    await body(t, agent);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
-}
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('agent: a forged state whose pid has no filter, or sits outside its init\'s namespaces, is dropped; pid 0 of an unknown container is served without its identity', async () => {
   if (!privileged('agent forged exec states')) return;
   const mknod = loadPolicy(POLICY('mknod'));
   const filter = compileFilter(mergeInterests([mknod.interest]), { hostArch: process.arch === 'arm64' ? 'aarch64' : 'x86_64' });
-  await withAgent(async (t, agent) => {
+  await withAgent(agentSetup('wasmsup-oci-exec-', ['mknod', 'sysinfo']), async (t, agent) => {
     // Two processes under a filter with a listener each: one in the host's namespaces, one in a user namespace.
     const host = await launch({ argv: ['/bin/sleep', '60'], filter: filter.program, stdio: ['ignore', 'ignore', 'inherit'] });
     const userns = await launch({ argv: ['/bin/sleep', '60'], filter: filter.program, stdio: ['ignore', 'ignore', 'inherit'], userns: { uidMap: `0 ${HOST_ID} 65536\n`, gidMap: `0 ${HOST_ID} 65536\n` } });
@@ -218,7 +184,7 @@ interface Engine {
   name: string;
   gap: () => string | null;
   /** Starts the container detached; returns the id the runtime (and so the agent) knows it by. */
-  start: (bundle: string, id: string, rootfs: string, t: ReturnType<typeof setup>) => Promise<string>;
+  start: (bundle: string, id: string, rootfs: string, t: AgentSetup) => Promise<string>;
   exec: (id: string, args: string[], user?: string) => Promise<{ code: number | null; stdout: string; stderr: string }>;
   remove: (id: string) => Promise<void>;
 }
@@ -294,7 +260,7 @@ let stateRoot = '';
 
 async function execCase(engine: Engine): Promise<void> {
   if (!privileged(`${engine.name} exec`, engine.gap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(agentSetup('wasmsup-oci-exec-', ['mknod', 'sysinfo']), async (t, agent) => {
     stateRoot = join(t.tmp.path, 'state');
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       args: ['sh', '-c', INIT_SCRIPT], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],
@@ -343,7 +309,7 @@ test('crun exec (pid 0): an exec\'d process is served like the container\'s firs
 test('runc exec: SIGUSR2 hands an exec\'d process\'s listener over with its container\'s; a loop of calls across it loses none', async () => {
   const engine = ociEngine('runc', () => stateRoot);
   if (!privileged('runc exec hand-over', engine.gap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(agentSetup('wasmsup-oci-exec-', ['mknod', 'sysinfo']), async (t, agent) => {
     stateRoot = join(t.tmp.path, 'state');
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       // Ends after the exec'd loop (its end would kill the loop: the pid namespace goes with it).

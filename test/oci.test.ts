@@ -10,34 +10,14 @@ import { native } from '../src/native.js';
 import { runWasmsup, tempDir, mknodProbe, POLICY, TEST_POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {
-  AgentProcess, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
+  AgentProcess, agentSetup, eventually, withAgent, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
 } from './support/oci.js';
 
 let serial = 0;
 const containerId = () => `wasmsup-test-${process.pid}-${++serial}`;
 const makedev = (major: number, minor: number) => (major << 8) | minor;
 
-/** A directory holding only the mknod policy, so other shipped policies cannot change the outcome. */
-function policyDir(root: string): string {
-  const dir = join(root, 'policies');
-  mkdirSync(dir);
-  copyFileSync(POLICY('mknod'), join(dir, 'mknod.wasm'));
-  return dir;
-}
-
-/** A temp dir with the policies, the agent's socket path, a runc state root and a place for bundles. */
-function setup() {
-  const tmp = tempDir('wasmsup-oci-');
-  chmodSync(tmp.path, 0o755); // the container's root (host uid 100000) must reach its rootfs
-  const policies = policyDir(tmp.path);
-  const socket = join(tmp.path, 'agent.sock');
-  const state = join(tmp.path, 'runc-state');
-  let bundles = 0;
-  return {
-    tmp, policies, socket, state,
-    bundleDir: () => { const d = join(tmp.path, `bundle-${++bundles}`); mkdirSync(d); return d; },
-  };
-}
+const setup = () => agentSetup('wasmsup-oci-');
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
@@ -47,27 +27,6 @@ function oneLine(stderr: string): string {
 
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** An agent serving a fresh temporary policy directory and socket for `body`, killed and cleaned up after. */
-async function withAgent(body: (t: ReturnType<typeof setup>, agent: AgentProcess) => Promise<void>): Promise<void> {
-  const t = setup();
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
-    await body(t, agent);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
 }
 
 test('oci-config: NOTIFY rules carry the policies\' conditions in OCI form, and merge into a profile', async () => {
@@ -268,7 +227,7 @@ function checkMknodOutcome(result: { code: number | null; stdout: string; stderr
 
 test('runc: a userns container mknods /dev/null-likes through the agent; off-allowlist EPERM; symlinks resolve in the rootfs', async () => {
   if (!privileged('runc mknod', ociGap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(setup(), async (t, agent) => {
     const escapeName = `wasmsup-escape-${process.pid}`;
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       args: ['sh', '-c', MKNOD_SCRIPT(escapeName)], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],
@@ -281,7 +240,7 @@ test('runc: a userns container mknods /dev/null-likes through the agent; off-all
 
 test('runc: per-container selection — the io.wasmsup.policies annotation and listenerMetadata', async () => {
   if (!privileged('runc policy selection', ociGap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(setup(), async (t, agent) => {
     const script = ['mknod-probe one /tmp/null'];
     // "none": no policy answers, the kernel's own EPERM for a user namespace.
     const none = makeBundle(t.bundleDir(), {
@@ -304,7 +263,7 @@ test('runc: per-container selection — the io.wasmsup.policies annotation and l
 
 test('runc: SIGHUP reloads the policy directory for running containers', async () => {
   if (!privileged('runc reload', ociGap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(setup(), async (t, agent) => {
     const script = ['mknod-probe one /tmp/before', 'while [ ! -e /tmp/go ]; do sleep 0.05; done', 'mknod-probe one /tmp/after'].join('\n');
     const { bundle, rootfs } = makeBundle(t.bundleDir(), { args: ['sh', '-c', script], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()] });
     const running = runContainer(findTool('runc')!, t.state, bundle, containerId());
@@ -396,7 +355,7 @@ test('runc: a successor that cannot start leaves the old agent serving, and no c
 
 test('runc: the agent killed while a container runs — its trapped calls fail with ENOSYS, nothing hangs', async () => {
   if (!privileged('runc agent killed', ociGap())) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(setup(), async (t, agent) => {
     const script = [
       'mknod-probe one /tmp/before',
       'while [ ! -e /tmp/go ]; do sleep 0.05; done',
@@ -420,7 +379,7 @@ test('runc: the agent killed while a container runs — its trapped calls fail w
 
 test('crun: the same container through the agent (crun sends ociVersion 0.2.0)', async () => {
   if (!privileged('crun mknod', ociGap() ?? (findTool('crun') ? null : 'needs crun (apt-get install crun)'))) return;
-  await withAgent(async (t, agent) => {
+  await withAgent(setup(), async (t, agent) => {
     const escapeName = `wasmsup-escape-crun-${process.pid}`;
     const { bundle, rootfs } = makeBundle(t.bundleDir(), {
       args: ['sh', '-c', MKNOD_SCRIPT(escapeName)], seccomp: ociConfig(t.policies, t.socket), binaries: [mknodProbe()],

@@ -7,11 +7,11 @@
 // and the next call must be served by a fresh impersonator.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY, type Result } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
-import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
+import { AgentProcess, agentSetup, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
 import { spawn } from 'node:child_process';
 import { HELPER_TIMEOUT_MS, PrivilegedHelper } from '../../src/emulate/helper-client.js';
 import { native } from '../../src/native.js';
@@ -123,13 +123,7 @@ test('a helper that does not answer is killed, and its client fails every later 
 // stall the hand-over of the others: it is left out, and this agent keeps serving it.
 test('agent hand-over: a container whose data plane does not stop in time is kept; the others are handed over', async () => {
   if (!privileged('agent hand-over with a wedged container', ociGap())) return;
-  const tmp = tempDir('wasmsup-wedge-');
-  chmodSync(tmp.path, 0o755);
-  const policies = join(tmp.path, 'policies');
-  mkdirSync(policies);
-  copyFileSync(POLICY('mknod'), join(policies, 'mknod.wasm'));
-  const socket = join(tmp.path, 'agent.sock');
-  const state = join(tmp.path, 'runc-state');
+  const { tmp, policies, socket, state } = agentSetup('wasmsup-wedge-');
   const runc = findTool('runc')!;
   const faults = process.env.WASMSUP_TEST_FAULTS;
   process.env.WASMSUP_TEST_FAULTS = 'delay-after-path-read-ms=600000';
@@ -182,13 +176,7 @@ test('agent hand-over: a container whose data plane does not stop in time is kep
 // otherwise wait for its own stop timeout and SIGKILL it).
 test('agent SIGTERM: a container whose data plane does not stop in time does not keep the agent alive', async () => {
   if (!privileged('agent SIGTERM with a wedged container', ociGap())) return;
-  const tmp = tempDir('wasmsup-wedge-term-');
-  chmodSync(tmp.path, 0o755);
-  const policies = join(tmp.path, 'policies');
-  mkdirSync(policies);
-  copyFileSync(POLICY('mknod'), join(policies, 'mknod.wasm'));
-  const socket = join(tmp.path, 'agent.sock');
-  const state = join(tmp.path, 'runc-state');
+  const { tmp, policies, socket, state } = agentSetup('wasmsup-wedge-term-');
   const faults = process.env.WASMSUP_TEST_FAULTS;
   process.env.WASMSUP_TEST_FAULTS = 'delay-after-path-read-ms=600000';
   const agent = new AgentProcess(['--socket', socket, '--policies', policies]);

@@ -4,7 +4,7 @@
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WASMSUP, ROOT } from './wasmsup.js';
+import { WASMSUP, ROOT, POLICY, tempDir } from './wasmsup.js';
 
 export const HOST_ID = 100000;
 export const ID_RANGE = 65536;
@@ -203,4 +203,45 @@ export function hybridCgroups(): boolean {
 /** crun rejects a hybrid cgroup layout; the documented workaround (docs/oci.md): a mount namespace without the v2 mount. */
 export function crunWrap(argv: string[]): string[] {
   return hybridCgroups() ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$@"', 'crun-hybrid', ...argv] : argv;
+}
+
+/**
+ * A temporary directory for an agent test: a policy directory holding only the shipped policies named
+ * (so no other policy changes the outcome), the agent's socket path, a runc state root, and bundles.
+ */
+export function agentSetup(prefix: string, policyNames: string[] = ['mknod']) {
+  const tmp = tempDir(prefix);
+  chmodSync(tmp.path, 0o755); // the container's root (host uid 100000) must reach its rootfs
+  const policies = join(tmp.path, 'policies');
+  mkdirSync(policies);
+  for (const name of policyNames) copyFileSync(POLICY(name), join(policies, `${name}.wasm`));
+  let bundles = 0;
+  return {
+    tmp, policies, socket: join(tmp.path, 'agent.sock'), state: join(tmp.path, 'runc-state'),
+    bundleDir: () => { const d = join(tmp.path, `bundle-${++bundles}`); mkdirSync(d); return d; },
+  };
+}
+export type AgentSetup = ReturnType<typeof agentSetup>;
+
+/** An agent serving `t` for `body`; killed (by pid) and the directory removed after. */
+export async function withAgent(t: AgentSetup, body: (t: AgentSetup, agent: AgentProcess) => Promise<void>): Promise<void> {
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
+  try {
+    await agent.ready();
+    await body(t, agent);
+  } finally {
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+}
+
+/** Polls `check` every 50 ms until it gives something truthy, which it returns; throws after timeoutMs. */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
