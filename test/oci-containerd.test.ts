@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mknodProbe } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
@@ -95,17 +95,20 @@ class Containerd {
   async stop(): Promise<void> {
     const exited = new Promise((r) => { if (this.child.exitCode !== null || this.child.signalCode !== null) r(null); else this.child.once('exit', r); });
     killPid(this.child.pid, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 10000); })]);
+    clearTimeout(timer);
     killPid(this.child.pid);
     for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      let cmdline = '';
-      try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
-      if (cmdline.startsWith(`${findTool('containerd-shim-runc-v2')}\0`) || cmdline.startsWith('containerd-shim-runc-v2\0')) {
-        if (cmdline.includes(`\0${this.socket}\0`) || cmdline.endsWith(`\0${this.socket}\0`)) killPid(Number(pid));
-      }
+      let argv: string[];
+      try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+      const address = argv.indexOf('-address');
+      if (argv[0]!.endsWith('containerd-shim-runc-v2') && address > 0 && argv[address + 1] === this.socket) killPid(Number(pid));
     }
   }
 }
+
+const CONTAINER_PREFIX = `wasmsup-ctr-${process.pid}-`;
 
 // The first process: an allowed device (created by the policy, owned by the container's root), a
 // refused one (EPERM), then waits for the test.
@@ -134,7 +137,22 @@ async function withContainerd(t: AgentSetup, body: (ctd: Containerd) => Promise<
     await ctd.ready();
     await body(ctd);
   } finally {
+    // Whatever the body left (it failed half-way): its tasks, containers and their snapshots.
+    if (ctd.child.exitCode === null) {
+      const left = await ctd.ctr(['container', 'ls', '--quiet']);
+      for (const id of left.stdout.split('\n').filter(Boolean)) await removeContainer(ctd, id);
+    }
     await ctd.stop();
+    for (const mount of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length)) {
+      await runTool(['umount', '--lazy', mount]);
+    }
+    if (existsSync('/run/containerd/fifo')) {
+      for (const f of readdirSync('/run/containerd/fifo')) {
+        const fifos = join('/run/containerd/fifo', f);
+        if (readdirSync(fifos).every((n) => n.startsWith(CONTAINER_PREFIX))) rmSync(fifos, { recursive: true, force: true });
+      }
+    }
     // Whatever containerd's --root and --state: the shim's socket is in /run/containerd/s, ctr's fifos in
     // /run/containerd/fifo, the shim's `delete` makes /run/containerd/runc/NAMESPACE; the containers' cgroups
     // are NAMESPACE/ID in every hierarchy, and runc removes only ID.
@@ -169,7 +187,7 @@ test('containerd: ctr run --seccomp-profile (runc shim, user namespace) and ctr 
       assert.is(imported.code, 0, `ctr image import: ${imported.stdout} ${imported.stderr}`);
       const profile = join(t.tmp.path, 'profile.json');
       writeFileSync(profile, JSON.stringify(ociConfig(t.policies, t.socket)));
-      const id = `wasmsup-ctr-${process.pid}`;
+      const id = `${CONTAINER_PREFIX}1`;
       try {
         const run = await ctd.ctr(['run', '-d', '--runc-root', ctd.runcRoot, '--seccomp', '--seccomp-profile', profile,
           '--uidmap', `0:${HOST_ID}:${ID_RANGE}`, '--gidmap', `0:${HOST_ID}:${ID_RANGE}`,
@@ -207,7 +225,20 @@ test('containerd: ctr run --seccomp-profile (runc shim, user namespace) and ctr 
         writeFileSync(join(root, 'tmp', 'stop'), '');
         await agent.waitFor(new RegExp(`container ${id}: released`));
       } finally {
-        await removeContainer(ctd, id, image);
+        await removeContainer(ctd, id);
+      }
+
+      // No agent on the profile's listenerPath: runc cannot hand the listener over, the task does not start.
+      const deadProfile = join(t.tmp.path, 'dead-profile.json');
+      writeFileSync(deadProfile, JSON.stringify(ociConfig(t.policies, join(t.tmp.path, 'nobody.sock'))));
+      try {
+        const dead = await ctd.ctr(['run', '-d', '--runc-root', ctd.runcRoot, '--seccomp', '--seccomp-profile', deadProfile,
+          '--uidmap', `0:${HOST_ID}:${ID_RANGE}`, '--gidmap', `0:${HOST_ID}:${ID_RANGE}`, image, `${id}-dead`, 'true']);
+        assert.is.not(dead.code, 0, dead.stdout);
+        assert.match(dead.stderr, /nobody\.sock: connect: no such file or directory/);
+      } finally {
+        await removeContainer(ctd, `${id}-dead`);
+        await ctd.ctr(['image', 'rm', image]);
       }
       const left = await ctd.ctr(['snapshot', 'ls']);
       assert.not.match(left.stdout, new RegExp(id), left.stdout);
