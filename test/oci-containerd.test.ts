@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mknodProbe } from './support/wasmsup.js';
+import { mknodProbe, ROOT } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import { agentSetup, eventually, withAgent, HOST_ID, ID_RANGE, findTool, killPid, makeBundle, ociConfig, ociGap, runTool, type AgentSetup } from './support/oci.js';
 
@@ -226,6 +226,25 @@ test('containerd: ctr run --seccomp-profile (runc shim, user namespace) and ctr 
         await agent.waitFor(new RegExp(`container ${id}: released`));
       } finally {
         await removeContainer(ctd, id);
+      }
+
+      // The Localhost profile of examples/kubernetes (what a pod gets through CRI, which loads it as ctr
+      // does), pointed at this test's agent: it loads, and the container is served. (Skipped in a tree
+      // without examples/kubernetes.)
+      const k8sProfile = join(ROOT, 'examples', 'kubernetes', 'wasmsup-profile.json');
+      if (existsSync(k8sProfile)) {
+        const loaded = join(t.tmp.path, 'k8s-profile.json');
+        writeFileSync(loaded, JSON.stringify({ ...JSON.parse(readFileSync(k8sProfile, 'utf8')), listenerPath: t.socket }));
+        try {
+          const k8s = await ctd.ctr(['run', '--rm', '--runc-root', ctd.runcRoot, '--seccomp', '--seccomp-profile', loaded,
+            '--uidmap', `0:${HOST_ID}:${ID_RANGE}`, '--gidmap', `0:${HOST_ID}:${ID_RANGE}`, '--annotation', 'io.wasmsup.policies=mknod',
+            image, `${id}-k8s`, 'sh', '-c', 'mknod /tmp/k c 1 3 && stat -c "%F %t:%T %u" /tmp/k']);
+          assert.is(k8s.code, 0, `ctr run with ${k8sProfile}: ${k8s.stdout} ${k8s.stderr}`);
+          assert.match(k8s.stdout, /^character special file 1:3 0$/m);
+          assert.match(agent.log, new RegExp(`container ${id}-k8s \\(pid \\d+\\): serving policies=mknod\\n`));
+        } finally {
+          await removeContainer(ctd, `${id}-k8s`);
+        }
       }
 
       // No agent on the profile's listenerPath: runc cannot hand the listener over, the task does not start.
