@@ -77,7 +77,10 @@ test('daemonset.yaml: host pid namespace, privileged root agent, socket director
   // The profile lands where kubelet reads Localhost profiles.
   const install = spec.initContainers.find((c: Obj) => c.name === 'install-profile');
   assert.is(volume(spec, 'kubelet-seccomp').hostPath.path, '/var/lib/kubelet/seccomp');
-  assert.match(install.command[2], new RegExp(`${mountOf(install, 'kubelet-seccomp').mountPath}/wasmsup-profile\\.json`));
+  const [pod] = load('pod.yaml');
+  const wanted = pod.spec.containers[0].securityContext.seccompProfile.localhostProfile;
+  assert.ok(install.command[2].includes(`mv ${mountOf(install, 'kubelet-seccomp').mountPath}/${wanted}.new ${mountOf(install, 'kubelet-seccomp').mountPath}/${wanted}`),
+    'the init container installs the file the pod names, under kubelet\'s seccomp root');
   assert.is(volume(spec, 'profile').configMap.name, 'wasmsup-profile');
 });
 
