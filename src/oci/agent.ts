@@ -518,7 +518,7 @@ export class Agent {
    * then on the kernel fails their intercepted calls with ENOSYS (use SIGUSR2 to upgrade instead).
    */
   private async shutdown(signal: string): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) return log('warn', `${signal} ignored: a hand-over or shutdown is under way`);
     this.busy = true;
     await this.stopAccepting();
     if (this.containers.size) log('warn', `${signal}: stopping; the intercepted calls of ${this.containers.size} container(s) now fail with ENOSYS`);

@@ -31,25 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BPF_PROG_LOAD 5
-#define BPF_PROG_ATTACH 8
-#define BPF_PROG_QUERY 16
-#define BPF_LINK_CREATE 28
-#define BPF_PROG_TYPE_CGROUP_DEVICE 15
-#define BPF_CGROUP_DEVICE 6
-
-struct insn { uint8_t code; uint8_t regs; int16_t off; int32_t imm; };
-#define INSN(c, dst, src, o, i) { (c), (uint8_t)((dst) | ((src) << 4)), (o), (i) }
-
-struct load_attr {
-  uint32_t prog_type, insn_cnt;
-  uint64_t insns, license;
-  uint32_t log_level, log_size;
-  uint64_t log_buf;
-  uint32_t kern_version, prog_flags;
-  char prog_name[16];
-  uint32_t prog_ifindex, expected_attach_type;
-};
+#include "bpf-probe.h"
 
 static const struct insn deny_null[] = {
   INSN(0x61, 2, 1, 0, 0), INSN(0x57, 2, 0, 0, 0xffff), INSN(0x61, 3, 1, 4, 0), INSN(0x61, 4, 1, 8, 0),
@@ -69,21 +51,6 @@ static const struct insn current_task[] = {
 static const struct insn map_ref[] = {
   INSN(0x18, 1, 1, 0, 3), INSN(0x00, 0, 0, 0, 0), INSN(0xb7, 0, 0, 0, 1), INSN(0x95, 0, 0, 0, 0),
 };
-
-static const char *ename(int e) {
-  static char buf[16];
-  switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case EBADF: return "EBADF";
-    case ENOENT: return "ENOENT";
-    default: snprintf(buf, sizeof buf, "E%d", e); return buf;
-  }
-}
-
-static long sys_bpf(int cmd, void *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
 
 static long load(const struct insn *insns, unsigned count) {
   struct load_attr a;

@@ -4,6 +4,7 @@
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as assert from 'uvu/assert';
 import { WASMSUP, ROOT, POLICY, tempDir } from './wasmsup.js';
 
 export const HOST_ID = 100000;
@@ -244,4 +245,13 @@ export async function eventually<T>(check: () => T | Promise<T>, what: string, t
     if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A container's call loop ended well and printed `calls=N failed=0` with N > 0: every call was served. */
+export function assertEveryCallServed(result: { code: number | null; stdout: string; stderr: string }): void {
+  assert.is(result.code, 0, result.stderr);
+  const m = /calls=(\d+) failed=(\d+)/.exec(result.stdout);
+  assert.ok(m, result.stdout);
+  assert.is(Number(m![2]), 0, `failed calls: ${result.stdout} ${result.stderr}`);
+  assert.ok(Number(m![1]) > 0);
 }
