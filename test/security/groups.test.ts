@@ -14,9 +14,20 @@ const NS_ROOT = 100000;
 const GROUPS = Array.from({ length: 100 }, (_, i) => 2001 + i); // the kernel keeps them sorted: 2100 is the 100th
 const LAST = GROUPS[GROUPS.length - 1]!;
 
-/** The caller: root of the workload's namespace without the DAC capabilities, with GROUPS. */
-function asCaller(command: string[]): string[] {
-  return ['setpriv', `--groups=${GROUPS.join(',')}`, '--bounding-set=-dac_override,-dac_read_search,-fowner', '--', ...command];
+/** The caller: root of the workload's namespace without the DAC capabilities, with `groups`. */
+function asCaller(command: string[], groups = GROUPS): string[] {
+  return ['setpriv', `--groups=${groups.join(',')}`, '--bounding-set=-dac_override,-dac_read_search,-fowner', '--', ...command];
+}
+
+/** In `root` (made the namespace root's): a 0770 directory of another namespace user that only group LAST may write. */
+function lastGroupDir(root: string): string {
+  chmodSync(root, 0o755);
+  chownSync(root, NS_ROOT, NS_ROOT);
+  const dir = join(root, 'shared');
+  mkdirSync(dir);
+  chownSync(dir, NS_ROOT + 1000, NS_ROOT + LAST);
+  chmodSync(dir, 0o770);
+  return dir;
 }
 
 const MKNOD = String.raw`
@@ -31,13 +42,7 @@ except OSError as e:
 async function attempt(env: NodeJS.ProcessEnv | undefined, name: string) {
   const t = tempDir();
   try {
-    chmodSync(t.path, 0o755);
-    chownSync(t.path, NS_ROOT, NS_ROOT);
-    // Owned by another namespace user; only group LAST may write it.
-    const dir = join(t.path, 'shared');
-    mkdirSync(dir);
-    chownSync(dir, NS_ROOT + 1000, NS_ROOT + LAST);
-    chmodSync(dir, 0o770);
+    const dir = lastGroupDir(t.path);
     const node = join(dir, name);
     const r = await runWasmsup(['run', '--userns', '--policy', POLICY('mknod'), '--', ...asCaller(['python3', '-c', MKNOD, node])], { env });
     assert.is(r.code, 0, r.stderr);
@@ -62,14 +67,8 @@ test('without the 100th group the same call is refused (EACCES), as the kernel w
   if (!privileged('99 groups')) return;
   const t = tempDir();
   try {
-    chmodSync(t.path, 0o755);
-    chownSync(t.path, NS_ROOT, NS_ROOT);
-    const dir = join(t.path, 'shared');
-    mkdirSync(dir);
-    chownSync(dir, NS_ROOT + 1000, NS_ROOT + LAST);
-    chmodSync(dir, 0o770);
-    const argv = ['setpriv', `--groups=${GROUPS.slice(0, -1).join(',')}`, '--bounding-set=-dac_override,-dac_read_search,-fowner', '--', 'python3', '-c', MKNOD, join(dir, 'n')];
-    const r = await runWasmsup(['run', '--userns', '--policy', POLICY('mknod'), '--', ...argv]);
+    const dir = lastGroupDir(t.path);
+    const r = await runWasmsup(['run', '--userns', '--policy', POLICY('mknod'), '--', ...asCaller(['python3', '-c', MKNOD, join(dir, 'n')], GROUPS.slice(0, -1))]);
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stdout, '99\nmknod 13\n', r.stderr);
     assert.not.ok(existsSync(join(dir, 'n')));
