@@ -49,6 +49,14 @@ for p in os.listdir("/proc"):
     except OSError:
         pass
 print("victims", " ".join(map(str, victims)), flush=True)
+# Before stopping it: could we take it over instead? It has our ids in our namespace, but it must not
+# be ours to trace (not dumpable; its memory belongs to the initial namespace).
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for v in victims:
+    rc = libc.ptrace(16, v, None, None)  # PTRACE_ATTACH
+    print("ptrace", 0 if rc == 0 else ctypes.get_errno(), flush=True)
+    if rc == 0: libc.ptrace(17, v, None, None)  # PTRACE_DETACH
 for v in victims: os.kill(v, signal.SIGSTOP)
 print("second", mknod("second"), flush=True)
 print("victims-alive", sum(1 for v in victims if os.path.exists("/proc/%d" % v) and open("/proc/%d/stat" % v).read().split(") ")[1][0] != "Z"), flush=True)
@@ -81,6 +89,8 @@ test('a workload SIGSTOPs its impersonator mid-call: the call fails with an errn
     assert.is(r!.code, 0, r!.stderr);
     assert.match(out, /^first 0$/m, out);
     assert.match(out, /^victims \d+/m, `the workload found no impersonator to stop:\n${out}`);
+    assert.match(out, /^ptrace 1$/m, `the workload could ptrace its impersonator (or did not try):\n${out}`);
+    assert.not.match(out, /^ptrace 0$/m, `the workload attached to its impersonator:\n${out}`);
     const second = /^second (\d+)$/m.exec(out)?.[1];
     assert.ok(second !== undefined && second !== '0', `the wedged call must fail with an errno:\n${out}`);
     assert.not.ok(existsSync(join(other, 'second')));
