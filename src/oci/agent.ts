@@ -317,6 +317,8 @@ export class Agent {
     const selection = this.selectionFor(info);
     const { policies } = selection;
     const auditRing = this.auditLog ? newAuditRing(AUDIT_RING_RECORDS) : undefined;
+    // What its log lines call it: an exec'd process by its pid too, a container's first process by its id.
+    const name = info.role === 'exec' ? this.label(info) : `container ${info.id}`;
     let dataPlane;
     try {
       // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
@@ -329,7 +331,7 @@ export class Agent {
         failErrno: this.opts.failErrno,
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
-        label: info.role === 'exec' ? this.label(info) : `container ${info.id}`,
+        label: name,
         audit: auditRing,
       });
     } catch (e) {
@@ -345,7 +347,7 @@ export class Agent {
       this.unobserve(dataPlane);
       this.containers.delete(container);
       this.byDataPlane.delete(dataPlane);
-      if (reason !== 'stopped') log('info', `${info.role === 'exec' ? this.label(info) : `container ${info.id}`}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
+      if (reason !== 'stopped') log('info', `${name}: released (${reason === 'hangup' ? 'no task uses its filter any more' : 'its data plane failed'})`, readStats(dataPlane.stats));
     });
     this.logSelection(this.label(info), selection, this.directory.policies);
     return container;
