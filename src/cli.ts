@@ -6,7 +6,8 @@ import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { run, UsageError } from './run.js';
+import { run } from './run.js';
+import { PolicyLoadError, UsageError } from './errors.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
 import { portableId } from './syscalls/tables.js';
 import { inspectorSignalRisk } from './signals.js';
@@ -270,8 +271,7 @@ export async function main(argv: string[]): Promise<number> {
       default: throw new CliError(`unknown command "${command}" (expected run, build, check, agent or oci-config; see wasmsup --help)`);
     }
   } catch (e) {
-    // PolicyLoadError by name: the policy loader is imported only by the commands that load policies.
-    if (e instanceof CliError || e instanceof UsageError || (e instanceof Error && e.name === 'PolicyLoadError')) {
+    if (e instanceof CliError || e instanceof UsageError || e instanceof PolicyLoadError) {
       console.error(`wasmsup: ${e.message}`);
       return 2;
     }

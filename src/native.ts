@@ -13,31 +13,6 @@ export const LAUNCHER_PATH = `${releaseDir}wasmsup-launch`;
 /** The privileged-primitives executable (native/helper.c). */
 export const HELPER_PATH = `${releaseDir}wasmsup-helper`;
 
-/** Number of Uint32 words `readCreds` fills. */
-export const CREDS_WORDS = 96;
-
-/** Word offsets in `readCreds` output. */
-export const Creds = {
-  UID: 0, // r, e, s, fs
-  GID: 4, // r, e, s, fs
-  UMASK: 8,
-  TGID: 9,
-  CAP_INH: 10, // lo, hi
-  CAP_PRM: 12,
-  CAP_EFF: 14,
-  CAP_BND: 16,
-  NO_NEW_PRIVS: 18,
-  NGROUPS: 19,
-  GROUPS: 32,
-  /** Groups a CREDS_WORDS buffer holds; NGROUPS is the caller's real count, which may be more. */
-  MAX_GROUPS: 64,
-  /** The kernel's NGROUPS_MAX: a buffer of CREDS_WORDS_ALL_GROUPS words holds any caller's groups. */
-  NGROUPS_MAX: 65536,
-} as const;
-
-/** `readCreds` words that hold every group a caller can have. */
-export const CREDS_WORDS_ALL_GROUPS = Creds.GROUPS + Creds.NGROUPS_MAX;
-
 export type NamespaceKind = 'user' | 'mnt' | 'pid' | 'net' | 'cgroup' | 'ipc' | 'uts' | 'time';
 
 export interface StatResult {
@@ -163,6 +138,7 @@ export interface NativeBinding {
   /** sysinfo(2) into out[0..14): uptime, loads×3 (raw), totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs, totalhigh, freehigh, mem_unit. */
   sysinfo(out: Float64Array): void;
 
+  /** /proc/TID/status as words (src/layouts.ts, Creds) into out (at least CREDS_WORDS long). */
   readCreds(tid: number, out: Uint32Array): void;
   /** readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited. */
   readCredsFd(fd: number, out: Uint32Array): void;

@@ -10,10 +10,11 @@
 // there are policies, the audit log with --audit, the reloader and stats printer on their signals.
 import { constants as osConstants } from 'node:os';
 import { launch } from './launch.js';
-import { compileFilter } from './filter/compile.js';
+import { compileFilter, currentHostArch } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
-import { describeWorkload, type WorkloadInfo } from './emulate/workload.js';
+import { describeWorkload, type WorkloadInfo } from './caller/workload.js';
 import { log } from './log.js';
+import { UsageError } from './errors.js';
 import { onStatsSignal } from './signals.js';
 import { readStats } from './dataplane/stats.js';
 import { DataPlane } from './dataplane/control.js';
@@ -50,10 +51,6 @@ export interface RunOptions {
   metrics?: MetricsAddress | null;
 }
 
-import { UsageError } from './usage-error.js';
-
-export { UsageError };
-
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 
 async function openPolicyDirectory(options: PolicyDirectoryOptions): Promise<PolicyDirectory> {
@@ -79,8 +76,7 @@ export async function run(opts: RunOptions): Promise<number> {
   }
   const intercepted: SyscallInterest[] = (opts.intercept ?? []).map((syscall) => ({ syscall }));
   const installed = mergeInterests([...policies.map((p) => p.interest), intercepted]);
-  const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const filter = compileFilter(installed, { hostArch });
+  const filter = compileFilter(installed, { hostArch: currentHostArch() });
   for (const w of filter.warnings) log('warn', w);
 
   let auditLog: AuditLog | null = null;

@@ -15,7 +15,7 @@ import { loadPolicy } from '../src/policy/load.js';
 import { mergeInterests } from '../src/filter/interest.js';
 import { parseContainerState, requestedPolicies, StateError } from '../src/oci/state.js';
 import { IdentityError, UNKNOWN_USERNS, resolveListener, type ProcessFacts } from '../src/oci/identity.js';
-import type { WorkloadInfo } from '../src/emulate/workload.js';
+import type { WorkloadInfo } from '../src/caller/workload.js';
 import { tempDir, mknodProbe, POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
 import {

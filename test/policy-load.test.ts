@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_FUEL, PolicyLoadError, loadPolicy, validatePolicyBytes } from '../src/policy/load.js';
+import { PolicyLoadError } from '../src/errors.js';
+import { DEFAULT_FUEL, loadPolicy, validatePolicyBytes } from '../src/policy/load.js';
 import { checkReport } from '../src/policy/check.js';
 import { MalformedWasm, readWasmStructure } from '../src/policy/wasm-binary.js';
 

@@ -2,7 +2,7 @@
 // Every call is answered (the workload counts its answers, the supervisor its notifications), the
 // supervisor's memory does not grow with the number of calls (it keeps state per pending notification
 // only), and its fds stay bounded: besides those it started with, only the callers' kept
-// /proc/TID/status files (src/dataplane/status-files.ts), at most KEPT_STATUS_FILES of them, the
+// /proc/TID/status files (src/caller/status-files.ts), at most KEPT_STATUS_FILES of them, the
 // two the mknod fast path keeps for its thread, and the one user namespace whose id maps are cached,
 // so a second storm of new threads adds none.
 import { test } from 'uvu';
@@ -11,7 +11,7 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY, TEST_POLICY } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
-import { KEPT_STATUS_FILES } from '../src/dataplane/status-files.js';
+import { KEPT_STATUS_FILES } from '../src/caller/status-files.js';
 import { faultEnv, fdCount, finalStats, nsOwnedDir, reliabilityProbe, rssKiB, startWasmsup, NS_ROOT } from './support/reliability.js';
 
 const THREADS = 64, CALLS = 1000, FORKS = 200, CONCURRENT = 16;
@@ -56,7 +56,7 @@ test(`${THREADS} threads × ${CALLS} calls and ${FORKS} forks: every call answer
     assert.is(stats.emulationFailed, 0);
 
     // + the worker thread's own root and cwd, which the mknod fast path opens once (native/impersonate.cc),
-    // and the callers' user namespace, held open while its id maps are cached (src/dataplane/caller.ts).
+    // and the callers' user namespace, held open while its id maps are cached (src/dataplane/creds-block.ts).
     assert.ok(storm1.fds >= warm.fds && storm1.fds <= warm.fds + KEPT_STATUS_FILES + 3, `fds after the first storm: ${warm.fds} → ${storm1.fds}`);
     assert.is(storm2.fds, storm1.fds, 'fds after the second storm');
     assert.ok(storm2.rss - storm1.rss < RSS_SLACK_KIB, `RSS grew from ${storm1.rss} to ${storm2.rss} KiB over the second storm`);

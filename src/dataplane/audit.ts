@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { portableName } from '../syscalls/tables.js';
+import { Notif } from '../layouts.js';
 import { Outcome, OUTCOME_NAMES, Stat, type StatsWriter } from './stats.js';
 
 /** Shared between one worker (writer) and the control plane (reader). Cloneable into workerData. */
@@ -73,11 +74,11 @@ export class AuditWriter {
     const w = this.words;
     this.doubles[base >> 1] = timeMs;
     this.doubles[(base >> 1) + 1] = latencyNs;
-    w[base + TID] = notif[2]!;
-    w[base + NR] = notif[4]!;
-    w[base + ARCH] = notif[5]!;
+    w[base + TID] = notif[Notif.TID]!;
+    w[base + NR] = notif[Notif.NR]!;
+    w[base + ARCH] = notif[Notif.ARCH]!;
     w[base + PORTABLE] = portable;
-    for (let i = 0; i < 12; i++) w[base + ARGS + i] = notif[8 + i]!;
+    for (let i = 0; i < 12; i++) w[base + ARGS + i] = notif[Notif.ARGS + i]!;
     w[base + SLOT] = slot;
     w[base + OUTCOME] = outcome;
     w[base + ERRNO] = errno;

@@ -5,19 +5,17 @@
 // and evaluating it allocates nothing.
 import type { ArgCondition, CmpOp, SyscallInterest } from '../filter/types.js';
 import { INVENTED_ID_BASE, portableId } from '../syscalls/tables.js';
+import { argLo } from '../layouts.js';
 
 interface HalfCondition { argLo: number; op: CmpOp; valueLo: number; valueHi: number; maskLo: number; maskHi: number }
 type Groups = HalfCondition[][] | true;
-
-// Word offsets of seccomp_data.args in struct seccomp_notif viewed as a Uint32Array (args start at byte 32).
-const ARGS_WORD = 8;
 
 function lo32(v: bigint): number { return Number(v & 0xffffffffn); }
 function hi32(v: bigint): number { return Number((v >> 32n) & 0xffffffffn); }
 
 function toHalves(c: ArgCondition): HalfCondition {
   const mask = c.mask ?? 0xffffffffffffffffn;
-  return { argLo: ARGS_WORD + 2 * c.arg, op: c.op, valueLo: lo32(c.value), valueHi: hi32(c.value), maskLo: lo32(mask), maskHi: hi32(mask) };
+  return { argLo: argLo(c.arg), op: c.op, valueLo: lo32(c.value), valueHi: hi32(c.value), maskLo: lo32(mask), maskHi: hi32(mask) };
 }
 
 function holds(c: HalfCondition, words: Uint32Array): boolean {

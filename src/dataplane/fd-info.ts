@@ -4,15 +4,13 @@
 // names another process by now must not lend its fds. Buffers are reused; the two /proc paths are the
 // only allocation, on a call a policy makes only when it needs to know.
 import { native } from '../native.js';
-import { fetchCallerFd } from '../emulate/caller-fd.js';
+import { FD_PATH_IN_ROOT, FD_PATH_NOT_A_PATH, FD_PATH_OUTSIDE_ROOT, FdInfoBlock } from '../layouts.js';
+import { fetchCallerFd } from '../caller/fd.js';
 
-// Block layout, byte offsets (docs/policy-abi.md, "fd_info").
-const MODE = 0, FLAGS = 4, DEV_MAJOR = 8, DEV_MINOR = 12, INO = 16, RDEV_MAJOR = 24, RDEV_MINOR = 28;
-const UID = 32, GID = 36, SIZE = 40, SOCK_FAMILY = 48, SOCK_TYPE = 52, SOCK_PROTOCOL = 56, FS_TYPE = 60;
-const PATH_LENGTH = 64, PATH_FLAGS = 68;
-
-/** Path flags: the path is as the caller sees it from its root; it lies outside that root; not a path at all. */
-export const FD_PATH_IN_ROOT = 1, FD_PATH_OUTSIDE_ROOT = 2, FD_PATH_NOT_A_PATH = 4;
+const {
+  MODE, FLAGS, DEV_MAJOR, DEV_MINOR, INO, RDEV_MAJOR, RDEV_MINOR, UID, GID, SIZE, SOCK_FAMILY, SOCK_TYPE,
+  SOCK_PROTOCOL, FS_TYPE, PATH_LENGTH, PATH_FLAGS,
+} = FdInfoBlock;
 
 const S_IFMT = 0o170000, S_IFSOCK = 0o140000;
 const ENOENT = 2, EBADF = 9, ENAMETOOLONG = 36;

@@ -3,6 +3,7 @@
 // by exactly one set from start to finish.
 import { instantiatePolicy, type HostContext, type PolicyInstance } from '../policy/instance.js';
 import type { PolicyInfo } from '../policy/load.js';
+import { Notif, PolicyBlock } from '../layouts.js';
 import { InterestMatcher } from './dispatch.js';
 import { Decision } from './protocol.js';
 import { POLICY_SLOTS, PolicyStat, type StatsWriter } from './stats.js';
@@ -21,7 +22,7 @@ export interface LoadedPolicy {
   consecutiveTraps: number;
   /** Put aside (not asked) until the next reload builds a new set. */
   skipped: boolean;
-  /** Rate limiting of its failure log lines (worker.ts). */
+  /** Rate limiting of its failure log lines (handler.ts). */
   lastLogMs: number;
   suppressedLogs: number;
 }
@@ -35,6 +36,9 @@ export interface PolicySetOptions {
 }
 
 export const DEFAULT_MAX_TRAPS = 5;
+
+const POLICY_WORDS = Notif.POLICY_WORDS, BLOCK_WORDS = PolicyBlock.WORDS;
+const { VALUE_LO, VALUE_HI, PRIMITIVE } = PolicyBlock;
 
 /** What the policies said about one notification. One object, reused for every notification. */
 export interface Verdict {
@@ -118,7 +122,7 @@ export class PolicySet {
     if (policy.blockWords.length !== 0) return;
     const block = policy.instance.notification;
     policy.block = block;
-    policy.blockWords = new Int32Array(block.buffer, block.byteOffset, 32);
+    policy.blockWords = new Int32Array(block.buffer, block.byteOffset, PolicyBlock.WORDS);
   }
 
   /**
@@ -138,8 +142,8 @@ export class PolicySet {
       // 21 words of notification and portable id, then 11 of zeroes: word copies, as this runs for
       // every notification (blockWords already requires the block to be 4-aligned).
       const bw = policy.blockWords;
-      for (let i = 0; i < 21; i++) bw[i] = words[i]!;
-      for (let i = 21; i < 32; i++) bw[i] = 0;
+      for (let i = 0; i < POLICY_WORDS; i++) bw[i] = words[i]!;
+      for (let i = POLICY_WORDS; i < BLOCK_WORDS; i++) bw[i] = 0;
       v.policy = policy;
       let kind: number;
       try {
@@ -160,19 +164,19 @@ export class PolicySet {
           v.kind = kind;
           return v;
         case Decision.ERRNO:
-          if (w[23] !== 0 || w[22]! < 1 || w[22]! > 4095) {
-            return this.refused(policy, `policy ${policy.name} returned an out-of-range errno ${w[22]}`);
+          if (w[VALUE_HI] !== 0 || w[VALUE_LO]! < 1 || w[VALUE_LO]! > 4095) {
+            return this.refused(policy, `policy ${policy.name} returned an out-of-range errno ${w[VALUE_LO]}`);
           }
           this.count(policy, PolicyStat.errno);
-          v.kind = kind; v.valueLo = w[22]!;
+          v.kind = kind; v.valueLo = w[VALUE_LO]!;
           return v;
         case Decision.RETURN:
           this.count(policy, PolicyStat.return);
-          v.kind = kind; v.valueLo = w[22]!; v.valueHi = w[23]!;
+          v.kind = kind; v.valueLo = w[VALUE_LO]!; v.valueHi = w[VALUE_HI]!;
           return v;
         case Decision.EMULATE:
           this.count(policy, PolicyStat.emulate);
-          v.kind = kind; v.primitive = w[24]!;
+          v.kind = kind; v.primitive = w[PRIMITIVE]!;
           return v;
         default:
           return this.refused(policy, `policy ${policy.name} returned unknown decision ${kind}`);

@@ -1,13 +1,17 @@
 // The emulation primitives a policy can name in an EMULATE decision (docs/policy-abi.md, section 4).
-// Each is host code with its own checks: the policy only chose it. A primitive declares the portable
-// syscalls it applies to; naming it for any other call fails the call closed.
+// Each is host code with its own checks (src/emulate/): the policy only chose it. A primitive declares
+// the portable syscalls it applies to; naming it for any other call fails the call closed. This table
+// is where a policy's operands become an emulator's arguments: the emulators never see a policy.
+// Every primitive returns as every emulator does (src/emulate/contract.ts): ≥ 0, -errno, or ANSWERED.
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
 import { MknodEmulator } from '../emulate/mknod.js';
 import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
-import type { WorkloadInfo } from '../emulate/workload.js';
-import { OpenEmulator } from '../emulate/open.js';
+import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
+import type { WorkloadInfo } from '../caller/workload.js';
+import type { CallerSnapshot } from '../caller/snapshot.js';
+import { PolicyBlock } from '../layouts.js';
 import { portableId } from '../syscalls/tables.js';
 import { Primitive } from './protocol.js';
 import type { LoadedPolicy } from './policy-set.js';
@@ -15,19 +19,15 @@ import { sleepMs, type TestFaults } from './test-faults.js';
 
 /** Everything a primitive may use to act on one notification. One object, reused. */
 export interface EmulationContext {
-  listenerFd: number;
   /** struct seccomp_notif (+ portable id at 80), and the same as Uint32Array. */
   notif: Uint8Array;
   words: Uint32Array;
   portable: number;
   /** The policy that decided; its notification block may carry the primitive's operands. */
   policy: LoadedPolicy;
-  helper: PrivilegedHelper | null;
-  warn(message: string): void;
+  /** What the policy's host functions learned about this notification's caller. */
+  caller: CallerSnapshot;
 }
-
-/** Returned by a primitive that has answered the notification itself (e.g. ADDFD with SEND). */
-export const ANSWERED = -0x7fffffff;
 
 export interface PrimitiveImpl {
   readonly name: string;
@@ -46,18 +46,16 @@ export function createPrimitives(ctx: {
   workloadUsernsInode?: number;
   /** The workload as recorded at start (BPF and SYSINFO need its cgroups, first process, start time). */
   workload?: WorkloadInfo | null;
-  /** The caller's readCreds words if the policy already read them for this notification (by its words), else null. */
-  confirmedCreds?: (words: Uint32Array) => Uint32Array | null;
 }): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
   const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null, ctx.confirmedCreds ?? null,
+  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null,
     !(ctx.faults?.mknodHelperOnly));
   const SYS_MKNODAT = portableId('mknodat');
   table[Primitive.MKNOD] = {
     name: 'mknod',
     syscalls: [portableId('mknod'), SYS_MKNODAT],
-    run: (c) => -mknod.emulate(c.notif, c.words, c.portable === SYS_MKNODAT),
+    run: (c) => mknod.emulate(c.notif, c.words, c.portable === SYS_MKNODAT, c.caller),
   };
   const setxattr = new SetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
   const SYS_LSETXATTR = portableId('lsetxattr'), SYS_FSETXATTR = portableId('fsetxattr');
@@ -65,27 +63,50 @@ export function createPrimitives(ctx: {
     name: 'setxattr',
     syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR],
     run: (c) => setxattr.emulate(c.notif, c.words,
-      c.portable === SYS_FSETXATTR ? SetxattrCall.FD : c.portable === SYS_LSETXATTR ? SetxattrCall.LINK : SetxattrCall.PATH, ANSWERED),
+      c.portable === SYS_FSETXATTR ? SetxattrCall.FD : c.portable === SYS_LSETXATTR ? SetxattrCall.LINK : SetxattrCall.PATH),
   };
-  const open = new OpenEmulator(ctx.listenerFd, ctx.warn, ANSWERED);
+  const open = new OpenEmulator(ctx.listenerFd, ctx.warn);
+  const openRequest: OpenRequest = { path: new Uint8Array(0), flags: 0, resolve: 0, policyName: '' };
   table[Primitive.OPEN] = {
     name: 'open',
     syscalls: [portableId('open'), portableId('openat'), portableId('openat2')],
-    run: (c) => open.emulate(c.notif, c.words, c.policy),
+    run: (c) => {
+      const request = openOperands(c.policy, openRequest, ctx.warn);
+      return typeof request === 'number' ? request : open.emulate(c.notif, c.words, request);
+    },
     dispose: () => open.dispose(),
   };
   const bpf = new BpfEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
   table[Primitive.BPF] = {
     name: 'bpf',
     syscalls: [portableId('bpf')],
-    run: (c) => bpf.emulate(c.notif, c.words, ANSWERED),
+    run: (c) => bpf.emulate(c.notif, c.words),
     dispose: () => bpf.dispose(),
   };
   const sysinfo = new SysinfoEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
   table[Primitive.SYSINFO] = {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
-    run: (c) => -sysinfo.emulate(c.notif, c.words),
+    run: (c) => sysinfo.emulate(c.notif, c.words),
   };
   return table;
+}
+
+/**
+ * OPEN's operands from `policy`'s notification block into `request`, the path a view of the policy's
+ * memory; or, when they do not describe a path in that memory, -EPERM after saying why.
+ */
+export function openOperands(policy: LoadedPolicy, request: OpenRequest, warn: (m: string) => void): OpenRequest | number {
+  const op = policy.blockWords;
+  const memory = policy.instance.memory.buffer;
+  const pathPtr = op[PolicyBlock.OPEN_PATH_PTR]! >>> 0, pathLength = op[PolicyBlock.OPEN_PATH_LEN]! >>> 0;
+  const bad = (why: string) => refusedOperands(warn, policy.name, why);
+  for (let w = PolicyBlock.OPEN_RESERVED; w < PolicyBlock.WORDS; w++) if (op[w] !== 0) return bad('reserved bytes 116..128 are not zero');
+  if (pathLength < 1 || pathLength > OPEN_PATH_MAX) return bad(`path length ${pathLength} is not 1..${OPEN_PATH_MAX}`);
+  if (pathPtr + pathLength > memory.byteLength) return bad(`path ${pathPtr}+${pathLength} is outside the policy's memory`);
+  request.path = new Uint8Array(memory, pathPtr, pathLength);
+  request.flags = op[PolicyBlock.OPEN_FLAGS]! >>> 0;
+  request.resolve = op[PolicyBlock.OPEN_RESOLVE]! >>> 0;
+  request.policyName = policy.name;
+  return request;
 }

@@ -1,7 +1,7 @@
 // What the control plane and a data-plane worker tell each other, and the ABI's decision numbers.
 import type { PolicyInfo } from '../policy/load.js';
 import type { LogLevel } from '../log.js';
-import type { WorkloadInfo } from '../emulate/workload.js';
+import type { WorkloadInfo } from '../caller/workload.js';
 import type { AuditRing } from './audit.js';
 
 export interface DataPlaneConfig {

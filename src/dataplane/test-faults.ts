@@ -51,12 +51,11 @@ export function delayedSend<A extends unknown[]>(faults: TestFaults, send: (...a
   return (...a: A) => { sleepMs(faults.delaySendMs); send(...a); };
 }
 
-/** `handle` that throws on every Nth notification, as a bug in the host would. */
-export function throwingHandler(faults: TestFaults, handle: () => void): () => void {
-  if (faults.throwEvery === 0) return handle;
+/** What throws on every Nth notification before it is handled, as a bug in the host would; null when not asked for. */
+export function throwEveryNth(faults: TestFaults): (() => void) | null {
+  if (faults.throwEvery === 0) return null;
   let n = 0;
   return () => {
     if (++n % faults.throwEvery === 0) throw new Error(`injected fault (WASMSUP_TEST_FAULTS throw-every=${faults.throwEvery}) at notification ${n}`);
-    handle();
   };
 }

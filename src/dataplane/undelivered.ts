@@ -13,12 +13,13 @@
 // thread's next intercepted call. With --wait-killable none of this is needed once a call was
 // received, as only a fatal signal can withdraw it (docs/reliability.md).
 import { readFileSync } from 'node:fs';
+import { Notif } from '../layouts.js';
 
 /** replay() found nothing to replay. */
 export const NOT_REPLAYED = -1;
 
-// struct seccomp_notif as Uint32Array: tid at 2, then seccomp_data from 4 (nr, arch, ip, args) to 20.
-const TID = 2, DATA_FROM = 4, DATA_TO = 20;
+// The thread, and struct seccomp_data (nr, arch, ip, args): what a restart re-issues unchanged.
+const { TID, DATA_FROM, DATA_TO } = Notif;
 /** A restart follows its signal handler; a longer gap is a new call, however alike. */
 const REPLAY_WINDOW_MS = 5000;
 /** Entries of threads that died before restarting are dropped oldest first beyond this. */

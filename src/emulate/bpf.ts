@@ -39,11 +39,15 @@
 // Performed by the supervisor thread itself, not the privileged helper: loading and attaching need
 // CAP_BPF/CAP_NET_ADMIN in the initial namespace, which the supervisor has, and no credential or
 // namespace change; the program is the kernel's verified object whoever loads it.
+//
+// Results as every emulator's (contract.ts): ≥ 0, -errno, or ANSWERED after ADDFD + SEND.
 import { readdirSync } from 'node:fs';
 import { native } from '../native.js';
-import { openCallerPidfd } from './caller-fd.js';
-import { TaintedThreadError } from './mknod.js';
-import type { WorkloadInfo } from './workload.js';
+import { AddFd, ADDFD_BYTES, argLo, Notif } from '../layouts.js';
+import { TaintedThreadError, THREAD_TAINTED_CODE } from '../errors.js';
+import { openCallerPidfd } from '../caller/fd.js';
+import type { WorkloadInfo } from '../caller/workload.js';
+import { ANSWERED } from './contract.js';
 
 /** Instruction cap of an emulated load: the classic BPF_MAXINSNS; runc/crun device programs use ~10 per rule. */
 export const MAX_INSNS = 4096;
@@ -126,7 +130,7 @@ export class BpfEmulator {
   private readonly hostAttr = new Uint8Array(L.end);
   private readonly hostView = new DataView(this.hostAttr.buffer);
   private readonly license = new Uint8Array(LICENSE_MAX);
-  private readonly addfd = new Uint8Array(24);
+  private readonly addfd = new Uint8Array(ADDFD_BYTES);
   private readonly addfdView = new DataView(this.addfd.buffer);
   private readonly idMap = new Uint32Array(3 * 340);
   /** The programs behind the tokens callers hold, by the token pipe's inode number. */
@@ -143,18 +147,18 @@ export class BpfEmulator {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** Performs the call; ≥ 0 its result, < 0 -errno, or `answered` when ADDFD+SEND already answered. */
-  emulate(notif: Uint8Array, words: Uint32Array, answered: number): number {
-    const tid = words[2]!;
-    const cmd = words[8]!; // int cmd: the low half of args[0]
-    const size = words[12]!; // unsigned int size: the low half of args[2]
-    this.attrLo = words[10]!;
-    this.attrHi = words[11]!;
+  /** Performs the call; ≥ 0 its result, < 0 -errno, or ANSWERED when ADDFD+SEND already answered. */
+  emulate(notif: Uint8Array, words: Uint32Array): number {
+    const tid = words[Notif.TID]!;
+    const cmd = words[argLo(0)]!; // int cmd: the low half of args[0]
+    const size = words[argLo(2)]!; // unsigned int size: the low half of args[2]
+    this.attrLo = words[argLo(1)]!;
+    this.attrHi = words[argLo(1) + 1]!;
     try {
       const attrLength = this.readAttr(tid, this.attrLo, this.attrHi, size);
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       switch (cmd) {
-        case BPF_PROG_LOAD: return this.load(notif, tid, attrLength, size, answered);
+        case BPF_PROG_LOAD: return this.load(notif, tid, attrLength, size);
         case BPF_PROG_ATTACH: return this.attachOrDetach(notif, tid, attrLength, true);
         case BPF_PROG_DETACH: return this.attachOrDetach(notif, tid, attrLength, false);
         // A link would be an attachment whose fd the caller holds; not emulated.
@@ -194,7 +198,7 @@ export class BpfEmulator {
     return true;
   }
 
-  private load(notif: Uint8Array, tid: number, attrLength: number, size: number, answered: number): number {
+  private load(notif: Uint8Array, tid: number, attrLength: number, size: number): number {
     if (this.u32(L.progType) !== BPF_PROG_TYPE_CGROUP_DEVICE) return -E.EPERM;
     const insnCnt = this.u32(L.insnCnt);
     if (insnCnt === 0 || insnCnt > MAX_INSNS) return -E.E2BIG;
@@ -238,7 +242,7 @@ export class BpfEmulator {
       progFd = native.bpfProgLoad(attrForKernel, insns, this.license, log);
     } catch (e) {
       loadError = e as NodeJS.ErrnoException;
-      if (loadError.code === 'EWASMSUP_THREAD_TAINTED') throw new TaintedThreadError(loadError.message);
+      if (loadError.code === THREAD_TAINTED_CODE) throw new TaintedThreadError(loadError.message);
       if (typeof loadError.errno !== 'number') throw e;
     }
     let readEnd = -1, writeEnd = -1;
@@ -250,15 +254,15 @@ export class BpfEmulator {
       this.pipeDev = token.dev;
       // ADDFD + SEND: the caller's bpf() returns the token's fd number, atomically with the install.
       const a = this.addfdView;
-      for (let i = 0; i < 8; i++) this.addfd[i] = notif[i]!;
-      a.setUint32(8, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      a.setUint32(12, readEnd, true);
-      a.setUint32(16, 0, true);
-      a.setUint32(20, O_CLOEXEC, true);
+      for (let i = 0; i < 8; i++) this.addfd[AddFd.ID + i] = notif[i]!;
+      a.setUint32(AddFd.FLAGS, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
+      a.setUint32(AddFd.SRCFD, readEnd, true);
+      a.setUint32(AddFd.NEWFD, 0, true);
+      a.setUint32(AddFd.NEWFD_FLAGS, O_CLOEXEC, true);
       native.notifAddFd(this.listenerFd, this.addfd);
       this.kept.set(token.ino, { progFd, writeEnd });
       progFd = writeEnd = -1;
-      return answered;
+      return ANSWERED;
     } finally {
       if (progFd >= 0) native.close(progFd);
       if (writeEnd >= 0) native.close(writeEnd);

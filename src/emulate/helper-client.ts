@@ -12,7 +12,8 @@
 //   (AT_SYMLINK_NOFOLLOW, or AT_EMPTY_PATH with pathLength 0 and startFd the caller's open file), and
 //   after the path: u32 nameLength (1..255), u32 valueLength (0..255), name, value.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Creds, HELPER_PATH, native } from '../native.js';
+import { HELPER_PATH, native } from '../native.js';
+import { Creds } from '../layouts.js';
 
 export interface MknodRequest {
   /** The caller's /proc/TID/root (O_PATH|O_DIRECTORY). */

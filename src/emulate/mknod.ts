@@ -22,24 +22,27 @@
 // - every piece of caller state (/proc/TID/root, cwd, ns/user, status) is opened first and the
 //   notification checked with ID_VALID afterwards, so a reused pid can never lend its state (the
 //   credentials may come from the policy's caller_creds for the same notification, checked likewise).
-import { Creds, native } from '../native.js';
-import { statusFiles } from '../dataplane/status-files.js';
+// Results as every emulator's (contract.ts): 0, or -errno.
+import { native } from '../native.js';
+import { argLo, Creds, CREDS_WORDS, Notif } from '../layouts.js';
+import { TaintedThreadError, THREAD_TAINTED_CODE } from '../errors.js';
+import { statusFiles } from '../caller/status-files.js';
+import { openCallerPidfd } from '../caller/fd.js';
+import type { CallerSnapshot } from '../caller/snapshot.js';
 import type { PrivilegedHelper } from './helper-client.js';
+import { resultOfErrno } from './contract.js';
 
 const PATH_MAX = 4096;
 const AT_FDCWD = -100;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, EACCES: 13, ENAMETOOLONG: 36 } as const;
-
-/** Thrown when the worker thread could not be given back its own credentials or root: it must end. */
-export class TaintedThreadError extends Error {}
-// Word index of seccomp_data.args[i] (low half) in struct seccomp_notif viewed as Uint32Array.
-const argLo = (i: number) => 8 + 2 * i;
+/** createOnThisThread could not run for this call: the helper decides. */
+const FAST_PATH_UNAVAILABLE = 1;
 
 export interface MknodCall { pathLo: number; pathHi: number; mode: number; dev: number; dirfd: number }
 
 export class MknodEmulator {
   private readonly path = new Uint8Array(PATH_MAX);
-  private readonly creds = new Uint32Array(96);
+  private readonly creds = new Uint32Array(CREDS_WORDS);
   private readonly call: MknodCall = { pathLo: 0, pathHi: 0, mode: 0, dev: 0, dirfd: AT_FDCWD };
 
   constructor(
@@ -48,9 +51,6 @@ export class MknodEmulator {
     private readonly warn: (message: string) => void,
     /** Test-only fault injection (src/dataplane/test-faults.ts): runs between reading the path and acting. */
     private readonly afterPathRead: (() => void) | null = null,
-    /** The caller's readCreds words when the policy already read them for this notification and
-     * confirmed it with ID_VALID afterwards (so they are this caller's), else null. */
-    private readonly confirmedCreds: ((words: Uint32Array) => Uint32Array | null) | null = null,
     /** Try native.mknodatAsCaller on this thread first; false sends every call through the helper. */
     private fastPath = true,
   ) {}
@@ -67,24 +67,27 @@ export class MknodEmulator {
     return c;
   }
 
-  /** Performs the call for the notification in `notif`; returns 0 or the errno the caller must see. */
-  emulate(notif: Uint8Array, words: Uint32Array, isAt: boolean): number {
+  /**
+   * Performs the call for the notification in `notif`; returns 0 or -errno. `caller` has the caller's
+   * credentials when the policy read them for this notification.
+   */
+  emulate(notif: Uint8Array, words: Uint32Array, isAt: boolean, caller: CallerSnapshot): number {
     if (this.helper === null) {
       this.warn('mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
-      return E.EPERM;
+      return -E.EPERM;
     }
     const call = this.decode(words, isAt);
-    const tid = words[2]!;
+    const tid = words[Notif.TID]!;
 
     // getname(): the kernel copies the path before it looks at dirfd, so its errnos come first.
     let length: number;
     try {
       length = native.readString(tid, call.pathLo, call.pathHi, this.path, PATH_MAX);
     } catch (e) {
-      return (e as NodeJS.ErrnoException).errno ?? E.EFAULT;
+      return -((e as NodeJS.ErrnoException).errno ?? E.EFAULT);
     }
-    if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
-    if (length === 0) return E.ENOENT;
+    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+    if (length === 0) return -E.ENOENT;
     if (this.afterPathRead !== null) this.afterPathRead();
 
     const relative = this.path[0] !== 0x2f; // '/'
@@ -96,18 +99,18 @@ export class MknodEmulator {
           startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
         } else {
           // The dirfd is the caller's: fetch that very open file, as the kernel would use it.
-          pidfd = openPidfd(tid);
+          pidfd = openCallerPidfd(tid);
           try {
             startFd = native.pidfdGetfd(pidfd, call.dirfd);
           } catch (e) {
             const code = (e as NodeJS.ErrnoException).code;
-            return code === 'EBADF' || call.dirfd < 0 ? E.EBADF : ((e as NodeJS.ErrnoException).errno ?? E.EBADF);
+            return code === 'EBADF' || call.dirfd < 0 ? -E.EBADF : -((e as NodeJS.ErrnoException).errno ?? E.EBADF);
           }
         }
       }
       // Parsing /proc/TID/status is the costliest read here: reuse the policy's, which a blocked
       // caller cannot have changed since (a signal would end the notification, and ID_VALID below).
-      let creds = this.confirmedCreds?.(words) ?? null;
+      let creds = caller.credsOf(words);
       if (creds === null) {
         statusFiles.readCreds(tid, this.creds);
         creds = this.creds;
@@ -116,42 +119,42 @@ export class MknodEmulator {
       creds = statusFiles.withAllGroups(tid, creds);
       // Everything above named the caller by tid; if the notification is no longer valid the tid may
       // belong to someone else by now, so nothing read may be used.
-      if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
+      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       if (this.fastPath && creds[Creds.UMASK]! <= 0o777 && !setgidNeedsCaller(call.mode, creds)) {
-        const err = this.createOnThisThread(rootFd, relative ? startFd : -1, length, call, creds);
-        if (err !== E.EACCES && err !== E.EPERM && err >= 0) return err;
+        const result = this.createOnThisThread(rootFd, relative ? startFd : -1, length, call, creds);
+        if (result !== -E.EACCES && result !== -E.EPERM && result !== FAST_PATH_UNAVAILABLE) return result;
       }
       usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
-      if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
-      return this.helper.mknod({
+      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+      return resultOfErrno(this.helper.mknod({
         rootFd, startFd: relative ? startFd : -1, usernsFd,
         path: this.path, pathLength: length, mode: call.mode, dev: call.dev, creds,
-      });
+      }));
     } catch (e) {
       if (e instanceof TaintedThreadError) throw e;
       const err = e as NodeJS.ErrnoException;
       // /proc/TID vanished: the caller is gone; the answer will not be delivered anyway.
-      if (err.code === 'ENOENT' || err.code === 'ESRCH') return E.ENOENT;
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
       this.warn(`mknod emulation for tid ${tid} failed: ${err.message}`);
-      return E.EPERM;
+      return -E.EPERM;
     } finally {
       for (const fd of [rootFd, startFd, usernsFd, pidfd]) if (fd >= 0) native.close(fd);
     }
   }
 
-  /** The fast path's errno (0 = created), or -1 when it could not run for this call (then the helper decides). */
+  /** The fast path's result (0 = created, or -errno), or FAST_PATH_UNAVAILABLE for this call. */
   private createOnThisThread(rootFd: number, startFd: number, length: number, call: MknodCall, creds: Uint32Array): number {
     try {
-      return native.mknodatAsCaller(rootFd, startFd, this.path, length, call.mode, call.dev, creds);
+      return resultOfErrno(native.mknodatAsCaller(rootFd, startFd, this.path, length, call.mode, call.dev, creds));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'EWASMSUP_THREAD_TAINTED') throw new TaintedThreadError(err.message);
+      if (err.code === THREAD_TAINTED_CODE) throw new TaintedThreadError(err.message);
       // A thread that cannot have its own root and umask (unshare(CLONE_FS) refused) never will.
       if (err.syscall?.includes('unshare')) {
         this.fastPath = false;
         this.warn(`mknod emulation: ${err.message}; every mknod goes through the helper`);
       }
-      return -1;
+      return FAST_PATH_UNAVAILABLE;
     }
   }
 }
@@ -166,16 +169,4 @@ const S_ISGID = 0o2000, S_IXGRP = 0o010, CAP_FSETID = 4;
  */
 function setgidNeedsCaller(mode: number, creds: Uint32Array): boolean {
   return (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && (creds[Creds.CAP_EFF]! & (1 << CAP_FSETID)) !== 0;
-}
-
-function openPidfd(tid: number): number {
-  // A notification names a thread; PIDFD_THREAD (6.9+) opens it directly. Threads share the fd table,
-  // so on older kernels the thread-group leader's pidfd sees the same fds.
-  try {
-    return native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
-  } catch {
-    const creds = new Uint32Array(96);
-    statusFiles.readCreds(tid, creds);
-    return native.pidfdOpen(creds[9]!, 0);
-  }
 }

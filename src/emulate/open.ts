@@ -3,8 +3,9 @@
 // with its number in one step). docs/policy-abi.md, section 4, gives the operands; docs/policies.md,
 // "open-proxy", what it is for.
 //
-// What the host opens is the path the policy passes in its own memory (bytes 100..128 of its
-// notification block): the source the operator configured in the policy, never the caller's memory.
+// What the host opens is the path the policy passes in its own memory (the operands of its
+// notification block, which the data plane reads: src/dataplane/primitives.ts): the source the
+// operator configured in the policy, never the caller's memory.
 //
 // The open is a read-only view with the supervisor's credentials (that is what makes a proxy worth
 // having: it can give the workload a file its own credentials could not open), so it must be the
@@ -25,8 +26,10 @@
 //   nor fchmod/fsetxattr/exec through the fd, can do more than read; and a file has no ".." to walk;
 // - the fd number is the lowest free one in the caller (ADDFD without SETFD) and O_CLOEXEC is
 //   honoured through newfd_flags, as the kernel's own open would do; RLIMIT_NOFILE still applies.
+// Results as every emulator's (contract.ts): ANSWERED once the fd is injected, or -errno.
 import { native } from '../native.js';
-import type { LoadedPolicy } from '../dataplane/policy-set.js';
+import { AddFd, ADDFD_BYTES, Notif } from '../layouts.js';
+import { ANSWERED } from './contract.js';
 
 const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30 } as const;
 const PATH_MAX = 4096;
@@ -46,12 +49,24 @@ const RESOLVE_ALWAYS = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYML
 const MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_NOSUID = 0x2, MOUNT_ATTR_NODEV = 0x4, MOUNT_ATTR_NOEXEC = 0x8;
 const VIEW_MOUNT_ATTRS = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 
-// Operand words in the notification block viewed as Int32Array (byte offset / 4).
-const OP_PATH_PTR = 25, OP_PATH_LEN = 26, OP_FLAGS = 27, OP_RESOLVE = 28, OP_RESERVED = 29;
+/** What a policy asked to open: its OPEN operands (docs/policy-abi.md, section 4). */
+export interface OpenRequest {
+  /** The path, in the policy's memory; at least 1 and under PATH_MAX bytes. */
+  path: Uint8Array;
+  /** Open flags to honour (the caller's). */
+  flags: number;
+  /** RESOLVE_* bits the policy adds. */
+  resolve: number;
+  /** The policy that asked, for the log. */
+  policyName: string;
+}
+
+/** Longest OPEN path, NUL excluded. */
+export const OPEN_PATH_MAX = PATH_MAX - 1;
 
 /** Opens files for callers and injects them; one per data-plane worker. */
 export class OpenEmulator {
-  private readonly addfd = new Uint8Array(24);
+  private readonly addfd = new Uint8Array(ADDFD_BYTES);
   private readonly addfdView = new DataView(this.addfd.buffer);
   private readonly stat = new Float64Array(10);
   /**
@@ -63,7 +78,6 @@ export class OpenEmulator {
   constructor(
     private readonly listenerFd: number,
     private readonly warn: (message: string) => void,
-    private readonly answered: number,
   ) {
     this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
   }
@@ -73,26 +87,20 @@ export class OpenEmulator {
     native.close(this.hostRoot);
   }
 
-  /** Opens what `policy` asked for and injects it; the fd number (already answered: `answered`) or -errno. */
-  emulate(notif: Uint8Array, words: Uint32Array, policy: LoadedPolicy): number {
-    const op = policy.blockWords;
-    const memory = policy.instance.memory.buffer;
-    const pathPtr = op[OP_PATH_PTR]! >>> 0, pathLength = op[OP_PATH_LEN]! >>> 0;
-    const flags = op[OP_FLAGS]! >>> 0, resolve = op[OP_RESOLVE]! >>> 0;
+  /** Opens what a policy asked for and injects it: ANSWERED (the caller has the fd), or -errno. */
+  emulate(notif: Uint8Array, words: Uint32Array, request: OpenRequest): number {
+    const { path, flags, resolve } = request;
+    const pathLength = path.length;
     // Malformed operands are a bug in the policy, not something the caller did: fail closed, say why.
-    const bad = (why: string) => { this.warn(`policy ${policy.name}: OPEN operands refused: ${why}; failing the call closed`); return -E.EPERM; };
-    for (let w = OP_RESERVED; w < 32; w++) if (op[w] !== 0) return bad('reserved bytes 116..128 are not zero');
-    if (pathLength < 1 || pathLength >= PATH_MAX) return bad(`path length ${pathLength} is not 1..4095`);
-    if (pathPtr + pathLength > memory.byteLength) return bad(`path ${pathPtr}+${pathLength} is outside the policy's memory`);
+    const bad = (why: string) => refusedOperands(this.warn, request.policyName, why);
     if ((resolve & ~RESOLVE_ALLOWED) !== 0) return bad(`resolve flags 0x${resolve.toString(16)} beyond RESOLVE_NO_XDEV|RESOLVE_NO_SYMLINKS`);
-    const path = new Uint8Array(memory, pathPtr, pathLength);
     if (path[0] !== 0x2f) return bad('the path is not absolute');
     if (path.includes(0)) return bad('the path holds a NUL byte');
 
     if ((flags & O_ACCMODE) !== 0 || (flags & WRITE_FLAGS) !== 0) return -E.EROFS;
     if ((flags & O_PATH) !== 0) return -E.EINVAL;
 
-    const tid = words[2]!;
+    const tid = words[Notif.TID]!;
     let pathFd = -1, treeFd = -1, fd = -1;
     try {
       try {
@@ -116,20 +124,20 @@ export class OpenEmulator {
 
       // Lowest free fd in the caller (no SETFD), answered atomically with its number (SEND).
       const v = this.addfdView;
-      this.addfd.set(notif.subarray(0, 8));
-      v.setUint32(8, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      v.setUint32(12, fd, true);
-      v.setUint32(16, 0, true);
-      v.setUint32(20, flags & O_CLOEXEC, true);
+      this.addfd.set(notif.subarray(AddFd.ID, AddFd.ID + 8));
+      v.setUint32(AddFd.FLAGS, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
+      v.setUint32(AddFd.SRCFD, fd, true);
+      v.setUint32(AddFd.NEWFD, 0, true);
+      v.setUint32(AddFd.NEWFD_FLAGS, flags & O_CLOEXEC, true);
       try {
         native.notifAddFd(this.listenerFd, this.addfd);
       } catch (e) {
         // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. Anything else
         // (EMFILE: the caller is at RLIMIT_NOFILE) left the call pending: it is answered with it.
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return this.answered;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ANSWERED;
         throw e;
       }
-      return this.answered;
+      return ANSWERED;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (typeof err.errno === 'number' && err.syscall === 'ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)') return -err.errno;
@@ -141,4 +149,13 @@ export class OpenEmulator {
       for (const f of [pathFd, treeFd, fd]) if (f >= 0) native.close(f);
     }
   }
+}
+
+/**
+ * Logs why a policy's OPEN operands were refused and fails the call closed (EPERM): malformed
+ * operands are a bug in the policy, not something the caller did.
+ */
+export function refusedOperands(warn: (message: string) => void, policyName: string, why: string): number {
+  warn(`policy ${policyName}: OPEN operands refused: ${why}; failing the call closed`);
+  return -E.EPERM;
 }

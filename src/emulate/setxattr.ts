@@ -15,17 +15,19 @@
 //   caller's namespace mapping the inode's owner and group so that its CAP_SYS_ADMIN counts there,
 //   write permission; the same for setxattr, lsetxattr and fsetxattr), then sets the xattr on that
 //   very inode.
+// Results as every emulator's (contract.ts): 0, -errno, or ANSWERED after a CONTINUE.
 import { native } from '../native.js';
-import { statusFiles } from '../dataplane/status-files.js';
+import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
+import { statusFiles } from '../caller/status-files.js';
+import { fetchCallerFd } from '../caller/fd.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
-import { fetchCallerFd } from './caller-fd.js';
+import { ANSWERED, resultOfErrno } from './contract.js';
 
 const PATH_MAX = 4096;
 const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
 const CAP_SYS_ADMIN = 21;
 const O_PATH = 0o10000000;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, ENAMETOOLONG: 36 } as const;
-const argLo = (i: number) => 8 + 2 * i;
 
 /** The xattrs the host ever sets, with the one value each may take. */
 export const SETXATTR_ALLOWLIST: readonly { name: string; value: string }[] = [
@@ -43,8 +45,8 @@ export class SetxattrEmulator {
   private readonly path = new Uint8Array(PATH_MAX);
   private readonly name = new Uint8Array(XATTR_NAME_CAP);
   private readonly value = new Uint8Array(256);
-  private readonly creds = new Uint32Array(96);
-  private readonly response = new Uint8Array(24);
+  private readonly creds = new Uint32Array(CREDS_WORDS);
+  private readonly response = new Int32Array(RESP_BYTES / 4);
   private readonly allow = SETXATTR_ALLOWLIST.map((a) => ({ name: Buffer.from(a.name), value: Buffer.from(a.value) }));
 
   constructor(
@@ -56,14 +58,14 @@ export class SetxattrEmulator {
 
   /**
    * Performs the call for the notification in `notif`; returns 0, or -errno for the caller, or
-   * `continued` after answering the notification with CONTINUE itself.
+   * ANSWERED after answering the notification with CONTINUE itself.
    */
-  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall, continued: number): number {
+  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall): number {
     if (this.helper === null) {
       this.warn('setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
       return -E.EPERM;
     }
-    const tid = words[2]!;
+    const tid = words[Notif.TID]!;
     // size_t size: on a 64-bit caller a high half makes it far larger than any allowed value.
     const size = words[argLo(3) + 1] !== 0 ? -1 : words[argLo(3)]!;
     const xattrFlags = words[argLo(4)]!;
@@ -75,10 +77,10 @@ export class SetxattrEmulator {
         ? native.readMemory(tid, words[argLo(2)]!, words[argLo(2) + 1]!, this.value, size) : -1;
     } catch {
       // Unreadable name or value: the kernel's own copy will say EFAULT/ERANGE.
-      return this.continueCall(notif, continued);
+      return this.continueCall(words);
     }
     if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
-    if (!this.allowed(nameLength, valueLength, size) || xattrFlags > 3) return this.continueCall(notif, continued);
+    if (!this.allowed(nameLength, valueLength, size) || xattrFlags > 3) return this.continueCall(words);
 
     let pathLength = 0;
     if (kind !== SetxattrCall.FD) {
@@ -114,16 +116,16 @@ export class SetxattrEmulator {
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
       // The host's own check of who may have this, whatever the policy said: the workload's root
       // (CAP_SYS_ADMIN effective in the workload's user namespace). Anyone else: the kernel decides.
-      const capEffLo = creds[14]!, capEffHi = creds[15]!;
+      const capEffLo = creds[Creds.CAP_EFF]!, capEffHi = creds[Creds.CAP_EFF + 1]!;
       const hasSysAdmin = CAP_SYS_ADMIN < 32 ? (capEffLo >>> CAP_SYS_ADMIN) & 1 : (capEffHi >>> (CAP_SYS_ADMIN - 32)) & 1;
-      if (usernsInode !== this.workloadUsernsInode || !hasSysAdmin) return this.continueCall(notif, continued);
-      return -this.helper.setxattr({
+      if (usernsInode !== this.workloadUsernsInode || !hasSysAdmin) return this.continueCall(words);
+      return resultOfErrno(this.helper.setxattr({
         rootFd, startFd, usernsFd, path: this.path, pathLength,
         xattrFlags,
         atFlags: kind === SetxattrCall.FD ? AT_EMPTY_PATH : kind === SetxattrCall.LINK ? AT_SYMLINK_NOFOLLOW : 0,
         name: this.name.subarray(0, nameLength), value: this.value.subarray(0, valueLength),
         creds,
-      });
+      }));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
@@ -141,15 +143,17 @@ export class SetxattrEmulator {
   }
 
   /** Lets the kernel run the call with its own checks; the notification is answered here. */
-  private continueCall(notif: Uint8Array, continued: number): number {
-    this.response.fill(0);
-    this.response.set(notif.subarray(0, 8));
-    new DataView(this.response.buffer).setUint32(20, native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE, true);
+  private continueCall(words: Uint32Array): number {
+    const r = this.response;
+    r.fill(0);
+    r[Resp.ID_LO] = words[Notif.ID_LO]!;
+    r[Resp.ID_HI] = words[Notif.ID_HI]!;
+    r[Resp.FLAGS] = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     try {
-      native.notifSend(this.listenerFd, this.response);
+      native.notifSend(this.listenerFd, r);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    return continued;
+    return ANSWERED;
   }
 }

@@ -18,8 +18,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { native } from '../native.js';
+import { Notif, argLo } from '../layouts.js';
 import { AUDIT_ARCH_I386 } from '../syscalls/tables.js';
-import { CLOCK_TICKS_PER_SECOND, countWorkloadTasks, memoryCgroupOf, type WorkloadInfo } from './workload.js';
+import { CLOCK_TICKS_PER_SECOND, countWorkloadTasks, memoryCgroupOf, type WorkloadInfo } from '../caller/workload.js';
 
 const E = { EPERM: 1, ENOENT: 2, EFAULT: 14 } as const;
 const NATIVE_SIZE = 112, COMPAT_SIZE = 64;
@@ -136,37 +137,37 @@ export class SysinfoEmulator {
     return f;
   }
 
-  /** Answers sysinfo(info) for the notification: 0, or the errno. */
+  /** Answers sysinfo(info) for the notification: 0, or -errno (contract.ts). */
   emulate(notif: Uint8Array, words: Uint32Array): number {
     if (this.workload === null) {
       this.warn('sysinfo emulation: the workload was not recorded at start; answering EPERM');
-      return E.EPERM;
+      return -E.EPERM;
     }
-    const tid = words[2]!, arch = words[5]!;
-    const addrLo = words[8]!, addrHi = words[9]!;
+    const tid = words[Notif.TID]!, arch = words[Notif.ARCH]!;
+    const addrLo = words[argLo(0)]!, addrHi = words[argLo(0) + 1]!;
     let f: SysinfoFigures;
     try {
       f = this.figures(tid);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT' || err.code === 'ESRCH') return E.ENOENT;
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
       this.warn(`sysinfo emulation for tid ${tid} failed: ${err.message}`);
-      return E.EPERM;
+      return -E.EPERM;
     }
     const size = arch === AUDIT_ARCH_I386 ? this.layoutCompat(f) : this.layoutNative(f);
     // The tid must still be the caller when its memory is written: ID_VALID right before the write.
     // (The caller sleeps in the kernel until answered; only SIGKILL can end it, and its tid cannot be
     // reused before it has been reaped.)
-    if (!native.notifIdValid(this.listenerFd, notif)) return E.ENOENT;
+    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
     let written: number;
     try {
       written = native.writeMemory(tid, addrLo, addrHi, this.out, size);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ESRCH') return E.ENOENT;
-      return err.code === 'EFAULT' ? E.EFAULT : (err.errno ?? E.EFAULT);
+      if (err.code === 'ESRCH') return -E.ENOENT;
+      return err.code === 'EFAULT' ? -E.EFAULT : -(err.errno ?? E.EFAULT);
     }
-    return written === size ? 0 : E.EFAULT;
+    return written === size ? 0 : -E.EFAULT;
   }
 
   private layoutNative(f: SysinfoFigures): number {

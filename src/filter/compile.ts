@@ -120,9 +120,10 @@ class Assembler {
 // Interest -> per-syscall plans. Conditions that are constant (`ge 0`, `(a & 0xf) == 0x10`…) are folded
 // here so the filter neither tests nor routes what can never (or always) match.
 
-type Verdict = 'always' | 'never' | 'depends';
+/** Whether a condition holds for every call, for none, or depends on the argument. */
+type ConditionTruth = 'always' | 'never' | 'depends';
 
-function conditionVerdict(c: ArgCondition): Verdict {
+function conditionTruth(c: ArgCondition): ConditionTruth {
   switch (c.op) {
     case 'ge': return c.value === 0n ? 'always' : 'depends';
     case 'lt': return c.value === 0n ? 'never' : 'depends';
@@ -165,9 +166,9 @@ function planFor(entry: SyscallInterest, warnings: string[]): Plan | 'never' {
     let never: ArgCondition | undefined;
     for (const [i, c] of group.entries()) {
       checkCondition(c, `${entry.syscall}: when[${g}][${i}]`);
-      const verdict = conditionVerdict(c);
-      if (verdict === 'never') { never = c; break; }
-      if (verdict === 'depends') kept.push(c);
+      const truth = conditionTruth(c);
+      if (truth === 'never') { never = c; break; }
+      if (truth === 'depends') kept.push(c);
     }
     if (never) {
       warnings.push(`${entry.syscall}: condition group ${g} can never match (${describeCondition(never)} is always false)`);

@@ -12,7 +12,7 @@ import { isErrno, native } from '../native.js';
 import { log, type LogLevel } from '../log.js';
 import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
 import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';

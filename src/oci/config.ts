@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mergeInterests } from '../filter/interest.js';
 import { currentHostArch } from '../filter/compile.js';
 import type { ArgCondition, CmpOp, SyscallInterest } from '../filter/types.js';
-import { UsageError } from '../run.js';
+import { UsageError } from '../errors.js';
 import { PolicyDirectory } from '../policy/directory.js';
 
 /** Printed by the CLI as one line, exit status 2. */

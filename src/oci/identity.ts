@@ -13,7 +13,7 @@
 // its container's init's user and pid namespaces.
 import { readFileSync } from 'node:fs';
 import { native } from '../native.js';
-import { describeWorkload, type WorkloadInfo } from '../emulate/workload.js';
+import { describeWorkload, type WorkloadInfo } from '../caller/workload.js';
 import type { ContainerState } from './state.js';
 
 /** Inode of no namespace: a process whose user namespace is unknown is never "in the workload's". */

@@ -1,7 +1,7 @@
 // What the agent's control plane, its accept worker, and an agent handing over to its successor tell
 // each other.
 import type { LogLevel } from '../log.js';
-import type { WorkloadInfo } from '../emulate/workload.js';
+import type { WorkloadInfo } from '../caller/workload.js';
 
 export interface AcceptWorkerConfig {
   /** The listening socket (non-blocking). */

@@ -3,7 +3,7 @@
 import { chmodSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isErrno, native } from '../native.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../errors.js';
 
 export interface BoundSocket { fd: number; ino: number }
 

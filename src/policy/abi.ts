@@ -1,16 +1,11 @@
 // The policy ABI's fixed parts (docs/policy-abi.md), shared by the loader, the instance and the builder.
+// Its blocks' layouts are in src/layouts.ts, with the host's other shared layouts.
 import type { FuncType } from './wasm-binary.js';
 
 export const ABI_VERSION = 1;
 export const POLICY_SECTION = 'wasmsup.policy';
 export const IMPORT_MODULE = 'wasmsup';
 export const NAME_PATTERN = /^[a-z0-9_.-]{1,64}$/;
-
-/** Size of the notification block and of the creds block. */
-export const NOTIFICATION_BYTES = 128;
-export const CREDS_BYTES = 128;
-/** Size of the block fd_info fills. */
-export const FD_INFO_BYTES = 80;
 
 /** Default and hard cap of a policy's memory: 256 pages of 64 KiB = 16 MiB. */
 export const PAGE_BYTES = 65536;

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { portableName } from '../syscalls/tables.js';
 import { ABI_VERSION, DEFAULT_MAXIMUM_PAGES, IMPORT_MODULE, NAME_PATTERN, POLICY_SECTION } from './abi.js';
-import { PolicyLoadError, validatePolicyBytes, type PolicyInfo } from './load.js';
+import { PolicyLoadError } from '../errors.js';
+import { validatePolicyBytes, type PolicyInfo } from './load.js';
 
 export interface BuildOptions {
   /** Optimise (asc -O3, the default) or build for debugging (names kept, no optimisation). */

@@ -1,7 +1,8 @@
 // `wasmsup check FILE...`: whether the host would load a policy module, and what it declares.
 import type { ArgCondition, SyscallInterest } from '../filter/types.js';
 import { DEFAULT_MAXIMUM_PAGES, PAGE_BYTES, mib } from './abi.js';
-import { PolicyLoadError, loadPolicy, type LoadOptions } from './load.js';
+import { PolicyLoadError } from '../errors.js';
+import { loadPolicy, type LoadOptions } from './load.js';
 import { trialInstantiate } from './directory.js';
 
 const OPS: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };

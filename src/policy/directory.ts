@@ -8,7 +8,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { instantiatePolicy, type HostContext } from './instance.js';
-import { PolicyLoadError, validatePolicyBytes, type LoadOptions, type PolicyInfo } from './load.js';
+import { PolicyLoadError } from '../errors.js';
+import { validatePolicyBytes, type LoadOptions, type PolicyInfo } from './load.js';
 
 export interface PolicyDirectoryOptions {
   /** Files named one by one; asked first, in this order. */

@@ -2,7 +2,7 @@
 // docs/policy-abi.md, section 3. Runs on the data-plane thread, once per notification the policy is
 // asked about, so the import functions allocate nothing in the steady state: the views of the
 // policy's memory they hand to the host are cached per address and re-made only after the memory grew.
-import { CREDS_BYTES, FD_INFO_BYTES, NOTIFICATION_BYTES } from './abi.js';
+import { CREDS_BYTES, FD_INFO_BYTES, NOTIFICATION_BYTES } from '../layouts.js';
 import type { PolicyInfo } from './load.js';
 
 export interface HostContext {

@@ -1,6 +1,7 @@
 // Loading a policy module: everything the host needs to know about it, learned without running it,
 // and every reason to refuse it, each reported as one line naming the file.
 import { readFileSync } from 'node:fs';
+import { PolicyLoadError } from '../errors.js';
 import { parseInterest } from '../filter/interest.js';
 import type { SyscallInterest } from '../filter/types.js';
 import {
@@ -45,19 +46,6 @@ export interface LoadOptions {
 
 /** Default fuel per decision: loop iterations plus function calls, a few milliseconds of work at most. */
 export const DEFAULT_FUEL = 5_000_000;
-
-export class PolicyLoadError extends Error {
-  readonly file: string;
-  readonly reason: string;
-  constructor(file: string, reason: string) {
-    // One line, whatever the reason quotes (compiler messages, JSON errors).
-    const oneLine = reason.replace(/\s*[\r\n]+\s*/g, ' ');
-    super(`${file}: ${oneLine}`);
-    this.name = 'PolicyLoadError';
-    this.file = file;
-    this.reason = oneLine;
-  }
-}
 
 /** Reads and validates the policy module `file`; throws PolicyLoadError with the reason. */
 export function loadPolicy(file: string, options: LoadOptions = {}): PolicyInfo {

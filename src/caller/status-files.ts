@@ -3,7 +3,8 @@
 // file are a third of it, and the same threads call again and again. A kept fd names the task it
 // was opened for, never a later holder of its tid: once that task has exited, reading it fails
 // (ESRCH), and the tid is opened afresh. One per data-plane worker, used only on its thread.
-import { Creds, CREDS_WORDS_ALL_GROUPS, native } from '../native.js';
+import { native } from '../native.js';
+import { Creds, CREDS_WORDS_ALL_GROUPS } from '../layouts.js';
 
 /**
  * Threads whose file stays open; beyond this the longest-kept one is closed. A file of a thread that

@@ -1,21 +1,15 @@
-// What a policy may learn about the caller of a notification: its credentials as the kernel sees
-// them, translated into the creds block of the policy ABI (docs/policy-abi.md, section 3). Runs on
-// the data-plane thread, once per `caller_creds` call, without allocating.
+// The caller_creds host function's answer (docs/policy-abi.md, section 3): the caller's credentials as
+// the kernel sees them, translated into the policy ABI's creds block, with its ids as its own user
+// namespace names them. Runs on the data-plane thread, once per `caller_creds` call, without
+// allocating; the raw credentials it read stay in the notification's CallerSnapshot for the emulation.
 import { native } from '../native.js';
-import { statusFiles } from './status-files.js';
+import {
+  CALLER_IN_SUPERVISOR_USERNS, CALLER_IN_WORKLOAD_USERNS, CALLER_NO_NEW_PRIVS, Creds, CredsBlock, UNMAPPED_ID,
+} from '../layouts.js';
+import type { CallerSnapshot } from '../caller/snapshot.js';
 
-const CREDS_WORDS = 96;
+/** Lines of an id map the kernel allows (340), three words each. */
 const MAP_WORDS = 3 * 340;
-const UNMAPPED = 0xffffffff;
-
-// Creds block word offsets (128 bytes = 32 words).
-const W_NS_IDS = 8, W_CAP_EFF = 16, W_CAP_PRM = 18, W_CAP_INH = 20, W_UMASK = 22, W_FLAGS = 23, W_NGROUPS = 24;
-// native.readCreds word offsets (docs/native-api.md).
-const R_UMASK = 8, R_CAP_INH = 10, R_CAP_PRM = 12, R_CAP_EFF = 14, R_NO_NEW_PRIVS = 18, R_NGROUPS = 19;
-
-export const CALLER_IN_WORKLOAD_USERNS = 1;
-export const CALLER_IN_SUPERVISOR_USERNS = 2;
-export const CALLER_NO_NEW_PRIVS = 4;
 
 class IdMap {
   lines = 0;
@@ -26,13 +20,12 @@ class IdMap {
       const inside = this.triples[3 * i]!, outside = this.triples[3 * i + 1]!, count = this.triples[3 * i + 2]!;
       if (host >= outside && host - outside < count) return (inside + (host - outside)) >>> 0;
     }
-    return UNMAPPED;
+    return UNMAPPED_ID;
   }
 }
 
-export class CallerCreds {
-  private readonly raw = new Uint32Array(CREDS_WORDS);
-  private readonly block = new Uint8Array(128);
+export class CredsBlockWriter {
+  private readonly block = new Uint8Array(CredsBlock.WORDS * 4);
   private readonly words = new Uint32Array(this.block.buffer);
   // The caller's user namespace changes rarely (one per workload), so its id maps are cached and
   // re-read only when a caller from another namespace shows up. The cache is keyed by the namespace's
@@ -49,32 +42,36 @@ export class CallerCreds {
 
   constructor(private readonly workloadUsernsInode: number, private readonly supervisorUsernsInode: number) {}
 
-  /** Fills `dst` (128 bytes) for thread `tid`; returns 0 or -errno. Caller checks ID_VALID afterwards. */
-  fill(tid: number, dst: Uint8Array): number {
+  /**
+   * Fills `dst` (CREDS_BYTES) for thread `tid`, reading its credentials into `caller`; returns 0 or
+   * -errno. The caller checks ID_VALID afterwards, and only then confirms the snapshot.
+   */
+  fill(tid: number, dst: Uint8Array, caller: CallerSnapshot): number {
     let usernsInode: number;
+    let r: Uint32Array;
     try {
-      statusFiles.readCreds(tid, this.raw);
+      r = caller.readCreds(tid);
       usernsInode = native.nsInode(tid, 'user');
       if (usernsInode !== this.pinnedInode) this.readMaps(tid);
     } catch (e) {
       return -((e as NodeJS.ErrnoException).errno ?? 3 /* ESRCH */);
     }
-    const r = this.raw, w = this.words;
+    const w = this.words;
     w.fill(0);
     for (let i = 0; i < 4; i++) {
-      w[i] = r[i]!;
-      w[4 + i] = r[4 + i]!;
-      w[W_NS_IDS + i] = this.uidMap.toInside(r[i]!);
-      w[W_NS_IDS + 4 + i] = this.gidMap.toInside(r[4 + i]!);
+      w[CredsBlock.UID + i] = r[Creds.UID + i]!;
+      w[CredsBlock.GID + i] = r[Creds.GID + i]!;
+      w[CredsBlock.NS_UID + i] = this.uidMap.toInside(r[Creds.UID + i]!);
+      w[CredsBlock.NS_GID + i] = this.gidMap.toInside(r[Creds.GID + i]!);
     }
-    w[W_CAP_EFF] = r[R_CAP_EFF]!; w[W_CAP_EFF + 1] = r[R_CAP_EFF + 1]!;
-    w[W_CAP_PRM] = r[R_CAP_PRM]!; w[W_CAP_PRM + 1] = r[R_CAP_PRM + 1]!;
-    w[W_CAP_INH] = r[R_CAP_INH]!; w[W_CAP_INH + 1] = r[R_CAP_INH + 1]!;
-    w[W_UMASK] = r[R_UMASK]!;
-    w[W_FLAGS] = (usernsInode === this.workloadUsernsInode ? CALLER_IN_WORKLOAD_USERNS : 0)
+    w[CredsBlock.CAP_EFF] = r[Creds.CAP_EFF]!; w[CredsBlock.CAP_EFF + 1] = r[Creds.CAP_EFF + 1]!;
+    w[CredsBlock.CAP_PRM] = r[Creds.CAP_PRM]!; w[CredsBlock.CAP_PRM + 1] = r[Creds.CAP_PRM + 1]!;
+    w[CredsBlock.CAP_INH] = r[Creds.CAP_INH]!; w[CredsBlock.CAP_INH + 1] = r[Creds.CAP_INH + 1]!;
+    w[CredsBlock.UMASK] = r[Creds.UMASK]!;
+    w[CredsBlock.FLAGS] = (usernsInode === this.workloadUsernsInode ? CALLER_IN_WORKLOAD_USERNS : 0)
       | (usernsInode === this.supervisorUsernsInode ? CALLER_IN_SUPERVISOR_USERNS : 0)
-      | (r[R_NO_NEW_PRIVS] ? CALLER_NO_NEW_PRIVS : 0);
-    w[W_NGROUPS] = r[R_NGROUPS]!;
+      | (r[Creds.NO_NEW_PRIVS] ? CALLER_NO_NEW_PRIVS : 0);
+    w[CredsBlock.NGROUPS] = r[Creds.NGROUPS]!;
     dst.set(this.block);
     return 0;
   }
@@ -112,7 +109,4 @@ export class CallerCreds {
   close(): void {
     this.unpin();
   }
-
-  /** The raw native.readCreds words of the last successful fill (for emulations). */
-  get lastRaw(): Uint32Array { return this.raw; }
 }

@@ -1,10 +1,10 @@
 // Getting hold of a caller's open file, as the kernel would use it: pidfd_getfd of its fd number.
 // Shared by the emulations that take an fd argument and by the fd_info host function.
 import { native } from '../native.js';
-import { statusFiles } from '../dataplane/status-files.js';
+import { Creds, CREDS_WORDS } from '../layouts.js';
+import { statusFiles } from './status-files.js';
 
-const TGID = 9;
-const creds = new Uint32Array(96);
+const creds = new Uint32Array(CREDS_WORDS);
 
 /**
  * A pidfd for the calling thread. A notification names a thread; PIDFD_THREAD (6.9+) opens it
@@ -16,7 +16,7 @@ export function openCallerPidfd(tid: number): number {
     return native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
   } catch {
     statusFiles.readCreds(tid, creds);
-    return native.pidfdOpen(creds[TGID]!, 0);
+    return native.pidfdOpen(creds[Creds.TGID]!, 0);
   }
 }
 

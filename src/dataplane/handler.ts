@@ -1,0 +1,181 @@
+// One received notification, from the policies' decision to its answer and its accounting: asks the
+// policy set, answers CONTINUE, ERRNO and RETURN through the responder, runs the primitive an
+// EMULATE names, fails the call closed when a policy or the host fails, then counts the notification
+// by syscall and outcome, its latency, and audits it. Every notification gets exactly one answer.
+// Called by the receive loops (loops.ts) once per notification; nothing on the decide path allocates.
+import { portableIdFor } from '../syscalls/tables.js';
+import { native } from '../native.js';
+import { Notif } from '../layouts.js';
+import { TaintedThreadError } from '../errors.js';
+import { ANSWERED } from '../emulate/contract.js';
+import type { CallerSnapshot } from '../caller/snapshot.js';
+import { Outcome, Stat, type StatsWriter } from './stats.js';
+import type { AuditWriter } from './audit.js';
+import { FAIL_CLOSED, type LoadedPolicy, type PolicySet, type Verdict } from './policy-set.js';
+import type { EmulationContext, PrimitiveImpl } from './primitives.js';
+import { Decision } from './protocol.js';
+import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
+import type { Responder } from './responder.js';
+
+// `performance` is a lazily defined global in a worker: every lookup goes through a getter.
+const performance = globalThis.performance;
+const { TID, NR, ARCH, PORTABLE } = Notif;
+const FLAG_CONTINUE = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+
+export interface HandlerParts {
+  /** The buffer the loops receive each notification into (struct seccomp_notif + portable id), and as words. */
+  notif: Uint8Array;
+  words: Uint32Array;
+  responder: Responder;
+  policySet: PolicySet;
+  /** Indexed by primitive id (createPrimitives). */
+  primitives: readonly (PrimitiveImpl | undefined)[];
+  caller: CallerSnapshot;
+  /** The shared counters (Stat), of which this thread is the only writer, and their writer. */
+  stats: Int32Array;
+  statsWriter: StatsWriter;
+  audit: AuditWriter | null;
+  /** errno (positive) of a call failed closed. */
+  failErrno: number;
+  warn(message: string): void;
+  /** Test-only (test-faults.ts): runs before each notification is handled; null outside the reliability tests. */
+  beforeHandle?: (() => void) | null;
+}
+
+export class NotificationHandler {
+  /** The set deciding from the next notification on: swapped between two notifications on a reload. */
+  policySet: PolicySet;
+  private readonly notif: Uint8Array;
+  private readonly words: Uint32Array;
+  private readonly responder: Responder;
+  private readonly primitives: readonly (PrimitiveImpl | undefined)[];
+  private readonly stats: Int32Array;
+  private readonly statsWriter: StatsWriter;
+  private readonly audit: AuditWriter | null;
+  private readonly failError: number;
+  private readonly warn: (message: string) => void;
+  private readonly beforeHandle: (() => void) | null;
+  private readonly undelivered = new UndeliveredEmulations();
+  private readonly emulation: EmulationContext;
+  // What the notification in hand came to, for the stats and the audit log: set by the decision
+  // paths, read once it is answered.
+  private outcome: number = Outcome.noPolicy;
+  private decidedBy: LoadedPolicy | null = null;
+
+  constructor(parts: HandlerParts) {
+    this.notif = parts.notif;
+    this.words = parts.words;
+    this.responder = parts.responder;
+    this.policySet = parts.policySet;
+    this.primitives = parts.primitives;
+    this.stats = parts.stats;
+    this.statsWriter = parts.statsWriter;
+    this.audit = parts.audit;
+    this.failError = -parts.failErrno;
+    this.warn = parts.warn;
+    this.beforeHandle = parts.beforeHandle ?? null;
+    this.emulation = { notif: parts.notif, words: parts.words, portable: 0, policy: null!, caller: parts.caller };
+  }
+
+  /** Handles the notification just received into `notif`, answering it exactly once. */
+  serveReceived(): void {
+    const received = performance.now();
+    this.outcome = Outcome.noPolicy;
+    this.decidedBy = null;
+    this.responder.begin();
+    if (this.audit !== null) this.audit.readComm(this.words[TID]!);
+    try {
+      if (this.beforeHandle !== null) this.beforeHandle();
+      this.handle();
+    } catch (e) {
+      // This thread can no longer be trusted with anything (native/impersonate.cc): end it; the control
+      // plane then closes the listener, and the kernel answers this call and every later one ENOSYS.
+      if (e instanceof TaintedThreadError) throw e;
+      // An exception in the host itself: the call still gets exactly one answer.
+      this.failClosed(`internal error while handling a notification: ${(e as Error).stack ?? e}`);
+    }
+    if (!this.responder.answered) this.failClosed('internal error: nothing answered the notification');
+    this.account(received);
+  }
+
+  // This thread is the counters' only writer: plain increments (the readers' Atomics.load sees whole
+  // int32s) cost a fraction of an Atomics.add, which is a call into a builtin with a locked add.
+  private count(i: number): void {
+    this.stats[i] = this.stats[i]! + 1;
+  }
+
+  /** Decides the notification in hand and answers it. */
+  private handle(): void {
+    this.count(Stat.notifications);
+    const words = this.words;
+    const portable = portableIdFor(words[ARCH]!, words[NR]! | 0);
+    words[PORTABLE] = portable;
+    const v = this.policySet.ask(this.notif, words, portable);
+    this.decidedBy = v.policy;
+    const r = this.responder;
+    switch (v.kind) {
+      case Decision.CONTINUE: this.count(Stat.continued); this.outcome = Outcome.continued; r.answer(0, 0, 0, FLAG_CONTINUE); return;
+      case Decision.ERRNO: this.count(Stat.errno); this.outcome = Outcome.errno; r.answer(0, 0, -v.valueLo, 0); return;
+      case Decision.RETURN: this.count(Stat.returned); this.outcome = Outcome.returned; r.answer(v.valueLo, v.valueHi, 0, 0); return;
+      case Decision.EMULATE: this.outcome = Outcome.emulated; return this.emulate(v, portable);
+      case FAIL_CLOSED:
+        if (v.trapped) this.count(Stat.traps);
+        if (v.outOfFuel) this.count(Stat.fuelExhausted);
+        if (v.skippedNow) this.count(Stat.policiesSkipped);
+        // Putting a policy aside is logged whatever the rate limit.
+        return this.failClosed(v.reason, v.skippedNow ? null : v.policy);
+      default: this.count(Stat.noPolicy); this.outcome = Outcome.noPolicy; r.answer(0, 0, 0, FLAG_CONTINUE); return;
+    }
+  }
+
+  private emulate(v: Verdict, portable: number): void {
+    const impl = this.primitives[v.primitive];
+    if (impl === undefined || !impl.syscalls.includes(portable)) {
+      return this.failClosed(`policy ${v.policy!.name} asked for primitive ${v.primitive}, which does not apply to this call`);
+    }
+    const r = this.responder;
+    // A call re-issued after a signal withdrew it, whose emulation was already done (undelivered.ts).
+    const replayed = this.undelivered.replay(this.words);
+    if (replayed !== NOT_REPLAYED) { this.count(Stat.replayed); r.respond(replayed, 0, 0, 0); return; }
+    const e = this.emulation;
+    e.portable = portable;
+    e.policy = v.policy!;
+    const result = impl.run(e);
+    this.count(result >= 0 || result === ANSWERED ? Stat.emulated : Stat.emulationFailed);
+    if (result === ANSWERED) { r.answeredElsewhere(); return; }
+    if (result >= 0) {
+      if (!r.respond(result, 0, 0, 0)) this.undelivered.remember(this.words, result);
+    } else r.respond(0, 0, result, 0);
+  }
+
+  private failClosed(reason: string, policy: LoadedPolicy | null = null): void {
+    this.count(Stat.failedClosed);
+    this.outcome = Outcome.failedClosed;
+    this.warnRateLimited(policy, `${reason}; failing the call closed`);
+    this.responder.answer(0, 0, this.failError, 0);
+  }
+
+  /** A failing policy's log line, at most one a second per policy, with a count of those held back. */
+  private warnRateLimited(policy: LoadedPolicy | null, message: string): void {
+    if (policy === null) { this.warn(message); return; }
+    const now = performance.now();
+    if (now - policy.lastLogMs < 1000) { policy.suppressedLogs++; return; }
+    const held = policy.suppressedLogs;
+    policy.lastLogMs = now;
+    policy.suppressedLogs = 0;
+    this.warn(held > 0 ? `${message} (${held} similar messages about policy ${policy.name} held back)` : message);
+  }
+
+  /** Counts the notification just answered by syscall and outcome, its latency, and audits it. */
+  private account(received: number): void {
+    const ns = (performance.now() - received) * 1e6;
+    const portable = this.words[PORTABLE]!;
+    this.statsWriter.latency(ns);
+    this.statsWriter.outcome(portable, this.outcome);
+    if (this.audit !== null) {
+      const r = this.responder;
+      this.audit.write(this.words, portable, this.decidedBy === null ? -1 : this.decidedBy.slot, this.outcome, -r.error, r.valueLo, r.valueHi,
+        performance.timeOrigin + received, ns);
+    }
+  }
+}
