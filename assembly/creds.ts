@@ -5,7 +5,7 @@ import { caller_creds } from "./host";
 const BLOCK: usize = memory.data(128, 16);
 
 const FLAG_IN_WORKLOAD_USERNS: u32 = 1;
-const FLAG_IN_INIT_USERNS: u32 = 2;
+const FLAG_IN_SUPERVISOR_USERNS: u32 = 2;
 const FLAG_NO_NEW_PRIVS: u32 = 4;
 
 /** The id value of a uid/gid that the caller's user namespace has no name for. */
@@ -69,8 +69,11 @@ export class Creds {
   static get ngroups(): u32 { ensureLoaded(); return word(96); }
   /** The caller is in the user namespace the workload was started in. */
   static get inWorkloadUserns(): bool { ensureLoaded(); return (word(92) & FLAG_IN_WORKLOAD_USERNS) != 0; }
-  /** The caller is in the initial user namespace (where the kernel's own checks are the real ones). */
-  static get inInitUserns(): bool { ensureLoaded(); return (word(92) & FLAG_IN_INIT_USERNS) != 0; }
+  /**
+   * The caller is in the supervisor's own user namespace, where the kernel's own checks are the real
+   * ones: the initial user namespace wherever the host can emulate (it must be root there).
+   */
+  static get inSupervisorUserns(): bool { ensureLoaded(); return (word(92) & FLAG_IN_SUPERVISOR_USERNS) != 0; }
   static get noNewPrivs(): bool { ensureLoaded(); return (word(92) & FLAG_NO_NEW_PRIVS) != 0; }
 
   /** Whether capability `cap` (see `Cap`) is in the caller's effective set. */

@@ -50,7 +50,7 @@ export function decide(): i32 {
   if (readStruct(Notification.arg(1), ATTR, 12) != 0) return continueCall();
   const credsRead = Creds.load() == 0;
   // Only a container's root: in the workload's user namespace, CAP_SYS_ADMIN there.
-  const workloadRoot = credsRead && !Creds.inInitUserns && Creds.inWorkloadUserns && Creds.hasCap(Cap.SYS_ADMIN);
+  const workloadRoot = credsRead && !Creds.inSupervisorUserns && Creds.inWorkloadUserns && Creds.hasCap(Cap.SYS_ADMIN);
   if (cmd == BPF_PROG_LOAD) {
     // union bpf_attr: u32 prog_type at 0. In the initial namespace the kernel's own checks are the real ones.
     return workloadRoot && load<u32>(ATTR) == BPF_PROG_TYPE_CGROUP_DEVICE ? emulate(Primitive.BPF) : continueCall();
@@ -58,7 +58,7 @@ export function decide(): i32 {
   // BPF_PROG_ATTACH / DETACH: u32 target_fd, attach_bpf_fd, attach_type at 8; BPF_LINK_CREATE: u32
   // prog_fd, target_fd, attach_type at 8. Other attach types never take a device program.
   if (load<u32>(ATTR, 8) != BPF_CGROUP_DEVICE) return continueCall();
-  if (credsRead && Creds.inInitUserns && Creds.hasCap(Cap.SYS_ADMIN)) return continueCall();
+  if (credsRead && Creds.inSupervisorUserns && Creds.hasCap(Cap.SYS_ADMIN)) return continueCall();
   if (!workloadRoot || cmd == BPF_LINK_CREATE) return fail(EPERM);
   return emulate(Primitive.BPF);
 }

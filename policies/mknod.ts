@@ -33,8 +33,8 @@ export function decide(): i32 {
 
   // No credentials, no emulation: the kernel answers as it would have.
   if (Creds.load() != 0) return continueCall();
-  // In the initial user namespace the kernel's own CAP_MKNOD check is the real one.
-  if (Creds.inInitUserns) return continueCall();
+  // In the supervisor's (initial) user namespace the kernel's own CAP_MKNOD check is the real one.
+  if (Creds.inSupervisorUserns) return continueCall();
   // Only the workload's root (its user namespace, CAP_MKNOD effective) gets what LXD would give it.
   if (!Creds.inWorkloadUserns || !Creds.hasCap(Cap.MKNOD)) return continueCall();
   return emulate(Primitive.MKNOD);

@@ -29,8 +29,8 @@ export function decide(): i32 {
   if (readBytes(Notification.arg(2), VALUE, 1) != 1 || load<u8>(VALUE) != 0x79 /* y */) return continueCall();
 
   if (Creds.load() != 0) return continueCall();
-  // In the initial user namespace the kernel's own CAP_SYS_ADMIN check is the real one.
-  if (Creds.inInitUserns) return continueCall();
+  // In the supervisor's (initial) user namespace the kernel's own CAP_SYS_ADMIN check is the real one.
+  if (Creds.inSupervisorUserns) return continueCall();
   if (!Creds.inWorkloadUserns || !Creds.hasCap(Cap.SYS_ADMIN)) return continueCall();
   return emulate(Primitive.SETXATTR);
 }

@@ -10,6 +10,7 @@ import { buildPolicy } from '../src/policy/build.js';
 import { instantiatePolicy, type HostContext, type PolicyInstance } from '../src/policy/instance.js';
 import type { PolicyInfo } from '../src/policy/load.js';
 import { portableId, syscallNumber, type ArchName } from '../src/syscalls/tables.js';
+import { CALLER_IN_SUPERVISOR_USERNS as IN_SUPERVISOR_USERNS, CALLER_IN_WORKLOAD_USERNS as IN_WORKLOAD_USERNS } from '../src/layouts.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'wasmsup-policy-mknod-'));
@@ -18,7 +19,6 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 const CONTINUE = 1, EMULATE = 4, PRIMITIVE_MKNOD = 1;
 const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000, S_IFREG = 0o100000;
 const CAP_MKNOD = 27, CAP_CHOWN = 0;
-const IN_WORKLOAD_USERNS = 1, IN_INIT_USERNS = 2;
 const AUDIT_ARCH: Record<ArchName, number> = { x86_64: 0xc000003e, i386: 0x40000003, x32: 0xc000003e, aarch64: 0xc00000b7 };
 
 /** The kernel's new_encode_dev. */
@@ -128,8 +128,8 @@ test('who may: only a caller with CAP_MKNOD in the workload\'s user namespace', 
   assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, capEffective: 1n << BigInt(CAP_CHOWN) }), CONTINUE, 'no CAP_MKNOD');
   assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, capEffective: 0n }), CONTINUE, 'no capabilities');
   assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, flags: 0 }), CONTINUE, 'a nested user namespace');
-  assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, flags: IN_INIT_USERNS }), CONTINUE, 'the initial user namespace');
-  assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, flags: IN_INIT_USERNS | IN_WORKLOAD_USERNS }), CONTINUE,
+  assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, flags: IN_SUPERVISOR_USERNS }), CONTINUE, 'the supervisor\'s (initial) user namespace');
+  assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, flags: IN_SUPERVISOR_USERNS | IN_WORKLOAD_USERNS }), CONTINUE,
     'a workload in the initial namespace: the kernel decides');
   assert.is(decide('x86_64', 'mknod', mode, dev, { ...workloadRoot, fail: 2 }), CONTINUE, 'creds unreadable (call gone)');
   assert.is(decide('x86_64', 'mknod', mode, dev, workloadRoot), EMULATE);
