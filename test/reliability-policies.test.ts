@@ -22,14 +22,18 @@ async function runCases(policy: string, args: string[]) {
 
 test('bad decisions, bad errnos, bad primitives, out-of-bounds reads, abort: each call fails closed, the next is answered', async () => {
   if (!privileged('hostile decisions')) return;
-  const { lines, stats } = await runCases('hostile-decisions', ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '100', '11']);
+  const { lines, stats } = await runCases('hostile-decisions', ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '12', '13', '100', '11']);
   assert.equal(lines, [
     ...Array.from({ length: 10 }, (_, i) => `case ${i} ret=-1 errno=ENOTRECOVERABLE`),
+    'case 12 ret=-1 errno=ENOTRECOVERABLE',
+    'case 13 ret=-1 errno=ENOTRECOVERABLE',
     'case 100 ret=4242 errno=0',
     'case 11 ret=-1 errno=EACCES',
   ]);
-  assert.is(stats.failedClosed, 10);
-  assert.is(stats.notifications, 12);
+  assert.is(stats.failedClosed, 12);
+  assert.is(stats.killed, 0);
+  assert.is(stats.frozen, 0);
+  assert.is(stats.notifications, 14);
 });
 
 test('a trapping policy: every call fails closed', async () => {
