@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { TEST_POLICY, WASMSUP, ROOT, runWasmsup } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
-  AgentProcess, agentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
+  AgentProcess, agentSetup, crunWrap, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
 } from '../support/oci.js';
 import { containerDefaultAction } from '../../src/oci/state.js';
 import { scrape, valueOf } from '../support/exposition.js';
@@ -156,6 +156,21 @@ test('agent + runc: a policy kills the container through its own cgroup (cgroup.
     assert.is(r.code, 137, `${r.stdout}${r.stderr}\n${agent.log}`);
     assert.not.match(r.stdout, /survived/);
     await agent.waitFor(/container wasmsup-contain-kill: policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: cgroup\.kill of \/sys\/fs\/cgroup\/\S*wasmsup-contain-kill/);
+  });
+});
+
+test('agent + crun without cgroups (--cgroup-manager=disabled): the shared cgroup is left alone, the container is killed process by process', async () => {
+  if (runcGap() || !findTool('crun')) { privileged('crun containment', 'needs crun'); return; }
+  await withContainmentAgent(async (t, agent) => {
+    const { bundle } = makeBundle(t.bundleDir(), {
+      args: ['sh', '-c', `sleep 60 & ${signalCall(7)}; echo survived`], seccomp: ociConfig(t.policies, t.socket),
+    });
+    const r = await runContainer(findTool('crun')!, join(t.tmp.path, 'crun-state'), bundle, 'wasmsup-contain-crun',
+      { globalArgs: ['--cgroup-manager=disabled'], wrap: crunWrap });
+    assert.not.match(r.stdout, /survived/, `${r.stdout}${r.stderr}\n${agent.log}`);
+    // The container shares this test's cgroups, which hold the test and the agent: never written to.
+    await agent.waitFor(/container wasmsup-contain-crun: policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [2-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(.*holds (wasmsup|pid \d+, not the workload's)/);
+    assert.is(agent.child.exitCode, null, 'the agent survived');
   });
 });
 
