@@ -84,9 +84,9 @@ export const FD_INFO_BYTES = 80;
  * host's copy of the notification; the policy writes its decision's operands after them.
  */
 export const PolicyBlock = {
-  /** RETURN's value (s64, low half first); ERRNO's errno (positive, 1..4095) in VALUE_LO. */
+  /** RETURN's value (s64, low half first); ERRNO's and CONTAIN's errno (positive, 1..4095) in VALUE_LO. */
   VALUE_LO: 22, VALUE_HI: 23,
-  /** EMULATE's primitive. */
+  /** EMULATE's primitive; CONTAIN's containment (kill, freeze). */
   PRIMITIVE: 24,
   /** OPEN's operands: path pointer and length in the policy's memory, open flags, RESOLVE_* bits. */
   OPEN_PATH_PTR: 25, OPEN_PATH_LEN: 26, OPEN_FLAGS: 27, OPEN_RESOLVE: 28,

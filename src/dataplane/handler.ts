@@ -1,21 +1,25 @@
 // One received notification, from the policies' decision to its answer and its accounting: asks the
 // policy set, answers CONTINUE, ERRNO and RETURN through the responder, runs the primitive an
-// EMULATE names, fails the call closed when a policy or the host fails, then counts the notification
-// by syscall and outcome, its latency, and audits it. Every notification gets exactly one answer.
-// Called by the receive loops (loops.ts) once per notification; nothing on the decide path allocates.
-import { portableIdFor } from '../syscalls/tables.js';
+// EMULATE names, contains the workload on a CONTAIN (or --default-action kill|freeze), fails the call
+// closed when a policy or the host fails, then counts the notification by syscall and outcome, its
+// latency, and audits it. Every notification gets exactly one answer. Called by the receive loops
+// (loops.ts) once per notification; nothing on the decide path allocates.
+import { portableIdFor, portableName } from '../syscalls/tables.js';
 import { native } from '../native.js';
 import { Notif } from '../layouts.js';
 import { TaintedThreadError } from '../errors.js';
 import { ANSWERED } from '../emulate/contract.js';
+import { containWorkload, pinCaller, planContainment, type ContainAction } from '../emulate/contain.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
+import type { WorkloadInfo } from '../caller/workload.js';
 import { Outcome, Stat, type StatsWriter } from './stats.js';
 import type { AuditWriter } from './audit.js';
 import { FAIL_CLOSED, type LoadedPolicy, type PolicySet, type Verdict } from './policy-set.js';
 import type { EmulationContext, PrimitiveImpl } from './primitives.js';
-import { Decision } from './protocol.js';
+import { Containment, Decision, type DefaultAction } from './protocol.js';
 import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
 import type { Responder } from './responder.js';
+import type { Listener } from './listener.js';
 
 // `performance` is a lazily defined global in a worker: every lookup goes through a getter.
 const performance = globalThis.performance;
@@ -26,6 +30,8 @@ export interface HandlerParts {
   /** The buffer the loops receive each notification into (struct seccomp_notif + portable id), and as words. */
   notif: Uint8Array;
   words: Uint32Array;
+  /** The listener (ID_VALID, to pin a caller before containing its workload). */
+  listener: Listener;
   responder: Responder;
   policySet: PolicySet;
   /** Indexed by primitive id (createPrimitives). */
@@ -37,6 +43,10 @@ export interface HandlerParts {
   audit: AuditWriter | null;
   /** errno (positive) of a call failed closed. */
   failErrno: number;
+  /** What a call no policy decides gets (--default-action). */
+  defaultAction: DefaultAction;
+  /** The workload as recorded at start (containment), or null. */
+  workload: WorkloadInfo | null;
   warn(message: string): void;
   /** Test-only (test-faults.ts): runs before each notification is handled; null outside the reliability tests. */
   beforeHandle?: (() => void) | null;
@@ -52,7 +62,12 @@ export class NotificationHandler {
   private readonly stats: Int32Array;
   private readonly statsWriter: StatsWriter;
   private readonly audit: AuditWriter | null;
+  private readonly failErrno: number;
   private readonly failError: number;
+  private readonly defaultAction: DefaultAction;
+  private readonly workload: WorkloadInfo | null;
+  /** ID_VALID of the notification in hand. */
+  private readonly stillWaiting: () => boolean;
   private readonly warn: (message: string) => void;
   private readonly beforeHandle: (() => void) | null;
   private readonly undelivered = new UndeliveredEmulations();
@@ -71,7 +86,12 @@ export class NotificationHandler {
     this.stats = parts.stats;
     this.statsWriter = parts.statsWriter;
     this.audit = parts.audit;
+    this.failErrno = parts.failErrno;
     this.failError = -parts.failErrno;
+    this.defaultAction = parts.defaultAction;
+    this.workload = parts.workload;
+    const { listener, notif } = parts;
+    this.stillWaiting = () => listener.idValid(notif);
     this.warn = parts.warn;
     this.beforeHandle = parts.beforeHandle ?? null;
     this.emulation = { notif: parts.notif, words: parts.words, portable: 0, policy: null!, caller: parts.caller };
@@ -118,13 +138,57 @@ export class NotificationHandler {
       case Decision.ERRNO: this.count(Stat.errno); this.outcome = Outcome.errno; r.answer(0, 0, -v.valueLo, 0); return;
       case Decision.RETURN: this.count(Stat.returned); this.outcome = Outcome.returned; r.answer(v.valueLo, v.valueHi, 0, 0); return;
       case Decision.EMULATE: this.outcome = Outcome.emulated; return this.emulate(v, portable);
+      case Decision.CONTAIN:
+        this.count(Stat.errno);
+        return this.contain(v.primitive === Containment.KILL ? 'kill' : 'freeze', v.valueLo, `policy ${v.policy!.name}`);
       case FAIL_CLOSED:
         if (v.trapped) this.count(Stat.traps);
         if (v.outOfFuel) this.count(Stat.fuelExhausted);
         if (v.skippedNow) this.count(Stat.policiesSkipped);
         // Putting a policy aside is logged whatever the rate limit.
         return this.failClosed(v.reason, v.skippedNow ? null : v.policy);
-      default: this.count(Stat.noPolicy); this.outcome = Outcome.noPolicy; r.answer(0, 0, 0, FLAG_CONTINUE); return;
+      default: return this.undecided();
+    }
+  }
+
+  /** A call no policy decided: --default-action. */
+  private undecided(): void {
+    this.count(Stat.noPolicy);
+    this.outcome = Outcome.noPolicy;
+    switch (this.defaultAction) {
+      case 'continue': this.responder.answer(0, 0, 0, FLAG_CONTINUE); return;
+      case 'fail': this.outcome = Outcome.errno; this.responder.answer(0, 0, this.failError, 0); return;
+      default: this.contain(this.defaultAction, this.failErrno, '--default-action');
+    }
+  }
+
+  /** Answers a re-issued call with what its withdrawn first issue was decided (undelivered.ts). */
+  private answerReplayed(result: number): void {
+    this.count(Stat.replayed);
+    if (result >= 0) this.responder.respond(result, 0, 0, 0);
+    else { this.outcome = Outcome.errno; this.responder.respond(0, 0, result, 0); }
+  }
+
+  /**
+   * Fails the call in hand with `errno` (positive) and kills or freezes the workload. The caller is
+   * pinned by a pidfd while its tid still names it; the slow part (scanning /proc and cgroupfs) is
+   * done while it still waits, and the workload is contained before the answer, so the caller never
+   * runs on. Freezing withdraws the pending call (the frozen thread re-issues it once thawed): then the
+   * answer is remembered for that re-issue, which gets the errno without freezing the workload again.
+   */
+  private contain(action: ContainAction, errno: number, by: string): void {
+    const words = this.words;
+    const replayed = this.undelivered.replay(words);
+    if (replayed !== NOT_REPLAYED) { this.answerReplayed(replayed); return; }
+    this.count(action === 'kill' ? Stat.killed : Stat.frozen);
+    this.outcome = Outcome.errno;
+    const caller = pinCaller(words[TID]!, this.stillWaiting);
+    try {
+      const how = containWorkload(planContainment(action, this.workload, caller));
+      if (!this.responder.respond(0, 0, -errno, 0) && action === 'freeze') this.undelivered.remember(words, -errno, Infinity);
+      this.warn(`${by} asked to ${action} the workload (${portableName(words[PORTABLE]!) ?? `syscall ${words[NR]}`} by tid ${caller.tid}): ${how}`);
+    } finally {
+      if (caller.pidfd >= 0) native.close(caller.pidfd);
     }
   }
 
@@ -136,7 +200,7 @@ export class NotificationHandler {
     const r = this.responder;
     // A call re-issued after a signal withdrew it, whose emulation was already done (undelivered.ts).
     const replayed = this.undelivered.replay(this.words);
-    if (replayed !== NOT_REPLAYED) { this.count(Stat.replayed); r.respond(replayed, 0, 0, 0); return; }
+    if (replayed !== NOT_REPLAYED) { this.answerReplayed(replayed); return; }
     const e = this.emulation;
     e.portable = portable;
     e.policy = v.policy!;

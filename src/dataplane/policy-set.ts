@@ -5,7 +5,7 @@ import { instantiatePolicy, type HostContext, type PolicyInstance } from '../pol
 import type { PolicyInfo } from '../policy/load.js';
 import { Notif, PolicyBlock } from '../layouts.js';
 import { InterestMatcher } from './dispatch.js';
-import { Decision } from './protocol.js';
+import { Containment, Decision } from './protocol.js';
 import { POLICY_SLOTS, PolicyStat, type StatsWriter } from './stats.js';
 
 export interface LoadedPolicy {
@@ -177,6 +177,16 @@ export class PolicySet {
         case Decision.EMULATE:
           this.count(policy, PolicyStat.emulate);
           v.kind = kind; v.primitive = w[PRIMITIVE]!;
+          return v;
+        case Decision.CONTAIN:
+          if (w[VALUE_HI] !== 0 || w[VALUE_LO]! < 1 || w[VALUE_LO]! > 4095) {
+            return this.refused(policy, `policy ${policy.name} asked to contain the workload with an out-of-range errno ${w[VALUE_LO]}`);
+          }
+          if (w[PRIMITIVE] !== Containment.KILL && w[PRIMITIVE] !== Containment.FREEZE) {
+            return this.refused(policy, `policy ${policy.name} asked for unknown containment ${w[PRIMITIVE]}`);
+          }
+          this.count(policy, PolicyStat.contain);
+          v.kind = kind; v.valueLo = w[VALUE_LO]!; v.primitive = w[PRIMITIVE]!;
           return v;
         default:
           return this.refused(policy, `policy ${policy.name} returned unknown decision ${kind}`);

@@ -55,9 +55,10 @@ const primitives = createPrimitives({
 });
 const responder = new Responder(listener, words, stats, warn);
 const handler = new NotificationHandler({
-  notif, words, responder, policySet: newPolicySet(config.policies, config.policySlots), primitives, caller,
+  notif, words, listener, responder, policySet: newPolicySet(config.policies, config.policySlots), primitives, caller,
   stats, statsWriter, audit: config.audit ? new AuditWriter(config.audit, statsWriter) : null,
-  failErrno: config.failErrno, warn, beforeHandle: faults ? throwEveryNth(faults) : null,
+  failErrno: config.failErrno, defaultAction: config.defaultAction ?? 'continue', workload: config.workload ?? null,
+  warn, beforeHandle: faults ? throwEveryNth(faults) : null,
 });
 
 /** Applies pending control messages; returns false when the worker must stop. */

@@ -2,7 +2,7 @@
 // The host computes every figure and writes the caller's struct sysinfo itself (the policy only chose
 // this answer):
 // - uptime: seconds since the workload's first process started (rounded up, as the kernel rounds);
-// - procs: the workload's tasks (src/emulate/workload.ts: its user namespace and the descendants of
+// - procs: the workload's tasks (src/caller/workload.ts: its user namespace and the descendants of
 //   its first process), cut to 16 bits as the kernel's field is;
 // - totalram/freeram/sharedram/bufferram, totalswap/freeswap: from the caller's memory cgroup when it
 //   has a limit (v1 memory controller: hierarchical_memory_limit and _memsw_limit, which include the

@@ -8,7 +8,7 @@ import { NotificationHandler } from '../../src/dataplane/handler.js';
 import { Responder } from '../../src/dataplane/responder.js';
 import { FAIL_CLOSED, NO_POLICY, type LoadedPolicy, type PolicySet, type Verdict } from '../../src/dataplane/policy-set.js';
 import type { EmulationContext, PrimitiveImpl } from '../../src/dataplane/primitives.js';
-import { Decision } from '../../src/dataplane/protocol.js';
+import { Containment, Decision, type DefaultAction } from '../../src/dataplane/protocol.js';
 import { newStatsBuffer, Stat, StatsWriter } from '../../src/dataplane/stats.js';
 import { CallerSnapshot } from '../../src/caller/snapshot.js';
 import { ANSWERED } from '../../src/emulate/contract.js';
@@ -24,7 +24,7 @@ function verdict(v: Partial<Verdict>): Verdict {
   return { kind: NO_POLICY, policy: null, valueLo: 0, valueHi: 0, primitive: 0, reason: '', trapped: false, outOfFuel: false, skippedNow: false, ...v };
 }
 
-function setup(primitiveRun: (c: EmulationContext) => number = () => 0) {
+function setup(primitiveRun: (c: EmulationContext) => number = () => 0, defaultAction: DefaultAction = 'continue') {
   const listener = new FakeListener();
   const notif = new Uint8Array(128);
   const words = new Uint32Array(notif.buffer);
@@ -39,8 +39,8 @@ function setup(primitiveRun: (c: EmulationContext) => number = () => 0) {
   const caller = new CallerSnapshot();
   let beforeHandle: (() => void) | null = null;
   const handler = new NotificationHandler({
-    notif, words, responder, policySet, primitives: [undefined, primitive], caller, stats, statsWriter: new StatsWriter(buffer),
-    audit: null, failErrno: FAIL_ERRNO, warn: (m) => warnings.push(m), beforeHandle: () => beforeHandle?.(),
+    notif, words, listener, responder, policySet, primitives: [undefined, primitive], caller, stats, statsWriter: new StatsWriter(buffer),
+    audit: null, failErrno: FAIL_ERRNO, defaultAction, workload: null, warn: (m) => warnings.push(m), beforeHandle: () => beforeHandle?.(),
   });
   /** Receives notification `id` (mknodat of this process's thread) and handles it as a loop would. */
   const serve = (id: number, v: Verdict | (() => Verdict), dev = 0x103) => {
@@ -67,6 +67,23 @@ test('decisions become answers in the kernel\'s terms, counted', () => {
   ]);
   assert.equal([s.stats[Stat.notifications], s.stats[Stat.continued], s.stats[Stat.errno], s.stats[Stat.returned], s.stats[Stat.noPolicy]], [4, 1, 1, 1, 1]);
   assert.is(s.words[Notif.PORTABLE], portableId('mknodat'), 'the portable id written for the policies');
+});
+
+test('--default-action fail: a call no policy decides fails with the configured errno', () => {
+  const s = setup(undefined, 'fail');
+  s.serve(1, verdict({ kind: NO_POLICY }));
+  assert.equal(s.listener.sent.map((r) => [r.id, r.error, r.flags]), [[1, -FAIL_ERRNO, 0]]);
+  assert.is(s.stats[Stat.noPolicy], 1);
+});
+
+test('CONTAIN: the call fails with the policy\'s errno, the containment is counted and logged', () => {
+  const s = setup();
+  // ID_VALID says the call is gone: the caller is not pinned, so nothing is signalled (it would be this process).
+  s.listener.valid = false;
+  s.serve(1, verdict({ kind: Decision.CONTAIN, policy, valueLo: 13, primitive: Containment.KILL }));
+  assert.equal(s.listener.sent.map((r) => [r.id, r.error]), [[1, -13]]);
+  assert.equal([s.stats[Stat.killed], s.stats[Stat.errno]], [1, 1]);
+  assert.match(s.warnings[0]!, /^policy p asked to kill the workload \(mknodat by tid \d+\): the caller was gone/);
 });
 
 test('emulation results: a value, -errno as the error, ANSWERED left alone', () => {

@@ -68,6 +68,8 @@ test('bad decisions fail closed with a reason; an unknown primitive is left to t
   assert.match(unknown.reason, /returned unknown decision 99/);
   assert.match(ask(set, 'getppid', 3).reason, /out-of-range errno 4096/);
   assert.match(ask(set, 'getppid', 2).reason, /out-of-range errno 0/);
+  assert.match(ask(set, 'getppid', 12).reason, /asked to contain the workload with an out-of-range errno 0/);
+  assert.match(ask(set, 'getppid', 13).reason, /asked to contain the workload with an out-of-range errno 0/, 'the errno is checked first');
   const emulate = ask(set, 'getppid', 5);
   assert.equal([emulate.kind, emulate.primitive], [Decision.EMULATE, 77]);
   const fine = ask(set, 'getppid', 100);
