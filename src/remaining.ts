@@ -6,30 +6,9 @@
 // helpers wasmsup starts carry none). With --userns, every process of the workload's user namespace
 // is too. Adopted orphans are wasmsup's to reap: libuv only waits for the children Node spawned, and an
 // unreaped zombie would keep the filter, and so wasmsup, alive.
-import { readFileSync, readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { native } from './native.js';
-import { startTicksOf, type WorkloadInfo } from './emulate/workload.js';
-
-interface ProcEntry { pid: number; ppid: number; filtered: boolean; zombie: boolean }
-
-function scanProc(): Map<number, ProcEntry> {
-  const all = new Map<number, ProcEntry>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      all.set(pid, {
-        pid,
-        ppid: Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0),
-        filtered: /\nSeccomp:\s+2/.test(status),
-        zombie: /\nState:\s+Z/.test(status),
-      });
-    } catch { /* gone */ }
-  }
-  return all;
-}
+import { filteredDescendants, scanProc, startTicksOf, type WorkloadInfo } from './emulate/workload.js';
 
 /**
  * The workload's processes still running after its command exited (zombies excluded): those below
@@ -37,20 +16,12 @@ function scanProc(): Map<number, ProcEntry> {
  */
 export function remainingProcesses(w: WorkloadInfo | null): number[] {
   const all = scanProc();
-  const below = new Map<number, boolean>([[process.pid, true]]);
-  const isBelow = (pid: number, depth: number): boolean => {
-    const known = below.get(pid);
-    if (known !== undefined) return known;
-    const ppid = all.get(pid)?.ppid ?? 0;
-    const result = ppid > 0 && depth < 4096 && isBelow(ppid, depth + 1);
-    below.set(pid, result);
-    return result;
-  };
+  const below = filteredDescendants(all);
   const ownUserns = w !== null && w.usernsInode !== w.supervisorUsernsInode;
   const out: number[] = [];
   for (const p of all.values()) {
     if (p.zombie || p.pid === process.pid) continue;
-    let member = p.filtered && isBelow(p.pid, 0);
+    let member = below.has(p.pid);
     if (!member && ownUserns) { try { member = native.nsInode(p.pid, 'user') === w!.usernsInode; } catch { /* gone */ } }
     if (member) out.push(p.pid);
   }
