@@ -65,12 +65,15 @@ test('run: a policy kills the workload — the caller and a background process, 
   const dir = spawnSync('mktemp', ['-d'], { encoding: 'utf8' }).stdout.trim();
   try {
     const pidFile = join(dir, 'sleep.pid');
-    const r = await runWasmsup(['run', '--policy', POLICY, '--', 'sh', '-c', `sleep 60 & echo $! > ${pidFile}; ${signalCall(7)}; echo survived`]);
+    // A background job, and a daemon double-forked out of the command's tree (setsid, its parent gone).
+    const r = await runWasmsup(['run', '--policy', POLICY, '--', 'sh', '-c',
+      `sleep 60 & echo $! > ${pidFile}; (setsid sleep 61 & echo $! >> ${pidFile}) ; sleep 0.2; ${signalCall(7)}; echo survived`]);
     assert.is(r.code, 137, r.stderr);
     assert.not.match(r.stdout, /survived/);
-    assert.match(r.stderr, /policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [3-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(its cgroup2 cgroup holds wasmsup/);
-    const sleeper = Number(readFileSync(pidFile, 'utf8'));
-    await eventually(() => { const s = stateOf(sleeper); return s === null || s === 'Z'; }, `background sleep ${sleeper} killed`);
+    assert.match(r.stderr, /policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [4-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(its cgroup2 cgroup holds wasmsup/);
+    for (const sleeper of readFileSync(pidFile, 'utf8').trim().split('\n').map(Number)) {
+      await eventually(() => { const s = stateOf(sleeper); return s === null || s === 'Z'; }, `background sleep ${sleeper} killed`);
+    }
   } finally {
     spawnSync('rm', ['-rf', dir]);
   }

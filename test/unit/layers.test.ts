@@ -35,7 +35,7 @@ const LAYERS: readonly (readonly { layer: string; modules: readonly string[] }[]
   // What a supervisor runs beside its data planes.
   [{ layer: 'services', modules: ['launch.ts', 'signals.ts', 'lifecycle.ts', 'metrics/'] }],
   // The two supervisors, which know nothing of each other.
-  [{ layer: 'run', modules: ['run.ts'] }, { layer: 'oci', modules: ['oci/'] }],
+  [{ layer: 'run', modules: ['run.ts', 'remaining.ts'] }, { layer: 'oci', modules: ['oci/'] }],
   [{ layer: 'cli', modules: ['cli.ts', 'main.ts'] }],
 ];
 
