@@ -50,8 +50,12 @@ export interface RunOptions {
   maxTraps?: number;
   /** --audit FILE: one JSON line per decision. */
   auditFile?: string | null;
-  /** SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal signal. */
-  waitKillable?: boolean;
+  /**
+   * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal
+   * signal. Default 'if-available' (docs/reliability.md); true (--wait-killable) requires it; false
+   * (--no-wait-killable) goes without.
+   */
+  waitKillable?: boolean | 'if-available';
   /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
   metrics?: MetricsAddress | null;
   /** --kill-on-exit: end what the command leaves running when it exits, instead of serving it until it exits. */
@@ -153,7 +157,7 @@ export async function run(opts: RunOptions): Promise<number> {
       filter: filter.program,
       userns: opts.userns ? { uidMap: `0 ${host} ${count}\n`, gidMap: `0 ${host} ${count}\n` } : undefined,
       noNewPrivs: opts.noNewPrivs,
-      waitKillable: opts.waitKillable,
+      waitKillable: opts.waitKillable ?? 'if-available',
     });
   } catch (e) {
     auditLog?.close();

@@ -11,20 +11,11 @@ import { join } from 'node:path';
 import { TEST_POLICY, WASMSUP, ROOT, runWasmsup } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
-  AgentProcess, agentSetup, crunWrap, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
+  agentSetup, crunWrap, withAgent, type AgentProcess, type AgentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
 } from '../support/oci.js';
 import { containerDefaultAction } from '../../src/oci/state.js';
 import { scrape, valueOf } from '../support/exposition.js';
-import { createServer } from 'node:net';
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../support/exposition.js';
 
 const POLICY = TEST_POLICY('contain');
 /** The signal for the policy: a call it kills for (7), freezes for (8) or leaves undecided (9). */
@@ -136,17 +127,11 @@ function runcGap(): string | null {
   return ociGap() ?? (findTool('runc') ? null : 'needs runc');
 }
 
-async function withContainmentAgent(body: (t: ReturnType<typeof agentSetup>, agent: AgentProcess) => Promise<void>): Promise<void> {
+/** An agent serving only the containment policy. */
+async function withContainmentAgent(body: (t: AgentSetup, agent: AgentProcess) => Promise<void>): Promise<void> {
   const t = agentSetup('wasmsup-contain-', []);
   copyFileSync(POLICY, join(t.policies, 'contain.wasm'));
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
-    await body(t, agent);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  await withAgent(t, body);
 }
 
 test('agent + runc: a policy kills the container through its own cgroup (cgroup.kill), background processes too', async () => {
