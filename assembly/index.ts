@@ -10,3 +10,5 @@ export { Sys } from "./syscalls";
 export { invented, inventedIndex, INVENTED_NR_BASE, INVENTED_SYS_BASE, INVENTED_COUNT } from "./invented";
 export { OpenHow, CloneArgs, readExtensibleStruct, O, Resolve, Clone } from "./structs";
 export { FdInfo, AddressFamily, FsMagic } from "./fdinfo";
+export { Json, JsonKind, JSON_MAX_DEPTH } from "./json";
+export { configuration, refuse, identity } from "./config";
