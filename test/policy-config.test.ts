@@ -11,8 +11,11 @@ import { instantiatePolicy, type HostContext } from '../src/policy/instance.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { withConfiguration, trialInstantiate } from '../src/policy/configuration.js';
 import { PolicyDirectory } from '../src/policy/directory.js';
-import { runWasmsup, tempDir, POLICY, TEST_POLICY } from './support/wasmsup.js';
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { runWasmsup, tempDir, POLICY, TEST_POLICY, buildProbe } from './support/wasmsup.js';
 import { privileged } from './support/privileged.js';
+import { createCgroup, memoryHierarchy } from './support/cgroups.js';
 
 const READER = TEST_POLICY('json-reader');
 const MKNOD = POLICY('mknod');
@@ -277,6 +280,59 @@ test('SIGHUP with a bad mknod.json: logged with file and key, the previous allow
     assert.match(r.stderr, /mknod\.json: policy mknod refused its configuration: devices\[1\]: "b 8:0" is a block device, refused unless "allowBlock": true/);
     assert.match(r.stderr, /reload 2: replaced mknod\.wasm/);
   } finally { t.cleanup(); }
+});
+
+test('the other shipped policies: their configurations accepted, bad ones refused naming the key', async () => {
+  const t = tempDir('wasmsup-config-');
+  try {
+    const check = async (policy: string, config: string) => {
+      const file = join(t.path, `${policy}.json`);
+      writeFileSync(file, config);
+      const r = await runWasmsup(['check', '--policy-config', file, POLICY(policy)]);
+      return r.code === 0 ? r.stdout.trim().split('\n').pop()!.trim() : r.stdout.trim().replace(`${file}: refused: `, '');
+    };
+    assert.is(await check('open-proxy', '{"views": ["/etc/a"], "redirects": {"/etc/b": "/srv/c", "/etc/d": "/srv/e"}}'), 'open-proxy: 1 view(s), 2 redirect(s)');
+    assert.is(await check('open-proxy', '{"views": ["etc/a"]}'), 'policy open-proxy refused its configuration: views[0]: "etc/a" is not an absolute path');
+    assert.is(await check('open-proxy', '{"redirects": {"/etc/b": 3}}'), 'policy open-proxy refused its configuration: redirects./etc/b: must be a string, not 3');
+    assert.is(await check('open-proxy', '{"view": []}'), 'policy open-proxy refused its configuration: unknown key "view" (known keys: views, redirects)');
+    assert.is(await check('setxattr', '{"xattrs": {}}'), 'setxattr: 0 xattr(s) emulated');
+    assert.is(await check('setxattr', '{"xattrs": {"trusted.overlay.redirect": "y"}}'),
+      'policy setxattr refused its configuration: xattrs.trusted.overlay.redirect: "y" is not one the host sets (it sets only trusted.overlay.opaque = "y")');
+    assert.is(await check('bpf-devices', '{"maxInstructions": 64, "attach": false}'), 'bpf-devices: at most 64 instructions, attach refused');
+    assert.is(await check('bpf-devices', '{"maxInstructions": 5000}'), 'policy bpf-devices refused its configuration: maxInstructions: must be a whole number from 1 to 4096, not 5000');
+    assert.is(await check('bpf-devices', '{"maxInstructions": 1.5}'), 'policy bpf-devices refused its configuration: maxInstructions: must be a whole number from 1 to 4096, not 1.5');
+    assert.is(await check('sysinfo', '{"uptime": "host", "memory": "cgroup"}'), 'sysinfo: uptime from the host, memory from the cgroup, procs from the workload');
+    assert.is(await check('sysinfo', '{"procs": "container"}'), 'policy sysinfo refused its configuration: procs: must be "workload" or "host", not "container"');
+  } finally { t.cleanup(); }
+});
+
+test('sysinfo configured for the host\'s uptime, task count and memory, in a memory-limited cgroup', async () => {
+  const mem = memoryHierarchy();
+  if (!privileged('sysinfo configuration', mem === null ? 'needs a memory cgroup hierarchy' : null)) return;
+  const cg = createCgroup(mem!.root, `wasmsup-sysinfo-config-${process.pid}`);
+  const t = tempDir('wasmsup-config-');
+  try {
+    writeFileSync(join(cg.dir, mem!.version === 1 ? 'memory.limit_in_bytes' : 'memory.max'), String(256 << 20));
+    const probe = buildProbe('sysinfo-probe');
+    const script = `sleep 60 & a=$!; ${probe}; kill $a`;
+    const parse = (out: string) => Object.fromEntries(out.trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
+    const config = join(t.path, 'sysinfo.json');
+    writeFileSync(config, '{"uptime": "host", "memory": "host", "procs": "host"}');
+    const hostBefore = Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]));
+    const host = await runWasmsup(['run', '--userns', '--policy', POLICY('sysinfo'), '--policy-config', config, '--', 'sh', '-c', script], { prefix: cg.prefix });
+    assert.is(host.code, 0, host.stderr);
+    const h = parse(host.stdout);
+    assert.ok(h.uptime! >= hostBefore, `uptime ${h.uptime} < host ${hostBefore}`);
+    assert.ok(h.procs! > 3, `procs ${h.procs}`);
+    assert.is(h.totalram, totalmem());
+    // Memory alone from the cgroup: the limit, the workload's uptime and tasks.
+    writeFileSync(config, '{"memory": "cgroup"}');
+    const own = await runWasmsup(['run', '--userns', '--policy', POLICY('sysinfo'), '--policy-config', config, '--', 'sh', '-c', script], { prefix: cg.prefix });
+    const o = parse(own.stdout);
+    assert.is(o.totalram, 256 << 20, own.stdout);
+    assert.is(o.procs, 3, own.stdout);
+    assert.ok(o.uptime! < hostBefore);
+  } finally { cg.remove(); t.cleanup(); }
 });
 
 test.run();

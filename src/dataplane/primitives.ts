@@ -85,7 +85,8 @@ export function createPrimitives(ctx: {
   table[Primitive.SYSINFO] = {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
-    run: (c) => -sysinfo.emulate(c.notif, c.words),
+    // Operand word 25 (byte 100 of the block): the figures the policy takes from the host.
+    run: (c) => -sysinfo.emulate(c.notif, c.words, c.policy.blockWords[25]!),
   };
   return table;
 }
