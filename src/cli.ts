@@ -24,7 +24,8 @@ const USAGE = `usage:
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm... | wasmsup check --policy-config FILE.json FILE.wasm
-  wasmsup agent [--socket PATH] [--policies DIR] [--pass-annotation KEY]... [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
+  wasmsup agent [--socket PATH] [--policies DIR] [--pass-annotation KEY]... [--container-config all|none|NAME,...]
+                [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
                 [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
                 [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
@@ -124,6 +125,17 @@ function pairPolicyConfigs(options: string[]): Map<string, string> {
     }
   }
   return pairs;
+}
+
+/** agent --container-config all|none|NAME,NAME: which policies a container may configure; null = all. */
+function parseContainerConfig(text: string | undefined): string[] | null {
+  if (text === undefined || text === 'all') return null;
+  if (text === 'none') return [];
+  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 0 || names.some((n) => !/^[a-z0-9_.-]{1,64}$/.test(n))) {
+    throw new CliError(`agent: --container-config: "${text}" is not all, none or a list of policy names`);
+  }
+  return names;
 }
 
 /** run --label TEXT: what the policies' identity says they serve, `{"label": TEXT}`. */
@@ -295,6 +307,7 @@ async function agentCommand(args: string[]): Promise<number> {
     auditFile: values.audit === undefined ? null : resolve(values.audit as string),
     metrics,
     passAnnotations: (values['pass-annotation'] as string[] | undefined) ?? [],
+    containerConfig: parseContainerConfig(values['container-config'] as string | undefined),
     ...limits,
   });
 }

@@ -85,6 +85,26 @@ test('agent: a configuration the policy refuses is one line naming the container
   }
 });
 
+test('agent --container-config: a container configuring a policy it was not allowed to is not served', async () => {
+  if (!privileged('runc --container-config', ociGap())) return;
+  const t = agentSetup('wasmsup-oci-config-');
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies, '--container-config', 'sysinfo']);
+  try {
+    await agent.ready();
+    const id = containerId('not-allowed');
+    const x = makeBundle(t.bundleDir(), {
+      args: ['sh', '-c', 'mknod /tmp/null c 1 3; echo null=$?'], seccomp: ociConfig(t.policies, t.socket),
+      annotations: { 'io.wasmsup.config.mknod': '{"devices": ["c 1:3"]}' },
+    });
+    const r = await runContainer(findTool('runc')!, t.state, x.bundle, id);
+    assert.match(r.stdout, /^null=1$/m);
+    await agent.waitFor(new RegExp(`not served: container ${id}: annotation io\.wasmsup\.config\.mknod: this agent takes no per-container configuration of mknod \\(--container-config sysinfo\\)`));
+  } finally {
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+});
+
 test('agent: the identity a container\'s policies read — id, listenerMetadata, only the annotations let through', async () => {
   if (!privileged('runc identity', ociGap())) return;
   const t = agentSetup('wasmsup-oci-config-', []);

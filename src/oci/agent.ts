@@ -53,6 +53,8 @@ export interface AgentOptions {
   metrics?: MetricsAddress | null;
   /** --pass-annotation: the annotations a container's policies see in their identity (exact, or PREFIX*). */
   passAnnotations?: readonly string[];
+  /** --container-config: the policies a container may configure for itself; null = all of them. */
+  containerConfig?: readonly string[] | null;
 }
 
 /** What the agent knows of a container; also what a successor is told about it. */
@@ -158,7 +160,7 @@ export class Agent {
         const selection = this.selectionFor(c.info, policies);
         if (selection.unknown.length) this.logSelection(`reload: ${this.label(c.info)}`, selection, policies);
         // Throws when the new set refuses the container's own configuration: it keeps its previous set.
-        return configureForContainer(selection.policies, c.info, this.opts.passAnnotations ?? []);
+        return configureForContainer(selection.policies, c.info, this.opts.passAnnotations ?? [], this.opts.containerConfig ?? null);
       },
     });
     if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
@@ -342,7 +344,7 @@ export class Agent {
     const selection = this.selectionFor(info);
     let policies;
     try {
-      policies = configureForContainer(selection.policies, info, this.opts.passAnnotations ?? []);
+      policies = configureForContainer(selection.policies, info, this.opts.passAnnotations ?? [], this.opts.containerConfig ?? null);
     } catch (e) {
       if (!(e instanceof PolicyLoadError)) throw e;
       // Served with another configuration than its own, or without the policy, it would get what it

@@ -6,7 +6,7 @@
 // starts, so a configuration a policy refuses is one line naming the container and the source.
 import { basename } from 'node:path';
 import { checkConfiguration, trialInstantiate, withConfiguration } from '../policy/configuration.js';
-import type { PolicyInfo } from '../policy/load.js';
+import { PolicyLoadError, type PolicyInfo } from '../policy/load.js';
 
 export const CONFIG_ANNOTATION_PREFIX = 'io.wasmsup.config.';
 
@@ -94,10 +94,17 @@ export function containerIdentity(container: ContainerFacts, passAnnotations: re
  * its own configuration where it has one. Throws PolicyLoadError (naming the container and the
  * source) when a policy refuses what it is given.
  */
-export function configureForContainer(policies: readonly PolicyInfo[], container: ContainerFacts, passAnnotations: readonly string[]): PolicyInfo[] {
+export function configureForContainer(
+  policies: readonly PolicyInfo[], container: ContainerFacts, passAnnotations: readonly string[], allowed: readonly string[] | null = null,
+): PolicyInfo[] {
   const identity = containerIdentity(container, passAnnotations);
   return policies.map((policy) => {
     const own = containerConfiguration(container, policy);
+    // --container-config: whoever sets a container's annotations must not widen what the operator
+    // did not mean them to (an open-proxy target is any host file the agent can read).
+    if (own && allowed !== null && !namesOf(policy).some((n) => allowed.includes(n))) {
+      throw new PolicyLoadError(own.source, `this agent takes no per-container configuration of ${policy.name} (--container-config ${allowed.join(',') || 'none'})`);
+    }
     const info = own
       ? withConfiguration(policy, own.bytes, own.source, identity)
       : { ...policy, identity };
