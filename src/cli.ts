@@ -23,7 +23,8 @@ const USAGE = `usage:
               [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
-  wasmsup check [--policy-memory MIB] FILE.wasm... | wasmsup check --policy-config FILE.json FILE.wasm
+  wasmsup check [--policy-memory MIB] FILE.wasm...
+  wasmsup check [--policy-memory MIB] --policy-config FILE.json FILE.wasm
   wasmsup agent [--socket PATH] [--policies DIR] [--pass-annotation KEY]... [--container-config all|none|NAME,...]
                 [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
                 [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
