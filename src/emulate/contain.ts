@@ -12,7 +12,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { native } from '../native.js';
-import { startTicksOf, workloadProcesses, type WorkloadInfo } from './workload.js';
+import { filteredDescendants, startTicksOf, workloadProcesses, type WorkloadInfo } from './workload.js';
 
 export type ContainAction = 'kill' | 'freeze';
 
@@ -105,12 +105,14 @@ function pidsOfSubtree(dir: string): number[] {
 }
 
 /**
- * The workload's processes: workloadProcesses' (its user namespace, its first process's descendants)
- * and, when its first process has a pid namespace of its own, every process in that namespace (an
+ * The workload's processes: workloadProcesses' (its user namespace, its first process's descendants),
+ * the filtered processes below this one, and, when its first process has a pid namespace of its own, every process in that namespace (an
  * exec'd process of a container without a user namespace is not its init's descendant).
  */
 function memberPids(w: WorkloadInfo): Set<number> {
   const members = new Set(workloadProcesses(w).map((p) => p.pid));
+  // `run`'s adopted orphans (it is a child subreaper); nothing for the agent, whose children carry no filter.
+  for (const pid of filteredDescendants()) members.add(pid);
   let pidns = 0;
   try { if (startTicksOf(w.pid) === w.startTicks) pidns = native.nsInode(w.pid, 'pid'); } catch { /* gone */ }
   if (pidns !== 0 && pidns !== native.nsInode(process.pid, 'pid')) {
