@@ -4,9 +4,9 @@
 // mknod.json for that container only; the identity its policies read; a refused configuration.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mknodProbe, TEST_POLICY } from '../support/wasmsup.js';
+import { mknodProbe, POLICY, TEST_POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { AgentProcess, agentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
 
@@ -79,6 +79,38 @@ test('agent: a configuration the policy refuses is one line naming the container
     assert.match(r.stdout, /^null=1$/m);
     assert.not.ok(existsSync(join(x.rootfs, 'tmp', 'null')));
     await agent.waitFor(new RegExp(`container ${id} \\(pid \\d+\\): not served: container ${id}: annotation io\\.wasmsup\\.config\\.mknod: policy mknod refused its configuration: devices\\[0\\]: "b 8:0" is a block device, refused unless "allowBlock": true`));
+  } finally {
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+});
+
+test('agent SIGHUP: a new set that refuses a container\'s own configuration leaves that container its previous set', async () => {
+  if (!privileged('runc reload with per-container configuration', ociGap())) return;
+  const t = agentSetup('wasmsup-oci-config-');
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
+  try {
+    await agent.ready();
+    const id = containerId('reload');
+    const script = ['mknod /tmp/before c 1 5; echo before=$?', 'while [ ! -e /tmp/go ]; do sleep 0.05; done', 'mknod /tmp/after c 1 5; echo after=$?'].join('\n');
+    const x = makeBundle(t.bundleDir(), {
+      args: ['sh', '-c', script], seccomp: ociConfig(t.policies, t.socket),
+      annotations: { 'io.wasmsup.config.mknod': '{"devices": ["c 1:5"]}' },
+    });
+    const running = runContainer(findTool('runc')!, t.state, x.bundle, id);
+    await eventually(() => existsSync(join(x.rootfs, 'tmp', 'before')), 'the first mknod');
+    // mknod.wasm replaced by a policy that knows no "devices": the container's annotation is refused.
+    rmSync(join(t.policies, 'mknod.wasm'));
+    copyFileSync(POLICY('bpf-devices'), join(t.policies, 'mknod.wasm'));
+    const from = agent.log.length;
+    killPid(agent.child.pid, 'SIGHUP');
+    await agent.waitFor(new RegExp(`a data plane kept its previous policies: container ${id}: annotation io\\.wasmsup\\.config\\.mknod: policy bpf-devices refused its configuration: unknown key "devices"`), from);
+    await agent.waitFor(/reload 1: replaced mknod\.wasm/, from);
+    writeFileSync(join(x.rootfs, 'tmp', 'go'), '');
+    const r = await running;
+    assert.is(r.code, 0, r.stderr);
+    // Still its own allowlist, from the previous set: c 1:5 is emulated after the reload too.
+    assert.is(r.stdout, 'before=0\nafter=0\n');
   } finally {
     killPid(agent.child.pid);
     t.tmp.cleanup();
