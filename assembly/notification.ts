@@ -56,6 +56,8 @@ export namespace Decision {
   export const RETURN: i32 = 3;
   /** The host performs `primitive` with its own checks and answers with its result. */
   export const EMULATE: i32 = 4;
+  /** The call fails with the errno in `value`, then the host kills or freezes the workload (`Containment` in `primitive`). */
+  export const CONTAIN: i32 = 5;
 }
 
 /** Emulation primitives of an EMULATE decision. */
@@ -77,6 +79,14 @@ export namespace Primitive {
   export const BPF: i32 = 4;
   /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
   export const SYSINFO: i32 = 5;
+}
+
+/** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */
+export namespace Containment {
+  /** Every process of the workload (the container) ends with SIGKILL. */
+  export const KILL: i32 = 1;
+  /** The workload is frozen where it stands, for the operator to inspect and thaw (or kill). */
+  export const FREEZE: i32 = 2;
 }
 
 /** AUDIT_ARCH_* values of `Notification.arch`. */
@@ -106,6 +116,23 @@ export namespace Arch {
 export function fail(errno: i32): i32 {
   store<i64>(BLOCK + VALUE, <i64>errno);
   return Decision.ERRNO;
+}
+
+/**
+ * Fail the call with `errno` and have the host kill the whole workload (the container): for a call
+ * that shows the workload is hostile, not just mistaken. Logged and counted by the host.
+ */
+export function killWorkload(errno: i32): i32 {
+  store<i64>(BLOCK + VALUE, <i64>errno);
+  store<i32>(BLOCK + PRIMITIVE, Containment.KILL);
+  return Decision.CONTAIN;
+}
+
+/** Fail the call with `errno` and have the host freeze the whole workload for the operator to inspect. */
+export function freezeWorkload(errno: i32): i32 {
+  store<i64>(BLOCK + VALUE, <i64>errno);
+  store<i32>(BLOCK + PRIMITIVE, Containment.FREEZE);
+  return Decision.CONTAIN;
 }
 
 /** Make the call return `value` without running it. */

@@ -12,20 +12,28 @@ import { portableId } from './syscalls/tables.js';
 import { inspectorSignalRisk } from './signals.js';
 import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 import type { MetricsAddress } from './metrics/address.js';
+import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const USAGE = `usage:
   wasmsup run [--policy FILE]... [--policies DIR] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
-              [--no-new-privs] [--fail-errno ERRNO] [--no-sync-wake-up] [--wait-killable]
+              [--no-new-privs] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
+              [--no-sync-wake-up] [--wait-killable]
               [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm...
-  wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
+  wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
+                [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
                 [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
-  wasmsup --version | --help`;
+  wasmsup --version | --help
+
+--default-action: what a call routed to wasmsup that no policy decides gets: continue (the kernel runs
+it; the default), fail (--fail-errno), kill or freeze (fail it, then kill or freeze the whole workload
+or container; docs/oci.md). A container may choose its own with the io.wasmsup.default-action
+annotation or a default-action= item in listenerMetadata.`;
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 
@@ -42,6 +50,7 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   'userns-range': { type: 'string' },
   'no-new-privs': { type: 'boolean' },
   'fail-errno': { type: 'string' },
+  'default-action': { type: 'string' },
   'no-sync-wake-up': { type: 'boolean' },
   'wait-killable': { type: 'boolean' },
   'log-level': { type: 'string' },
@@ -129,6 +138,14 @@ function parseErrno(text: string): number {
   return n;
 }
 
+function parseDefaultAction(command: string, text: string | undefined): DefaultAction | undefined {
+  if (text === undefined) return undefined;
+  if (!(DEFAULT_ACTIONS as readonly string[]).includes(text)) {
+    throw new CliError(`${command}: --default-action: "${text}" is not one of ${DEFAULT_ACTIONS.join(', ')}`);
+  }
+  return text as DefaultAction;
+}
+
 function parseRange(text: string): { host: number; count: number } {
   const m = /^(\d+):(\d+)$/.exec(text);
   const host = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
@@ -162,6 +179,7 @@ async function runCommand(args: string[]): Promise<number> {
     usernsRange: parseRange((values['userns-range'] as string | undefined) ?? '100000:65536'),
     noNewPrivs: Boolean(values['no-new-privs']),
     failErrno: parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'),
+    defaultAction: parseDefaultAction('run', values['default-action'] as string | undefined),
     syncWakeUp: !values['no-sync-wake-up'],
     waitKillable: Boolean(values['wait-killable']),
     policyDirectory: (values.policies as string | undefined) ?? null,
@@ -231,6 +249,7 @@ async function agentCommand(args: string[]): Promise<number> {
     socketPath: resolve((values.socket as string | undefined) ?? AGENT_SOCKET),
     policyDir: resolve((values.policies as string | undefined) ?? SHIPPED_POLICIES),
     failErrno,
+    defaultAction: parseDefaultAction('agent', values['default-action'] as string | undefined),
     syncWakeUp: !values['no-sync-wake-up'],
     auditFile: values.audit === undefined ? null : resolve(values.audit as string),
     metrics,

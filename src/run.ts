@@ -17,6 +17,7 @@ import { log } from './log.js';
 import { onStatsSignal } from './signals.js';
 import { readStats } from './dataplane/stats.js';
 import { DataPlane } from './dataplane/control.js';
+import type { DefaultAction } from './dataplane/protocol.js';
 import type { AuditLog, AuditRing } from './dataplane/audit.js';
 import type { PolicyDirectory, PolicyDirectoryOptions } from './policy/directory.js';
 import type { PolicyInfo } from './policy/load.js';
@@ -34,6 +35,8 @@ export interface RunOptions {
   noNewPrivs: boolean;
   failErrno: number;
   syncWakeUp: boolean;
+  /** --default-action: what a call no policy decides gets (continue, fail, kill, freeze). */
+  defaultAction?: DefaultAction;
   /** --policies DIR: every *.wasm in it, after the --policy files, in file-name order; rescanned on SIGHUP. */
   policyDirectory?: string | null;
   /** --intercept: syscalls routed to the supervisor from the start, whatever the policies declare. */
@@ -171,6 +174,7 @@ export async function run(opts: RunOptions): Promise<number> {
     policies,
     privilegedHelper: privileged,
     failErrno: opts.failErrno,
+    defaultAction: opts.defaultAction,
     syncWakeUp: opts.syncWakeUp,
     maxTraps: opts.maxTraps,
     audit: auditRing,

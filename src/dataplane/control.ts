@@ -15,7 +15,7 @@ import { log, type LogLevel } from '../log.js';
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
 import { newStatsBuffer, statsReport, POLICY_SLOTS, Stat, type StatsReport } from './stats.js';
 import type { AuditRing } from './audit.js';
-import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type ListenerAttachment, type WorkerMessage } from './protocol.js';
+import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type DefaultAction, type ListenerAttachment, type WorkerMessage } from './protocol.js';
 
 // node:worker_threads and the helper's client are loaded when the first worker starts, not with
 // this module: each module is about a millisecond of every start-up.
@@ -36,6 +36,8 @@ export interface DataPlaneOptions extends ListenerAttachment {
   maxTraps?: number;
   /** Ring the worker writes one audit record per decision into (drained by an AuditLog), if auditing. */
   audit?: AuditRing;
+  /** What a call no policy decides gets (--default-action, or a container's own). */
+  defaultAction?: DefaultAction;
 }
 
 type Reason = 'hangup' | 'stopped' | 'failed';
@@ -139,6 +141,7 @@ export class DataPlane {
         maxTraps: opts.maxTraps,
         audit: opts.audit ?? null,
         workload: opts.workload ?? null,
+        defaultAction: opts.defaultAction ?? 'continue',
       };
       const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
       // The worker's stdout and stderr are forwarded by hand rather than piped up front: the pipe makes

@@ -4,7 +4,7 @@
 import { instantiatePolicy, type HostContext, type PolicyInstance } from '../policy/instance.js';
 import type { PolicyInfo } from '../policy/load.js';
 import { InterestMatcher } from './dispatch.js';
-import { Decision } from './protocol.js';
+import { Containment, Decision } from './protocol.js';
 import { POLICY_SLOTS, PolicyStat, type StatsWriter } from './stats.js';
 
 export interface LoadedPolicy {
@@ -173,6 +173,16 @@ export class PolicySet {
         case Decision.EMULATE:
           this.count(policy, PolicyStat.emulate);
           v.kind = kind; v.primitive = w[24]!;
+          return v;
+        case Decision.CONTAIN:
+          if (w[23] !== 0 || w[22]! < 1 || w[22]! > 4095) {
+            return this.refused(policy, `policy ${policy.name} asked to contain the workload with an out-of-range errno ${w[22]}`);
+          }
+          if (w[24] !== Containment.KILL && w[24] !== Containment.FREEZE) {
+            return this.refused(policy, `policy ${policy.name} asked for unknown containment ${w[24]}`);
+          }
+          this.count(policy, PolicyStat.contain);
+          v.kind = kind; v.valueLo = w[22]!; v.primitive = w[24]!;
           return v;
         default:
           return this.refused(policy, `policy ${policy.name} returned unknown decision ${kind}`);

@@ -33,7 +33,18 @@ export interface DataPlaneConfig {
   interrupt?: SharedArrayBuffer;
   /** Where the worker writes audit records (--audit), or null. */
   audit?: AuditRing | null;
+  /** What a call no policy decides gets (--default-action); 'continue' when absent. */
+  defaultAction?: DefaultAction;
 }
+
+/**
+ * --default-action: what happens to a call routed to wasmsup that no policy decides. `continue` lets
+ * the kernel run it (as without wasmsup), `fail` fails it with --fail-errno, `kill` and `freeze`
+ * fail it and contain the workload (src/emulate/contain.ts), as kinvolk's seccompagent's
+ * DEFAULT_ACTION=kill-container / freeze-container.
+ */
+export const DEFAULT_ACTIONS = ['continue', 'fail', 'kill', 'freeze'] as const;
+export type DefaultAction = (typeof DEFAULT_ACTIONS)[number];
 
 /** The listener a data plane serves, and the workload it belongs to. */
 export interface ListenerAttachment {
@@ -58,5 +69,7 @@ export type WorkerMessage =
   | { type: 'log'; level: LogLevel; message: string };
 
 // docs/policy-abi.md, section 4.
-export const Decision = { NO_OPINION: 0, CONTINUE: 1, ERRNO: 2, RETURN: 3, EMULATE: 4 } as const;
+export const Decision = { NO_OPINION: 0, CONTINUE: 1, ERRNO: 2, RETURN: 3, EMULATE: 4, CONTAIN: 5 } as const;
+/** What a CONTAIN decision asks for, in the block's `primitive` word. */
+export const Containment = { KILL: 1, FREEZE: 2 } as const;
 export const Primitive = { MKNOD: 1, SETXATTR: 2, OPEN: 3, BPF: 4, SYSINFO: 5 } as const;

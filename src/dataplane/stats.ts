@@ -27,6 +27,9 @@ export const Stat = {
   /** Audit records written to the ring, and those dropped because it was full. */
   audited: 15,
   auditDropped: 16,
+  /** Workloads contained (src/emulate/contain.ts), by a policy's CONTAIN or by --default-action. */
+  killed: 17,
+  frozen: 18,
 } as const;
 export const STAT_NAMES = Object.keys(Stat) as (keyof typeof Stat)[];
 
@@ -40,7 +43,7 @@ const OUTCOMES = OUTCOME_NAMES.length;
 
 /** What happened to one policy. `skipped`: notifications it would have been asked about while put aside. */
 export const PolicyStat = {
-  asked: 0, noOpinion: 1, continue: 2, errno: 3, return: 4, emulate: 5, failedClosed: 6, traps: 7, fuelExhausted: 8, skipped: 9,
+  asked: 0, noOpinion: 1, continue: 2, errno: 3, return: 4, emulate: 5, failedClosed: 6, traps: 7, fuelExhausted: 8, skipped: 9, contain: 10,
 } as const;
 export const POLICY_STAT_NAMES = Object.keys(PolicyStat) as (keyof typeof PolicyStat)[];
 const POLICY_STATS = POLICY_STAT_NAMES.length;

@@ -12,10 +12,14 @@
 // within a few seconds. Any other notification of that thread drops the entry: a restart is the
 // thread's next intercepted call. With --wait-killable none of this is needed once a call was
 // received, as only a fatal signal can withdraw it (docs/reliability.md).
+//
+// A call failed by containment (a freeze, src/emulate/contain.ts) is remembered the same way, with
+// its errno and no time limit: freezing withdraws the pending call, and the frozen thread re-issues
+// it whenever the operator thaws it, which must not freeze the workload a second time.
 import { readFileSync } from 'node:fs';
 
-/** replay() found nothing to replay. */
-export const NOT_REPLAYED = -1;
+/** replay() found nothing to replay (results are ≥ 0 values or -errno, never this). */
+export const NOT_REPLAYED = -0x80000000;
 
 // struct seccomp_notif as Uint32Array: tid at 2, then seccomp_data from 4 (nr, arch, ip, args) to 20.
 const TID = 2, DATA_FROM = 4, DATA_TO = 20;
@@ -24,7 +28,7 @@ const REPLAY_WINDOW_MS = 5000;
 /** Entries of threads that died before restarting are dropped oldest first beyond this. */
 const MAX_ENTRIES = 1024;
 
-interface Entry { data: Uint32Array; result: number; startTime: string; at: number }
+interface Entry { data: Uint32Array; result: number; startTime: string; at: number; windowMs: number }
 
 /** The thread's start time (field 22 of /proc/TID/stat), which tells a reused tid apart; '' if gone. */
 function threadStartTime(tid: number): string {
@@ -42,15 +46,18 @@ export class UndeliveredEmulations {
 
   get size(): number { return this.byTid.size; }
 
-  /** Remembers that the notification in `words` was emulated with `result` (≥ 0) but not answered. */
-  remember(words: Uint32Array, result: number): void {
+  /**
+   * Remembers that the notification in `words` was decided with `result` (a value ≥ 0, or -errno)
+   * but not answered; a re-issue within `windowMs` gets it.
+   */
+  remember(words: Uint32Array, result: number, windowMs = REPLAY_WINDOW_MS): void {
     const tid = words[TID]!;
     const startTime = threadStartTime(tid);
     if (startTime === '') return; // the thread is gone: nothing will be re-issued
     if (this.byTid.size >= MAX_ENTRIES && !this.byTid.has(tid)) {
       this.byTid.delete(this.byTid.keys().next().value!);
     }
-    this.byTid.set(tid, { data: words.slice(DATA_FROM, DATA_TO), result, startTime, at: performance.now() });
+    this.byTid.set(tid, { data: words.slice(DATA_FROM, DATA_TO), result, startTime, at: performance.now(), windowMs });
   }
 
   /**
@@ -63,7 +70,7 @@ export class UndeliveredEmulations {
     const entry = this.byTid.get(tid);
     if (entry === undefined) return NOT_REPLAYED;
     this.byTid.delete(tid);
-    if (performance.now() - entry.at > REPLAY_WINDOW_MS) return NOT_REPLAYED;
+    if (performance.now() - entry.at > entry.windowMs) return NOT_REPLAYED;
     for (let i = DATA_FROM; i < DATA_TO; i++) if (words[i] !== entry.data[i - DATA_FROM]) return NOT_REPLAYED;
     if (threadStartTime(tid) !== entry.startTime) return NOT_REPLAYED;
     return entry.result;

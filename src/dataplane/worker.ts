@@ -8,10 +8,11 @@
 // nothing in the loop allocates on the common path.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { native } from '../native.js';
-import { portableIdFor } from '../syscalls/tables.js';
+import { portableIdFor, portableName } from '../syscalls/tables.js';
 import type { HostContext } from '../policy/instance.js';
 import { PrivilegedHelper } from '../emulate/helper-client.js';
 import { TaintedThreadError } from '../emulate/mknod.js';
+import { containWorkload, pinCaller, planContainment, type ContainAction } from '../emulate/contain.js';
 import { statusFiles } from './status-files.js';
 import { CallerCreds } from './caller.js';
 import { FdInspector } from './fd-info.js';
@@ -19,7 +20,7 @@ import { Outcome, Stat, StatsWriter } from './stats.js';
 import { AuditWriter } from './audit.js';
 import { PolicySet, FAIL_CLOSED, type LoadedPolicy, type Verdict } from './policy-set.js';
 import { ANSWERED, createPrimitives, type EmulationContext } from './primitives.js';
-import { Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
+import { Containment, Decision, INTERRUPT_ATTENTION, INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
 import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
 import { delayedSend, parseTestFaults, throwingHandler } from './test-faults.js';
 
@@ -195,7 +196,7 @@ function emulate(v: Verdict, portable: number): void {
   }
   // A call re-issued after a signal withdrew it, whose emulation was already done (undelivered.ts).
   const replayed = undelivered.replay(words);
-  if (replayed !== NOT_REPLAYED) { count(Stat.replayed); respond(replayed, 0, 0, 0); return; }
+  if (replayed !== NOT_REPLAYED) { answerReplayed(replayed); return; }
   emulation.portable = portable;
   emulation.policy = v.policy!;
   const result = impl.run(emulation);
@@ -204,6 +205,49 @@ function emulate(v: Verdict, portable: number): void {
   if (result >= 0) {
     if (!respond(result, 0, 0, 0)) undelivered.remember(words, result);
   } else respond(0, 0, -result, 0);
+}
+
+const defaultAction = config.defaultAction ?? 'continue';
+const stillWaiting = () => native.notifIdValid(listenerFd, notif);
+
+/** Answers a re-issued call with what its withdrawn first issue was decided (undelivered.ts). */
+function answerReplayed(result: number): void {
+  count(Stat.replayed);
+  if (result >= 0) respond(result, 0, 0, 0);
+  else { outcome = Outcome.errno; respond(0, 0, -result, 0); }
+}
+
+/**
+ * Fails the call in hand with `errno` and kills or freezes the workload. The caller is pinned by a
+ * pidfd while its tid still names it; the slow part (scanning /proc and cgroupfs) is done while it
+ * still waits, and the workload is contained before the answer, so the caller never runs on. Freezing
+ * withdraws the pending call (the frozen thread re-issues it once thawed): then the answer is
+ * remembered for that re-issue, which gets the errno without freezing the workload again.
+ */
+function contain(action: ContainAction, errno: number, by: string): void {
+  const replayed = undelivered.replay(words);
+  if (replayed !== NOT_REPLAYED) { answerReplayed(replayed); return; }
+  count(action === 'kill' ? Stat.killed : Stat.frozen);
+  outcome = Outcome.errno;
+  const caller = pinCaller(words[TID]!, stillWaiting);
+  try {
+    const how = containWorkload(planContainment(action, config.workload ?? null, caller));
+    if (!respond(0, 0, errno, 0) && action === 'freeze') undelivered.remember(words, -errno, Infinity);
+    post({ type: 'log', level: 'warn', message: `${by} asked to ${action} the workload (${portableName(words[PORTABLE]!) ?? `syscall ${words[NR]}`} by tid ${caller.tid}): ${how}` });
+  } finally {
+    if (caller.pidfd >= 0) native.close(caller.pidfd);
+  }
+}
+
+/** A call no policy decided: --default-action. */
+function undecided(): void {
+  count(Stat.noPolicy);
+  outcome = Outcome.noPolicy;
+  switch (defaultAction) {
+    case 'continue': answer(0, 0, 0, FLAG_CONTINUE); return;
+    case 'fail': outcome = Outcome.errno; answer(0, 0, config.failErrno, 0); return;
+    default: contain(defaultAction, config.failErrno, '--default-action');
+  }
 }
 
 /** Decides one received notification and answers it exactly once. */
@@ -218,13 +262,14 @@ function handle(): void {
     case Decision.ERRNO: count(Stat.errno); outcome = Outcome.errno; answer(0, 0, v.valueLo, 0); return;
     case Decision.RETURN: count(Stat.returned); outcome = Outcome.returned; answer(v.valueLo, v.valueHi, 0, 0); return;
     case Decision.EMULATE: outcome = Outcome.emulated; return emulate(v, portable);
+    case Decision.CONTAIN: count(Stat.errno); return contain(v.primitive === Containment.KILL ? 'kill' : 'freeze', v.valueLo, `policy ${v.policy!.name}`);
     case FAIL_CLOSED:
       if (v.trapped) count(Stat.traps);
       if (v.outOfFuel) count(Stat.fuelExhausted);
       if (v.skippedNow) count(Stat.policiesSkipped);
       // Putting a policy aside is logged whatever the rate limit.
       return failClosed(v.reason, v.skippedNow ? null : v.policy);
-    default: count(Stat.noPolicy); outcome = Outcome.noPolicy; answer(0, 0, 0, FLAG_CONTINUE); return;
+    default: return undecided();
   }
 }
 

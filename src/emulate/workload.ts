@@ -22,6 +22,13 @@ export interface WorkloadInfo {
   cgroup2Dir: string | null;
   /** The supervisor's own cgroup2 directory, which the workload must never restrict. */
   supervisorCgroup2Dir: string | null;
+  /**
+   * The v1 freezer directory (host path) the first process was in at start, and the supervisor's own,
+   * or null/absent without a v1 freezer hierarchy. On a hybrid host the runtimes pause a container
+   * there (`runc pause`), so containment freezes it there too (src/emulate/contain.ts).
+   */
+  freezerDir?: string | null;
+  supervisorFreezerDir?: string | null;
 }
 
 /** USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux ABI (the kernel converts to it). */
@@ -69,6 +76,13 @@ export function cgroup2DirOf(pid: number | 'self', mounts = cgroupMounts()): str
   return mount && line ? hostPath(mount, line.path) : null;
 }
 
+/** Host path of `pid`'s directory in the v1 hierarchy that has `controller`, or null. */
+export function v1CgroupDirOf(pid: number | 'self', controller: string, mounts = cgroupMounts()): string | null {
+  const mount = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes(controller));
+  const line = cgroupLines(pid).find((l) => !l.unified && l.controllers.includes(controller));
+  return mount && line ? hostPath(mount, line.path) : null;
+}
+
 /** Where `pid`'s memory limits are: the v1 memory controller directory, else the cgroup2 directory when it has memory files. */
 export function memoryCgroupOf(pid: number): { version: 1 | 2; dir: string } | null {
   const mounts = cgroupMounts();
@@ -106,18 +120,23 @@ export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo
     supervisorUsernsInode: native.nsInode(process.pid, 'user'),
     cgroup2Dir: cgroup2DirOf(pid, mounts),
     supervisorCgroup2Dir: cgroup2DirOf('self', mounts),
+    freezerDir: v1CgroupDirOf(pid, 'freezer', mounts),
+    supervisorFreezerDir: v1CgroupDirOf('self', 'freezer', mounts),
   };
 }
 
+/** A process of the workload as one scan of /proc saw it. */
+export interface WorkloadProcess { pid: number; threads: number; state: string }
+
 /**
- * The number of the workload's tasks (threads, as sysinfo's `procs` counts them): those of every
- * process in the workload's user namespace (when it has its own) and of every descendant of its first
- * process (while that is still the same process). Reads /proc; called per sysinfo, which is rare.
+ * The workload's processes: every process in the workload's user namespace (when it has its own) and
+ * every descendant of its first process (while that is still the same process). Reads all of /proc:
+ * for rare calls only (sysinfo, containment).
  */
-export function countWorkloadTasks(w: WorkloadInfo): number {
+export function workloadProcesses(w: WorkloadInfo): WorkloadProcess[] {
   const ownUserns = w.usernsInode !== w.supervisorUsernsInode;
   const parent = new Map<number, number>();
-  const threads = new Map<number, number>();
+  const seen = new Map<number, WorkloadProcess>();
   const members = new Set<number>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
@@ -125,10 +144,14 @@ export function countWorkloadTasks(w: WorkloadInfo): number {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       parent.set(pid, Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0));
-      threads.set(pid, Number(/\nThreads:\s+(\d+)/.exec(status)?.[1] ?? 1));
+      seen.set(pid, {
+        pid, threads: Number(/\nThreads:\s+(\d+)/.exec(status)?.[1] ?? 1),
+        state: /\nState:\s+(\S)/.exec(status)?.[1] ?? '?',
+      });
       if (ownUserns && native.nsInode(pid, 'user') === w.usernsInode) members.add(pid);
     } catch {
-      // Gone while we looked: not a task any more.
+      // Gone while we looked: not a process any more.
+      seen.delete(pid);
     }
   }
   let firstAlive = false;
@@ -145,7 +168,14 @@ export function countWorkloadTasks(w: WorkloadInfo): number {
     };
     for (const pid of parent.keys()) if (walk(pid, 0)) members.add(pid);
   }
+  const processes: WorkloadProcess[] = [];
+  for (const pid of members) { const p = seen.get(pid); if (p) processes.push(p); }
+  return processes;
+}
+
+/** The number of the workload's tasks (threads, as sysinfo's `procs` counts them). */
+export function countWorkloadTasks(w: WorkloadInfo): number {
   let tasks = 0;
-  for (const pid of members) tasks += threads.get(pid) ?? 0;
+  for (const p of workloadProcesses(w)) tasks += p.threads;
   return tasks;
 }

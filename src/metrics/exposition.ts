@@ -15,6 +15,7 @@ const DECISION: Record<(typeof OUTCOME_NAMES)[number], string> = {
 const POLICY_DECISIONS: [number, string][] = [
   [PolicyStat.noOpinion, 'no-opinion'], [PolicyStat.continue, 'continue'], [PolicyStat.errno, 'errno'],
   [PolicyStat.return, 'return'], [PolicyStat.emulate, 'emulate'], [PolicyStat.failedClosed, 'fail-closed'],
+  [PolicyStat.contain, 'contain'],
 ];
 /**
  * Histogram bounds, in ns: one per power of two from ~1 µs to ~1 s. Each is a bound of the data
@@ -161,6 +162,18 @@ export class Exposition {
     total('wasmsup_replayed_total', 'Restarted calls answered with the result of their undelivered emulation.', Stat.replayed);
     total('wasmsup_audit_records_total', 'Audit records written to the ring (--audit).', Stat.audited);
     total('wasmsup_audit_dropped_total', 'Audit records dropped because the ring was full.', Stat.auditDropped);
+    new Counter({
+      name: 'wasmsup_containments_total',
+      help: 'Workloads killed or frozen, by a policy\'s CONTAIN decision or by --default-action.',
+      labelNames: c(['action']), registers,
+      collect() {
+        this.reset();
+        for (const [key, s] of self.current) {
+          this.inc(labelsOf(key, { action: 'kill' }), s.totals[Stat.killed]!);
+          this.inc(labelsOf(key, { action: 'freeze' }), s.totals[Stat.frozen]!);
+        }
+      },
+    });
     new Counter({
       name: 'wasmsup_withdrawn_total',
       help: 'Notifications whose caller was interrupted or gone: before it was received, or when it was answered.',

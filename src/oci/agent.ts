@@ -24,7 +24,8 @@ import type { MetricsAddress } from '../metrics/address.js';
 import type { MetricsSources } from '../metrics/sources.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { selectPolicies } from './policy-dir.js';
-import { parseContainerState, requestedPolicies, StateError } from './state.js';
+import { containerDefaultAction, parseContainerState, requestedPolicies, StateError } from './state.js';
+import type { DefaultAction } from '../dataplane/protocol.js';
 import { IdentityError, resolveListener } from './identity.js';
 import { bindSocket, releaseSocket, type BoundSocket } from './socket.js';
 import { takeEarlySocket } from './early.js';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   socket?: BoundSocket | null;
   policyDir: string;
   failErrno: number;
+  /** --default-action: for containers that do not choose their own (io.wasmsup.default-action). */
+  defaultAction?: DefaultAction;
   syncWakeUp: boolean;
   /** --policy-fuel, --policy-memory (in 64 KiB pages), --max-traps, as for `run`; undefined = the default. */
   fuel?: number;
@@ -263,6 +266,12 @@ export class Agent {
       if (e instanceof StateError) return drop(e.message);
       throw e;
     }
+    try {
+      containerDefaultAction(state);
+    } catch (e) {
+      if (e instanceof StateError) return drop(`container ${state.id}: ${e.message}`);
+      throw e;
+    }
     if (fds.length !== state.fdCount) return drop(`container ${state.id}: "fds" names ${state.fdCount} fd(s) but ${fds.length} came with it`);
     const listenerFd = fds[state.seccompFdIndex]!;
     if (!isSeccompListener(listenerFd)) return drop(`container ${state.id}: its "seccompFd" is not a seccomp listener`);
@@ -309,6 +318,18 @@ export class Agent {
       `${prefix}: serving ${selection.policies.length ? 'only the known policies' : 'NO policy'}: ${selection.source} names policies this agent does not have (it has: ${this.policyNames(all)})`, fields);
   }
 
+  /** The container's own default action, else the agent's; validated when the container arrived. */
+  private defaultActionFor(info: ContainerInfo): DefaultAction | undefined {
+    try {
+      return containerDefaultAction(info) ?? this.opts.defaultAction;
+    } catch (e) {
+      if (!(e instanceof StateError)) throw e;
+      // Handed over by an agent that did not know the setting: its containers keep this agent's.
+      log('warn', `container ${info.id}: ${e.message}; using ${this.opts.defaultAction ?? 'continue'}`);
+      return this.opts.defaultAction;
+    }
+  }
+
   private label(info: ContainerInfo): string {
     return `container ${info.id}${info.role === 'exec' ? ' exec' : ''} (pid ${info.pid})`;
   }
@@ -329,6 +350,7 @@ export class Agent {
         workloadUsernsInode: info.usernsInode,
         privilegedHelper: this.privileged,
         failErrno: this.opts.failErrno,
+        defaultAction: this.defaultActionFor(info),
         maxTraps: this.opts.maxTraps,
         syncWakeUp: this.opts.syncWakeUp,
         label: name,

@@ -10,6 +10,7 @@ export const LIMIT_OPTIONS = {
 
 export const AGENT_OPTIONS = {
   socket: { type: 'string' }, policies: { type: 'string' }, 'fail-errno': { type: 'string' }, 'no-sync-wake-up': { type: 'boolean' },
+  'default-action': { type: 'string' },
   'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   audit: { type: 'string' }, metrics: { type: 'string' },
   ...LIMIT_OPTIONS,

@@ -2,6 +2,7 @@
 // "linux.seccomp.listenerPath"): JSON with the fds it came with named in `fds`, and how a container
 // says which policies it wants. Everything here is validation of untrusted input and returns one-line
 // reasons; nothing touches an fd.
+import { DEFAULT_ACTIONS, type DefaultAction } from '../dataplane/protocol.js';
 
 /**
  * What the agent keeps of a container's state. What runtimes really send (captured, docs/oci.md):
@@ -103,6 +104,32 @@ export function requestedPolicies(container: Pick<ContainerState, 'metadata' | '
     if (m) return { names: splitNames(m[1]!), source: 'listenerMetadata' };
   }
   return { names: null, source: 'default (every policy)' };
+}
+
+/** The annotation that sets a container's --default-action; it wins over listenerMetadata's `default-action=`. */
+export const DEFAULT_ACTION_ANNOTATION = 'io.wasmsup.default-action';
+
+/**
+ * The container's own --default-action, from the `io.wasmsup.default-action` annotation or else the
+ * `default-action=` item of listenerMetadata; null when it names none. kinvolk's seccompagent's
+ * spellings (`DEFAULT_ACTION=kill-container`, `freeze-container`) are accepted too. A value that is
+ * none of them is a StateError: the agent refuses the container rather than guess what was meant.
+ */
+export function containerDefaultAction(container: Pick<ContainerState, 'metadata' | 'annotations'>): DefaultAction | null {
+  let value = container.annotations[DEFAULT_ACTION_ANNOTATION], source = `annotation ${DEFAULT_ACTION_ANNOTATION}`;
+  if (value === undefined) {
+    source = 'listenerMetadata item default-action';
+    for (const item of container.metadata.split(/[\s;]+/)) {
+      const m = /^(?:default-action|DEFAULT_ACTION)=(.*)$/.exec(item);
+      if (m) value = m[1]!;
+    }
+  }
+  if (value === undefined) return null;
+  const action = value.trim().toLowerCase().replace(/-container$/, '');
+  if (!(DEFAULT_ACTIONS as readonly string[]).includes(action)) {
+    throw new StateError(`${source}: "${value}" is not one of ${DEFAULT_ACTIONS.join(', ')}`);
+  }
+  return action as DefaultAction;
 }
 
 function splitNames(list: string): string[] {

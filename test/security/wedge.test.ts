@@ -3,7 +3,7 @@
 // the caller can see it in /proc (a shared pid namespace) and SIGSTOP it. The workload does exactly
 // that between two emulated mknod calls that take the helper's exact path (a namespace root creating
 // in a 0755 directory of another namespace uid: the worker's fast path, without CAP_DAC_OVERRIDE, is
-// refused, test/mknod.test.ts). `wasmsup run` must still finish, the wedged call must get an errno,
+// refused, test/kernel/mknod.test.ts). `wasmsup run` must still finish, the wedged call must get an errno,
 // and the next call must be served by a fresh impersonator.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,5 +1,5 @@
 // Runs native.mknodatAsCaller on a worker thread (it refuses the main thread) for
-// test/mknod-as-caller.test.ts, and reports what each call returned and what the thread looked like
+// test/kernel/mknod-as-caller.test.ts, and reports what each call returned and what the thread looked like
 // afterwards: its credentials (/proc/thread-self/status), umask, and where "/" and /proc lead.
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync, statSync } from 'node:fs';
