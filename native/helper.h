@@ -15,7 +15,6 @@
 #ifndef WASMSUP_HELPER_H
 #define WASMSUP_HELPER_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
