@@ -166,7 +166,7 @@ static void *hand_over_listener(void *unused) {
 }
 
 static void usage(void) {
-  fail_message("usage: wasmsup-launch [--userns] [--no-new-privs] [--wait-killable] -- CMD [ARGS...]");
+  fail_message("usage: wasmsup-launch [--userns] [--no-new-privs] [--wait-killable | --wait-killable-if-available] -- CMD [ARGS...]");
 }
 
 int main(int argc, char **argv) {
@@ -179,6 +179,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--userns") == 0) userns = 1;
     else if (strcmp(argv[i], "--no-new-privs") == 0) no_new_privs = 1;
     else if (strcmp(argv[i], "--wait-killable") == 0) wait_killable = 1;
+    else if (strcmp(argv[i], "--wait-killable-if-available") == 0) wait_killable = 2;
     else usage();
   }
   if (first_arg < 0 || first_arg >= argc) usage();
@@ -221,6 +222,11 @@ int main(int argc, char **argv) {
   unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
   if (wait_killable) flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
   long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+  /* Before Linux 5.19 the flag is unknown (EINVAL) and nothing was installed: without it, then. */
+  if (listener < 0 && errno == EINVAL && wait_killable == 2) {
+    flags &= ~(unsigned long)SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+  }
   if (listener < 0) fail("seccomp(SECCOMP_SET_MODE_FILTER)", errno);
 
   /* From here until handed_over: no syscall on this thread, not even an implicit one. */

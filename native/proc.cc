@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -284,6 +286,27 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// prctl(PR_SET_CHILD_SUBREAPER, 1): process-wide, so `run` adopts what its command leaves behind.
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return ThrowErrno(info.Env(), "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  return info.Env().Undefined();
+}
+
+// waitid(P_PID, pid, WEXITED | WNOHANG): true when pid was a zombie child and is now reaped. Only for
+// children Node does not track (adopted orphans): reaping one of libuv's would lose its exit status.
+Napi::Value ReapChild(const Napi::CallbackInfo& info) {
+  Args args(info, "reapChild");
+  int32_t pid;
+  if (!args.Pid(0, "pid", &pid)) return Napi::Value();
+  siginfo_t si{};
+  int r;
+  do {
+    r = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(info.Env(), "waitid", errno);
+  return Napi::Boolean::New(info.Env(), si.si_pid == pid);
+}
+
 }  // namespace
 
 void RegisterProc(Napi::Env env, Napi::Object exports) {
@@ -294,6 +317,8 @@ void RegisterProc(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd, "pidfdGetfd"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
+  exports.Set("reapChild", Napi::Function::New(env, ReapChild, "reapChild"));
 }
 
 }  // namespace wasmsup

@@ -19,7 +19,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 const USAGE = `usage:
   wasmsup run [--policy FILE]... [--policies DIR] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
               [--no-new-privs] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
-              [--no-sync-wake-up] [--wait-killable]
+              [--no-sync-wake-up] [--wait-killable | --no-wait-killable] [--kill-on-exit]
               [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
@@ -29,6 +29,15 @@ const USAGE = `usage:
                 [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help
+
+run's lifetime: wasmsup exits when the command has exited and nothing it started still uses the filter;
+processes the command leaves running (daemons, background jobs) stay supervised, and wasmsup says how
+many it waits for. Ctrl-C or SIGTERM then passes that signal on to them and kills what still runs 3 s
+later (a second signal at once); --kill-on-exit ends them as soon as the command exits. The exit status is always the command's.
+
+--wait-killable is the default where the kernel has it (Linux >= 5.19): a call wasmsup has received
+is never interrupted by a signal; --wait-killable requires it, --no-wait-killable goes without
+(docs/reliability.md).
 
 --default-action: what a call routed to wasmsup that no policy decides gets: continue (the kernel runs
 it; the default), fail (--fail-errno), kill or freeze (fail it, then kill or freeze the whole workload
@@ -51,8 +60,10 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   'no-new-privs': { type: 'boolean' },
   'fail-errno': { type: 'string' },
   'default-action': { type: 'string' },
+  'kill-on-exit': { type: 'boolean' },
   'no-sync-wake-up': { type: 'boolean' },
   'wait-killable': { type: 'boolean' },
+  'no-wait-killable': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -146,6 +157,11 @@ function parseDefaultAction(command: string, text: string | undefined): DefaultA
   return text as DefaultAction;
 }
 
+function parseWaitKillable(values: Record<string, unknown>): boolean | 'if-available' {
+  if (values['wait-killable'] && values['no-wait-killable']) throw new CliError('run: --wait-killable and --no-wait-killable contradict each other');
+  return values['wait-killable'] ? true : values['no-wait-killable'] ? false : 'if-available';
+}
+
 function parseRange(text: string): { host: number; count: number } {
   const m = /^(\d+):(\d+)$/.exec(text);
   const host = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
@@ -181,7 +197,8 @@ async function runCommand(args: string[]): Promise<number> {
     failErrno: parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'),
     defaultAction: parseDefaultAction('run', values['default-action'] as string | undefined),
     syncWakeUp: !values['no-sync-wake-up'],
-    waitKillable: Boolean(values['wait-killable']),
+    waitKillable: parseWaitKillable(values),
+    killOnExit: Boolean(values['kill-on-exit']),
     policyDirectory: (values.policies as string | undefined) ?? null,
     intercept: parseIntercept(values.intercept as string[] | undefined),
     auditFile: (values.audit as string | undefined) ?? null,

@@ -14,7 +14,11 @@ export interface LaunchOptions {
   /** Id maps written for the workload's new user namespace, e.g. "0 100000 65536\n"; absent = no user namespace. */
   userns?: { uidMap: string; gidMap: string };
   noNewPrivs?: boolean;
-  waitKillable?: boolean;
+  /**
+   * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: true requires it (Linux ≥ 5.19), 'if-available' uses it
+   * where the kernel has it, false/absent never.
+   */
+  waitKillable?: boolean | 'if-available';
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** The workload's stdin, stdout and stderr; inherited by default. */
@@ -56,7 +60,8 @@ function launcherArgs(opts: LaunchOptions): string[] {
   const flags: string[] = [];
   if (opts.userns) flags.push('--userns');
   if (opts.noNewPrivs) flags.push('--no-new-privs');
-  if (opts.waitKillable) flags.push('--wait-killable');
+  if (opts.waitKillable === true) flags.push('--wait-killable');
+  else if (opts.waitKillable === 'if-available') flags.push('--wait-killable-if-available');
   return [...flags, '--', ...opts.argv];
 }
 

@@ -171,6 +171,10 @@ export interface NativeBinding {
   pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;
   pidfdSendSignal(pidfd: number, sig: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1) for the whole process (`run`: orphans of the command become its children). */
+  setChildSubreaper(): void;
+  /** waitid(P_PID, pid, WEXITED | WNOHANG): true when the zombie child was reaped. Never for a child Node spawned. */
+  reapChild(pid: number): boolean;
 
   readMemory(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, len: number): number;
   readString(pid: number, addrLo: number, addrHi: number, dst: ArrayBufferView, max: number): number;

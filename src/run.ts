@@ -13,6 +13,8 @@ import { launch } from './launch.js';
 import { compileFilter } from './filter/compile.js';
 import { mergeInterests } from './filter/interest.js';
 import { describeWorkload, type WorkloadInfo } from './emulate/workload.js';
+import { native } from './native.js';
+import { reapAdopted, remainingProcesses, signalProcesses } from './remaining.js';
 import { log } from './log.js';
 import { onStatsSignal } from './signals.js';
 import { readStats } from './dataplane/stats.js';
@@ -47,10 +49,16 @@ export interface RunOptions {
   maxTraps?: number;
   /** --audit FILE: one JSON line per decision. */
   auditFile?: string | null;
-  /** SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal signal. */
-  waitKillable?: boolean;
+  /**
+   * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once received, a call can be withdrawn only by a fatal
+   * signal. Default 'if-available' (docs/reliability.md); true (--wait-killable) requires it; false
+   * (--no-wait-killable) goes without.
+   */
+  waitKillable?: boolean | 'if-available';
   /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
   metrics?: MetricsAddress | null;
+  /** --kill-on-exit: end what the command leaves running when it exits, instead of serving it until it exits. */
+  killOnExit?: boolean;
 }
 
 import { UsageError } from './usage-error.js';
@@ -58,6 +66,8 @@ import { UsageError } from './usage-error.js';
 export { UsageError };
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
+/** After the command exited: how long what it left running has to end on a signal before SIGKILL. */
+const GRACE_MS = 3000;
 
 async function openPolicyDirectory(options: PolicyDirectoryOptions): Promise<PolicyDirectory> {
   const { PolicyDirectory } = await import('./policy/directory.js');
@@ -139,6 +149,10 @@ export async function run(opts: RunOptions): Promise<number> {
   const privileged = process.getuid?.() === 0;
   if (!privileged) log('debug', 'not root: emulation primitives are unavailable, deny/return/continue policies still work');
 
+  // The command's orphans become this process's children, so that what it leaves running can be
+  // found, reported and ended (src/remaining.ts).
+  try { native.setChildSubreaper(); } catch (e) { log('debug', `not a child subreaper: ${(e as Error).message}`); }
+
   const { host, count } = opts.usernsRange;
   let launched;
   try {
@@ -147,7 +161,7 @@ export async function run(opts: RunOptions): Promise<number> {
       filter: filter.program,
       userns: opts.userns ? { uidMap: `0 ${host} ${count}\n`, gidMap: `0 ${host} ${count}\n` } : undefined,
       noNewPrivs: opts.noNewPrivs,
-      waitKillable: opts.waitKillable,
+      waitKillable: opts.waitKillable ?? 'if-available',
     });
   } catch (e) {
     auditLog?.close();
@@ -194,11 +208,51 @@ export async function run(opts: RunOptions): Promise<number> {
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   const stopStats = onStatsSignal(printStats);
+  const spawned = new Set([launched.pid]);
+  const reap = () => reapAdopted(spawned);
+  process.on('SIGCHLD', reap);
+  reap();
 
   const status = await workloadExit;
+  for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+  // The filter may still have users: what the command left running (daemons, background jobs). They
+  // stay supervised until they exit; say so, and let a signal end them as it would have the command.
+  dataPlane.finishIfHungUp();
+  const leftover = dataPlane.isFinished ? [] : remainingProcesses(workload);
+  let endRemaining: ((signal: NodeJS.Signals) => void) | null = null;
+  let sweep: NodeJS.Timeout | null = null;
+  if (leftover.length > 0) {
+    const end = (signal: NodeJS.Signals, why: string) => {
+      const reached = new Set<number>();
+      // A kill rescans: each round stops, then kills, what the last one had not seen (forks).
+      for (let round = 0; round < (signal === 'SIGKILL' ? 16 : 1); round++) {
+        const pids = remainingProcesses(workload).filter((pid) => !reached.has(pid));
+        if (pids.length === 0) break;
+        for (const pid of signalProcesses(pids, signal)) reached.add(pid);
+      }
+      if (reached.size > 0 || signal !== 'SIGKILL') log('info', `${why}: ${signal} to ${reached.size} remaining process(es)`);
+    };
+    if (opts.killOnExit) {
+      end('SIGKILL', '--kill-on-exit');
+    } else {
+      log('info', `the command exited (status ${status}); ${leftover.length} process(es) it started still run, supervised: waiting for them to exit (Ctrl-C or SIGTERM passes that signal on and kills them ${GRACE_MS / 1000} s later; --kill-on-exit ends them when the command exits)`);
+      // The first signal is passed on as it is (a background job of a script ignores SIGINT, as it would
+      // have under the command); what still runs GRACE_MS later, or at a second signal, is killed.
+      let signals = 0;
+      endRemaining = (signal) => {
+        if (signals++ > 0) { end('SIGKILL', `a second ${signal}`); return; }
+        end(signal, `${signal} after the command exited`);
+        setTimeout(() => end('SIGKILL', `still running ${GRACE_MS / 1000} s after ${signal}`), GRACE_MS).unref();
+      };
+      for (const s of FORWARDED_SIGNALS) process.on(s, endRemaining);
+    }
+    sweep = setInterval(reap, 1000);
+  }
   dataPlane.finishIfHungUp();
   await dataPlane.finished;
-  for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+  if (sweep) clearInterval(sweep);
+  process.off('SIGCHLD', reap);
+  if (endRemaining) for (const s of FORWARDED_SIGNALS) process.off(s, endRemaining);
   stopStats();
   process.off('SIGHUP', onHangupSignal);
   auditLog?.close();

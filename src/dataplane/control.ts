@@ -247,6 +247,9 @@ export class DataPlane {
   }
 
   /** Policy names by stats slot (for statsReport and the audit log). */
+  /** True once this data plane has finished (its listener hung up, or it was stopped). */
+  get isFinished(): boolean { return this.ended; }
+
   get policyNames(): readonly string[] {
     return this.slotNames;
   }

@@ -1,7 +1,7 @@
 // Containment: what the host does when a policy (decision CONTAIN) or the operator (--default-action)
 // says the workload misbehaves — end every process of it (kill) or stop them all where they are
 // (freeze), as kinvolk's seccompagent's kill-container and freeze-container do. Rare by nature, so it
-// runs synchronously on the data-plane thread right after the call in hand was answered, and reads
+// runs synchronously on the data-plane thread while the caller still waits for its answer, and reads
 // /proc and cgroupfs freely.
 //
 // It only ever touches the workload: a cgroup is used only when it is the workload's own — neither
@@ -12,10 +12,9 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { native } from '../native.js';
-import { startTicksOf, workloadProcesses, type WorkloadInfo } from './workload.js';
+import { filteredDescendants, startTicksOf, workloadProcesses, type WorkloadInfo } from './workload.js';
 
 export type ContainAction = 'kill' | 'freeze';
-
 
 const SIGKILL = osConstants.signals.SIGKILL, SIGSTOP = osConstants.signals.SIGSTOP;
 /** pidfd_open flag for a thread id (Linux 6.9): the caller is known by its tid, which may not lead its group. */
@@ -38,8 +37,7 @@ export interface ContainmentPlan {
 
 /**
  * Works out how to contain the workload, touching nothing. Slow (it scans /proc), so the data plane
- * calls it while the caller still waits for its answer, and carries it out right before (kill) or
- * right after (freeze) answering.
+ * calls it while the caller still waits for its answer, and carries it out before answering.
  */
 export function planContainment(action: ContainAction, workload: WorkloadInfo | null, caller: PinnedCaller): ContainmentPlan {
   try {
@@ -105,12 +103,14 @@ function pidsOfSubtree(dir: string): number[] {
 }
 
 /**
- * The workload's processes: workloadProcesses' (its user namespace, its first process's descendants)
- * and, when its first process has a pid namespace of its own, every process in that namespace (an
+ * The workload's processes: workloadProcesses' (its user namespace, its first process's descendants),
+ * the filtered processes below this one, and, when its first process has a pid namespace of its own, every process in that namespace (an
  * exec'd process of a container without a user namespace is not its init's descendant).
  */
 function memberPids(w: WorkloadInfo): Set<number> {
   const members = new Set(workloadProcesses(w).map((p) => p.pid));
+  // `run`'s adopted orphans (it is a child subreaper); nothing for the agent, whose children carry no filter.
+  for (const pid of filteredDescendants()) members.add(pid);
   let pidns = 0;
   try { if (startTicksOf(w.pid) === w.startTicks) pidns = native.nsInode(w.pid, 'pid'); } catch { /* gone */ }
   if (pidns !== 0 && pidns !== native.nsInode(process.pid, 'pid')) {

@@ -125,6 +125,46 @@ export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo
   };
 }
 
+export interface ProcEntry { pid: number; ppid: number; filtered: boolean; zombie: boolean }
+
+/** Every process's parent, whether it carries a seccomp filter, and whether it is a zombie. */
+export function scanProc(): Map<number, ProcEntry> {
+  const all = new Map<number, ProcEntry>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      all.set(pid, {
+        pid,
+        ppid: Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0),
+        filtered: /\nSeccomp:\s+2/.test(status),
+        zombie: /\nState:\s+Z/.test(status),
+      });
+    } catch { /* gone */ }
+  }
+  return all;
+}
+
+/**
+ * The processes below this one that carry a seccomp filter. For `run`, a child subreaper whose helpers
+ * carry none, these are the workload's, including what the command left behind (src/remaining.ts).
+ */
+export function filteredDescendants(all: Map<number, ProcEntry> = scanProc()): Set<number> {
+  const below = new Map<number, boolean>([[process.pid, true]]);
+  const isBelow = (pid: number, depth: number): boolean => {
+    const known = below.get(pid);
+    if (known !== undefined) return known;
+    const ppid = all.get(pid)?.ppid ?? 0;
+    const result = ppid > 0 && depth < 4096 && isBelow(ppid, depth + 1);
+    below.set(pid, result);
+    return result;
+  };
+  const out = new Set<number>();
+  for (const p of all.values()) if (p.pid !== process.pid && p.filtered && isBelow(p.pid, 0)) out.add(p.pid);
+  return out;
+}
+
 /** A process of the workload as one scan of /proc saw it. */
 export interface WorkloadProcess { pid: number; threads: number; state: string }
 

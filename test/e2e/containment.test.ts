@@ -11,20 +11,11 @@ import { join } from 'node:path';
 import { TEST_POLICY, WASMSUP, ROOT, runWasmsup } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
-  AgentProcess, agentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
+  agentSetup, crunWrap, withAgent, type AgentProcess, type AgentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, runTool,
 } from '../support/oci.js';
 import { containerDefaultAction } from '../../src/oci/state.js';
 import { scrape, valueOf } from '../support/exposition.js';
-import { createServer } from 'node:net';
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../support/exposition.js';
 
 const POLICY = TEST_POLICY('contain');
 /** The signal for the policy: a call it kills for (7), freezes for (8) or leaves undecided (9). */
@@ -65,12 +56,15 @@ test('run: a policy kills the workload — the caller and a background process, 
   const dir = spawnSync('mktemp', ['-d'], { encoding: 'utf8' }).stdout.trim();
   try {
     const pidFile = join(dir, 'sleep.pid');
-    const r = await runWasmsup(['run', '--policy', POLICY, '--', 'sh', '-c', `sleep 60 & echo $! > ${pidFile}; ${signalCall(7)}; echo survived`]);
+    // A background job, and a daemon double-forked out of the command's tree (setsid, its parent gone).
+    const r = await runWasmsup(['run', '--policy', POLICY, '--', 'sh', '-c',
+      `sleep 60 & echo $! > ${pidFile}; (setsid sleep 61 & echo $! >> ${pidFile}) ; sleep 0.2; ${signalCall(7)}; echo survived`]);
     assert.is(r.code, 137, r.stderr);
     assert.not.match(r.stdout, /survived/);
-    assert.match(r.stderr, /policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [3-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(its cgroup2 cgroup holds wasmsup/);
-    const sleeper = Number(readFileSync(pidFile, 'utf8'));
-    await eventually(() => { const s = stateOf(sleeper); return s === null || s === 'Z'; }, `background sleep ${sleeper} killed`);
+    assert.match(r.stderr, /policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [4-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(its cgroup2 cgroup holds wasmsup/);
+    for (const sleeper of readFileSync(pidFile, 'utf8').trim().split('\n').map(Number)) {
+      await eventually(() => { const s = stateOf(sleeper); return s === null || s === 'Z'; }, `background sleep ${sleeper} killed`);
+    }
   } finally {
     spawnSync('rm', ['-rf', dir]);
   }
@@ -133,17 +127,11 @@ function runcGap(): string | null {
   return ociGap() ?? (findTool('runc') ? null : 'needs runc');
 }
 
-async function withContainmentAgent(body: (t: ReturnType<typeof agentSetup>, agent: AgentProcess) => Promise<void>): Promise<void> {
+/** An agent serving only the containment policy. */
+async function withContainmentAgent(body: (t: AgentSetup, agent: AgentProcess) => Promise<void>): Promise<void> {
   const t = agentSetup('wasmsup-contain-', []);
   copyFileSync(POLICY, join(t.policies, 'contain.wasm'));
-  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies]);
-  try {
-    await agent.ready();
-    await body(t, agent);
-  } finally {
-    killPid(agent.child.pid);
-    t.tmp.cleanup();
-  }
+  await withAgent(t, body);
 }
 
 test('agent + runc: a policy kills the container through its own cgroup (cgroup.kill), background processes too', async () => {
@@ -156,6 +144,21 @@ test('agent + runc: a policy kills the container through its own cgroup (cgroup.
     assert.is(r.code, 137, `${r.stdout}${r.stderr}\n${agent.log}`);
     assert.not.match(r.stdout, /survived/);
     await agent.waitFor(/container wasmsup-contain-kill: policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: cgroup\.kill of \/sys\/fs\/cgroup\/\S*wasmsup-contain-kill/);
+  });
+});
+
+test('agent + crun without cgroups (--cgroup-manager=disabled): the shared cgroup is left alone, the container is killed process by process', async () => {
+  if (runcGap() || !findTool('crun')) { privileged('crun containment', 'needs crun'); return; }
+  await withContainmentAgent(async (t, agent) => {
+    const { bundle } = makeBundle(t.bundleDir(), {
+      args: ['sh', '-c', `sleep 60 & ${signalCall(7)}; echo survived`], seccomp: ociConfig(t.policies, t.socket),
+    });
+    const r = await runContainer(findTool('crun')!, join(t.tmp.path, 'crun-state'), bundle, 'wasmsup-contain-crun',
+      { globalArgs: ['--cgroup-manager=disabled'], wrap: crunWrap });
+    assert.not.match(r.stdout, /survived/, `${r.stdout}${r.stderr}\n${agent.log}`);
+    // The container shares this test's cgroups, which hold the test and the agent: never written to.
+    await agent.waitFor(/container wasmsup-contain-crun: policy contain asked to kill the workload \(mknodat? by tid \d+\): killed: [2-9] process\(es\), stopped one by one with SIGSTOP then SIGKILLed \(.*holds (wasmsup|pid \d+, not the workload's)/);
+    assert.is(agent.child.exitCode, null, 'the agent survived');
   });
 });
 

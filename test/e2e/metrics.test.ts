@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { runWasmsup, tempDir, mknodProbe, ROOT, WASMSUP, POLICY, TEST_POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { AgentProcess, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
-import { http, scrape, valueOf, type Exposition } from '../support/exposition.js';
+import { http, scrape, valueOf, type Exposition, freePort } from '../support/exposition.js';
 import { parseMetricsAddress } from '../../src/metrics/address.js';
 
 const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p)) ?? 'python3';
@@ -34,14 +34,6 @@ function oneLine(stderr: string): string {
   return lines[0]!;
 }
 
-/** A port nobody listens on right now (bound and released by this test). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('--metrics addresses: a bare port is loopback; any other host only as written', async () => {
   assert.equal(parseMetricsAddress('9464'), { host: '127.0.0.1', port: 9464, loopback: true });

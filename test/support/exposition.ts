@@ -1,6 +1,7 @@
 // A strict reader of the Prometheus text format (0.0.4) and OpenMetrics 1.0 text, for the metrics
 // tests: every line must parse, every sample must belong to a family declared by # TYPE, histograms
 // must be cumulative and end with +Inf = _count, and OpenMetrics must end with # EOF.
+import { createServer } from 'node:net';
 import { request } from 'node:http';
 
 export interface Sample { name: string; labels: Record<string, string>; value: number }
@@ -148,4 +149,13 @@ export async function scrape(url: string, openmetrics = false): Promise<Expositi
     throw new Error(`${url}: content type ${type}`);
   }
   return parseExposition(r.body, openmetrics);
+}
+
+/** A loopback port nobody listens on right now (bound and released here). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
