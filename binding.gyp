@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/args.cc",
+        "native/as_caller.c",
         "native/bpf.cc",
         "native/errors.cc",
         "native/fdinfo.cc",
@@ -22,6 +23,7 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
+      "cflags_c": ["-std=gnu11"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "cflags_cc!": ["-std=gnu++17", "-fexceptions"]
     },
@@ -37,7 +39,17 @@
     {
       "target_name": "wasmsup-helper",
       "type": "executable",
-      "sources": ["native/helper.c"],
+      "sources": [
+        "native/helper.c",
+        "native/helper_wire.c",
+        "native/helper_creds.c",
+        "native/helper_child.c",
+        "native/helper_pool.c",
+        "native/helper_impersonator.c",
+        "native/helper_mknod.c",
+        "native/helper_setxattr.c",
+        "native/as_caller.c"
+      ],
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra"]
     }

@@ -3,6 +3,9 @@
 import { notificationBlock } from "./notification";
 import { resetCreds } from "./creds";
 import { interestJson } from "./interest";
+import { beginConfigure, configuration } from "./config";
+
+export { beginConfigure, configuration };
 
 export { notificationBlock };
 

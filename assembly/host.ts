@@ -29,3 +29,18 @@ export declare function log(level: i32, ptr: usize, len: i32): void;
 // The host logs the message and traps, which fails the call closed.
 @external("wasmsup", "abort")
 export declare function hostAbort(message: string | null = null, fileName: string | null = null, line: u32 = 0, column: u32 = 0): void;
+
+// Added within abi 1 (docs/policy-abi.md, section 3): a module that uses them is refused by an older
+// host at load, so a configured policy never runs unconfigured.
+
+/** Copies up to `cap` bytes of the configuration to `dst`; its whole length (0: none was given). */
+@external("wasmsup", "config_read")
+export declare function config_read(dst: usize, cap: i32): i32;
+
+/** During wasmsup_configure: `len` bytes of UTF-8 at `ptr` are why the configuration is refused. */
+@external("wasmsup", "config_refuse")
+export declare function config_refuse(ptr: usize, len: i32): void;
+
+/** Copies up to `cap` bytes of the identity JSON to `dst`; its whole length. */
+@external("wasmsup", "identity")
+export declare function identity(dst: usize, cap: i32): i32;

@@ -157,6 +157,25 @@ export function emulateOpen(path: usize, len: i32, flags: u32, resolve: u32 = 0)
   return emulate(Primitive.OPEN);
 }
 
+/**
+ * Which figures of an emulated sysinfo come from the host rather than the workload (operand word of
+ * SYSINFO, docs/policy-abi.md); 0 = the workload's view of all of them.
+ */
+export namespace SysinfoSource {
+  /** uptime: the host's, not since the workload's first process started. */
+  export const HOST_UPTIME: u32 = 1;
+  /** RAM and swap: the host's, whatever the caller's memory cgroup limits. */
+  export const HOST_MEMORY: u32 = 2;
+  /** procs: the host's task count, not the workload's. */
+  export const HOST_PROCS: u32 = 4;
+}
+
+/** Ask the host to answer sysinfo(2) itself, with the figures `sources` (SysinfoSource bits) names from the host. */
+export function emulateSysinfo(sources: u32 = 0): i32 {
+  store<u32>(BLOCK + OPERANDS, sources);
+  return emulate(Primitive.SYSINFO);
+}
+
 /** Ask the host to perform emulation `primitive` (see `Primitive`). */
 export function emulate(primitive: i32): i32 {
   store<i32>(BLOCK + PRIMITIVE, primitive);

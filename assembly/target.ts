@@ -63,6 +63,12 @@ export function bytesEqual(buf: usize, len: i32, s: string): bool {
   return true;
 }
 
+/** Whether the `len` bytes at `buf` are the `otherLen` bytes at `other` (e.g. a table built in configure()). */
+export function bytesEqualBytes(buf: usize, len: i32, other: usize, otherLen: i32): bool {
+  if (len != otherLen) return false;
+  return memory.compare(buf, other, <usize>len) == 0;
+}
+
 /** Whether the `len` bytes at `buf` start with the ASCII string `prefix`. */
 export function bytesStartWith(buf: usize, len: i32, prefix: string): bool {
   const n = prefix.length;

@@ -7,7 +7,9 @@
 
 #include "addon.h"
 #include "args.h"
+#include "creds_layout.h"
 #include "errors.h"
+#include "notif_layout.h"
 #include "seccomp_compat.h"
 
 namespace wasmsup {
@@ -62,7 +64,28 @@ Napi::Object Constants(Napi::Env env) {
   set("RESOLVE_IN_ROOT", RESOLVE_IN_ROOT);
   set("RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS);
   set("RESOLVE_BENEATH", RESOLVE_BENEATH);
-  set("CREDS_WORDS", 96);
+  // The layouts the TypeScript side reads (native/creds_layout.h, native/notif_layout.h).
+  set("CREDS_WORDS", CREDS_WORDS);
+  set("CREDS_UID", CREDS_UID);
+  set("CREDS_GID", CREDS_GID);
+  set("CREDS_UMASK", CREDS_UMASK);
+  set("CREDS_TGID", CREDS_TGID);
+  set("CREDS_CAP_INH", CREDS_CAP_INH);
+  set("CREDS_CAP_PRM", CREDS_CAP_PRM);
+  set("CREDS_CAP_EFF", CREDS_CAP_EFF);
+  set("CREDS_CAP_BND", CREDS_CAP_BND);
+  set("CREDS_NO_NEW_PRIVS", CREDS_NO_NEW_PRIVS);
+  set("CREDS_NGROUPS", CREDS_NGROUPS);
+  set("CREDS_GROUPS", CREDS_GROUPS);
+  set("CREDS_NGROUPS_MAX", CREDS_NGROUPS_MAX);
+  set("NOTIF_WORD_ID", NOTIF_WORD_ID);
+  set("NOTIF_WORD_PID", NOTIF_WORD_PID);
+  set("NOTIF_WORD_FLAGS", NOTIF_WORD_FLAGS);
+  set("NOTIF_WORD_NR", NOTIF_WORD_NR);
+  set("NOTIF_WORD_ARCH", NOTIF_WORD_ARCH);
+  set("NOTIF_WORD_IP", NOTIF_WORD_IP);
+  set("NOTIF_WORD_ARGS", NOTIF_WORD_ARGS);
+  set("NOTIF_WORDS", NOTIF_WORDS);
   c.Freeze();
   return c;
 }

@@ -1,14 +1,15 @@
 // mknodatAsCaller: mknodat(2) on the calling thread with a seccomp caller's root, umask and file-system
 // credentials: the fast path of the mknod emulation (src/emulate/mknod.ts), which otherwise takes two
-// process hand-offs through wasmsup-helper (native/helper.c).
+// process hand-offs through wasmsup-helper (native/helper.c). Every privileged step is the shared
+// "as the caller" core's (native/as_caller.h), which the helper uses too; this file is its N-API face
+// and what only a thread of Node needs.
 //
-// Per-thread raw syscalls, never a child process and never glibc's wrappers: Linux keeps credentials
-// per thread, and the raw setgroups/setfsuid/setfsgid/capset change only the calling thread, while
-// glibc's setgroups (and set*id) would broadcast the change to every thread of Node. Root, cwd and
-// umask live in the fs_struct that threads share until one calls unshare(CLONE_FS); the first call on
-// a thread does that, so this thread alone can chroot into the caller's root. The main thread is
-// refused: unsharing its fs_struct would cut it off from the cwd libuv's thread pool resolves
-// relative paths with (process.chdir()).
+// Node is multithreaded, so the switch is per thread, never a child process: the core's raw
+// setgroups/setfsuid/setfsgid/capset change only the calling thread (glibc's setgroups would change
+// every thread of Node). Root, cwd and umask live in the fs_struct that threads share until one calls
+// unshare(CLONE_FS); the first call on a thread does that, so this thread alone can chroot into the
+// caller's root. The main thread is refused: unsharing its fs_struct would cut it off from the cwd
+// libuv's thread pool resolves relative paths with (process.chdir()).
 //
 // Everything is switched and switched back within one call, so no JavaScript ever runs as the caller
 // or inside its root. Putting the thread's own state back cannot fail for a process whose real uid
@@ -24,7 +25,7 @@
 // CAP_DAC_READ_SEARCH the walk can only be stricter than the caller's own, whose capabilities in its
 // namespace may let it through: the caller of this function retries EACCES and EPERM the exact (slow)
 // way. Any other errno comes from a point the caller would have reached the same way. The path is
-// looked up as native/caller_path.h says: once, and a /proc magic link is ELOOP, since this thread's
+// looked up as native/as_caller.h says: once, and a /proc magic link is ELOOP, since this thread's
 // /proc/self is the supervisor.
 #include <errno.h>
 #include <fcntl.h>
@@ -39,34 +40,27 @@
 
 #include "addon.h"
 #include "args.h"
-#include "caller_path.h"
+#include "as_caller.h"
+#include "creds_layout.h"
 #include "errors.h"
 
 namespace wasmsup {
 
 namespace {
 
-// Layout of readCreds' output (docs/native-api.md; native/proc.cc).
-constexpr size_t kCredsWords = 96;
-constexpr size_t kFsUid = 3, kFsGid = 7, kUmask = 8, kNgroups = 19, kGroups = 32;
-// A caller may hold as many groups as the kernel allows (NGROUPS_MAX); the thread's own, which it
-// must be given back, are the supervisor's: a few at most (more and the fast path is not used).
-constexpr size_t kMaxGroups = 65536;
-constexpr size_t kMaxOwnGroups = 64;
-static_assert(sizeof(gid_t) == sizeof(uint32_t), "creds words are passed to setgroups as they are");
-constexpr size_t kPathMax = 4096;
+// A caller may hold as many groups as the kernel allows (CREDS_NGROUPS_MAX); the thread's own, which
+// it must be given back, are the supervisor's: a few at most (more and the fast path is not used).
+constexpr int kMaxOwnGroups = 64;
 
 struct ThreadState {
   bool ready = false;
   int own_root = -1;
   int own_cwd = -1;
-  struct statx own_root_id;
+  bool own_root_known = false;  // false: never "the same root", every call chroots
+  as_caller_root own_root_id;
   int dumpable = 0;
-  uid_t fsuid = 0;
-  gid_t fsgid = 0;
-  int ngroups = 0;
   gid_t groups[kMaxOwnGroups];
-  __user_cap_data_struct caps[2];
+  as_caller_own own;
   // A data-plane worker ends with its container (the OCI agent): its fds go with the thread.
   ~ThreadState() {
     if (own_root >= 0) close(own_root);
@@ -76,12 +70,6 @@ struct ThreadState {
 
 thread_local ThreadState self;
 
-int SetCaps(const __user_cap_data_struct caps[2]) {
-  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {caps[0], caps[1]};
-  return syscall(SYS_capset, &header, data) < 0 ? errno : 0;
-}
-
 // Unshares this thread's fs_struct and remembers what it must return to. 0 or an errno.
 int PrepareThread() {
   if (self.ready) return 0;
@@ -89,63 +77,34 @@ int PrepareThread() {
   if (unshare(CLONE_FS) < 0) return errno;
   self.own_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   self.own_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  int ngroups = static_cast<int>(syscall(SYS_getgroups, kMaxOwnGroups, self.groups));
-  if (self.own_root < 0 || self.own_cwd < 0 || ngroups < 0 || syscall(SYS_capget, &header, self.caps) < 0) {
-    int err = errno;
+  self.own.groups = self.groups;
+  self.own.groups_capacity = kMaxOwnGroups;
+  int err = self.own_root < 0 || self.own_cwd < 0 ? errno : as_caller_save_own(&self.own);
+  if (err != 0) {
     if (self.own_root >= 0) close(self.own_root);
     if (self.own_cwd >= 0) close(self.own_cwd);
     self.own_root = self.own_cwd = -1;
     return err;
   }
-  if (statx(self.own_root, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &self.own_root_id) < 0 ||
-      !(self.own_root_id.stx_mask & STATX_MNT_ID)) {
-    self.own_root_id.stx_mask = 0;  // never "the same root": every call chroots
-  }
-  self.ngroups = ngroups;
+  self.own_root_known = as_caller_root_of(self.own_root, &self.own_root_id) == 0;
   self.dumpable = prctl(PR_GET_DUMPABLE);
-  // setfsuid returns the previous value whatever it is given; -1 is never a valid id, so nothing changes.
-  self.fsuid = static_cast<uid_t>(syscall(SYS_setfsuid, -1));
-  self.fsgid = static_cast<gid_t>(syscall(SYS_setfsgid, -1));
   self.ready = true;
   return 0;
 }
 
-// True when fd names the thread's own root (same mount and inode): the chroot there and back, five
-// syscalls, can be skipped. Callers outside a container (`wasmsup run`) share the supervisor's root.
+// True when fd names the thread's own root: the chroot there and back, five syscalls, can be
+// skipped. Callers outside a container (`wasmsup run`) share the supervisor's root.
 bool IsOwnRoot(int fd) {
-  struct statx id;
-  if (!(self.own_root_id.stx_mask & STATX_MNT_ID)) return false;
-  if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &id) < 0 || !(id.stx_mask & STATX_MNT_ID)) return false;
-  return id.stx_mnt_id == self.own_root_id.stx_mnt_id && id.stx_ino == self.own_root_id.stx_ino &&
-         id.stx_dev_major == self.own_root_id.stx_dev_major && id.stx_dev_minor == self.own_root_id.stx_dev_minor;
+  as_caller_root root;
+  return self.own_root_known && as_caller_root_of(fd, &root) == 0 && as_caller_same_root(&root, &self.own_root_id);
 }
 
-bool SameGroups(const uint32_t* groups, uint32_t ngroups) {
-  if (static_cast<int>(ngroups) != self.ngroups) return false;
-  for (uint32_t i = 0; i < ngroups; i++) {
-    if (groups[i] != self.groups[i]) return false;
-  }
-  return true;
-}
-
-// Back to the thread's own credentials, umask and root; false if any step was refused. Each
-// credential change costs the kernel a copy of the whole cred (2 µs here), so what the switch
-// left alone is not redone.
+// Back to the thread's own credentials, umask and root; false if any step was refused.
 bool Restore(mode_t saved_umask, bool groups_changed, bool root_changed) {
-  bool ok = SetCaps(self.caps) == 0;  // first: setgroups needs CAP_SETGID
-  if (groups_changed) ok = syscall(SYS_setgroups, self.ngroups, self.groups) == 0 && ok;
-  syscall(SYS_setfsgid, self.fsgid);
-  syscall(SYS_setfsuid, self.fsuid);
-  ok = ok && static_cast<gid_t>(syscall(SYS_setfsgid, -1)) == self.fsgid &&
-       static_cast<uid_t>(syscall(SYS_setfsuid, -1)) == self.fsuid;
-  // setfsuid() back to 0 raised the file-system capabilities the thread permits itself; unless its
-  // effective set is exactly its permitted one, put exactly the saved sets back.
-  if (self.caps[0].effective != self.caps[0].permitted || self.caps[1].effective != self.caps[1].permitted) {
-    ok = SetCaps(self.caps) == 0 && ok;
-  }
+  bool ok = as_caller_restore(&self.own, groups_changed) == 0;
   umask(saved_umask);
-  if (root_changed) ok = fchdir(self.own_root) == 0 && chroot(".") == 0 && fchdir(self.own_cwd) == 0 && ok;
+  const char* failed;
+  if (root_changed) ok = as_caller_enter_root(self.own_root, &failed) == 0 && fchdir(self.own_cwd) == 0 && ok;
   return ok;
 }
 
@@ -167,14 +126,14 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   if (path_length > path_capacity) return args.RangeError("pathLength", "is larger than path");
-  if (path_length == 0 || path_length >= kPathMax) return args.RangeError("pathLength", "must be 1..4095");
-  if (creds_count < kCredsWords) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements");
-  if (creds[kUmask] > 0777) return args.RangeError("creds", "has no umask (0..0777)");
+  if (path_length == 0 || path_length >= AS_CALLER_PATH_MAX) return args.RangeError("pathLength", "must be 1..4095");
+  if (creds_count < CREDS_WORDS) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements");
+  if (creds[CREDS_UMASK] > 0777) return args.RangeError("creds", "has no umask (0..0777)");
   // Never act with fewer groups than the caller has (readCreds counts them all, whatever it held).
-  if (creds[kNgroups] > kMaxGroups || kGroups + creds[kNgroups] > creds_count) {
+  if (creds[CREDS_NGROUPS] > CREDS_NGROUPS_MAX || CREDS_GROUPS + creds[CREDS_NGROUPS] > creds_count) {
     return args.RangeError("creds", "does not hold all of the caller's groups");
   }
-  char path[kPathMax];
+  char path[AS_CALLER_PATH_MAX];
   memcpy(path, path_bytes, path_length);
   path[path_length] = '\0';
   if (memchr(path, '\0', path_length) != nullptr) return args.RangeError("path", "contains a NUL byte");
@@ -184,45 +143,18 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
 
   // Root first, while the thread still has CAP_SYS_CHROOT.
   const char* failed = nullptr;
-  int setup_err = 0;
   const bool root_changed = !IsOwnRoot(root_fd);
-  if (root_changed) {
-    if (fchdir(root_fd) < 0) {
-      failed = "fchdir(root)";
-    } else if (chroot(".") < 0) {
-      failed = "chroot";
-    }
-    if (failed != nullptr) setup_err = errno;
-  }
-  mode_t saved_umask = umask(creds[kUmask]);
-  const bool groups_changed = failed == nullptr && !SameGroups(creds + kGroups, creds[kNgroups]);
-  if (groups_changed) {
-    if (syscall(SYS_setgroups, creds[kNgroups], reinterpret_cast<const gid_t*>(creds + kGroups)) < 0) {
-      failed = "setgroups";
-      setup_err = errno;
-    }
-  }
-  if (failed == nullptr) {
-    syscall(SYS_setfsgid, creds[kFsGid]);
-    syscall(SYS_setfsuid, creds[kFsUid]);
-    if (static_cast<uint32_t>(syscall(SYS_setfsgid, -1)) != creds[kFsGid] ||
-        static_cast<uint32_t>(syscall(SYS_setfsuid, -1)) != creds[kFsUid]) {
-      failed = "setfsuid";
-      setup_err = EPERM;
-    }
-  }
-  if (failed == nullptr) {
-    __user_cap_data_struct create[2] = {self.caps[0], self.caps[1]};
-    create[0].effective = 1u << CAP_MKNOD;
-    create[1].effective = 0;
-    create[0].inheritable = create[1].inheritable = 0;
-    if ((setup_err = SetCaps(create)) != 0) failed = "capset";
-  }
+  int setup_err = root_changed ? as_caller_enter_root(root_fd, &failed) : 0;
+  mode_t saved_umask = umask(creds[CREDS_UMASK]);
+  const as_caller_identity caller = {creds[CREDS_FSUID], creds[CREDS_FSGID], creds[CREDS_NGROUPS],
+                                     reinterpret_cast<const gid_t*>(creds + CREDS_GROUPS), 1u << CAP_MKNOD};
+  const bool groups_changed = setup_err == 0 && !as_caller_own_groups(&self.own, caller.groups, caller.ngroups);
+  if (setup_err == 0) setup_err = as_caller_switch(&self.own, &caller, groups_changed, &failed);
   int result = 0;
-  if (failed == nullptr) {
+  if (setup_err == 0) {
     // A relative path starts at the caller's cwd or dirfd; an absolute one at the root set above.
     // Looked up once and never through a magic link, whose /proc/self would be this process.
-    result = caller_mknodat(path[0] == '/' ? AT_FDCWD : start_fd, path, mode, dev, nullptr);
+    result = as_caller_mknodat(path[0] == '/' ? AT_FDCWD : start_fd, path, mode, dev, nullptr);
   }
   bool restored = Restore(saved_umask, groups_changed, root_changed);
   // Any fsuid change makes the kernel mark the whole process non-dumpable (commit_creds), meant for a
@@ -234,7 +166,7 @@ Napi::Value MknodatAsCaller(const Napi::CallbackInfo& info) {
     error.ThrowAsJavaScriptException();
     return Napi::Value();
   }
-  if (failed != nullptr) return ThrowErrno(info.Env(), failed, setup_err);
+  if (setup_err != 0) return ThrowErrno(info.Env(), failed, setup_err);
   return Napi::Number::New(info.Env(), result);
 }
 

@@ -15,6 +15,7 @@
 
 #include "addon.h"
 #include "args.h"
+#include "creds_layout.h"
 #include "errors.h"
 #include "seccomp_compat.h"
 
@@ -22,11 +23,6 @@ namespace wasmsup {
 
 namespace {
 
-// Layout of readCreds' output (docs/native-api.md). The groups run from kGroups to the end of `out`,
-// which may be longer than kCredsWords; kNgroups is always the caller's real count, never cut.
-constexpr size_t kCredsWords = 96;
-constexpr size_t kUid = 0, kGid = 4, kUmask = 8, kTgid = 9, kCapInh = 10, kCapPrm = 12, kCapEff = 14,
-                 kCapBnd = 16, kNoNewPrivs = 18, kNgroups = 19, kGroups = 32;
 constexpr size_t kMaxIdMapLines = 340;
 
 // Reads a whole /proc file from its start (pread, so an fd kept open re-reads fresh contents: a
@@ -97,8 +93,8 @@ void ParseCapability(const char* p, const char* end, uint32_t* out) {
   out[1] = static_cast<uint32_t>(value >> 32);
 }
 
-// The Groups line: every group into out[kGroups..capacity), and out[kNgroups] the caller's real count
-// (the kernel allows 65536), so that a reader can tell a list this buffer could not hold.
+// The Groups line: every group into out[CREDS_GROUPS..capacity), and out[CREDS_NGROUPS] the caller's
+// real count (the kernel allows 65536), so that a reader can tell a list this buffer could not hold.
 void ParseGroups(const char* p, const char* end, uint32_t* out, size_t capacity) {
   uint32_t count = 0;
   for (;;) {
@@ -107,11 +103,11 @@ void ParseGroups(const char* p, const char* end, uint32_t* out, size_t capacity)
     char* stop;
     unsigned long value = strtoul(p, &stop, 10);
     if (stop == p) break;
-    if (kGroups + count < capacity) out[kGroups + count] = static_cast<uint32_t>(value);
+    if (CREDS_GROUPS + count < capacity) out[CREDS_GROUPS + count] = static_cast<uint32_t>(value);
     count++;
     p = stop;
   }
-  out[kNgroups] = count;
+  out[CREDS_NGROUPS] = count;
 }
 
 void ParseStatus(const char* text, size_t length, uint32_t* out, size_t capacity) {
@@ -123,15 +119,15 @@ void ParseStatus(const char* text, size_t length, uint32_t* out, size_t capacity
     if (colon != nullptr) {
       std::string_view key(line, static_cast<size_t>(colon - line));
       const char* value = colon + 1;
-      if (key == "Uid") ParseNumbers(value, line_end, 10, out + kUid, 4);
-      else if (key == "Gid") ParseNumbers(value, line_end, 10, out + kGid, 4);
-      else if (key == "Umask") ParseNumbers(value, line_end, 8, out + kUmask, 1);
-      else if (key == "Tgid") ParseNumbers(value, line_end, 10, out + kTgid, 1);
-      else if (key == "CapInh") ParseCapability(value, line_end, out + kCapInh);
-      else if (key == "CapPrm") ParseCapability(value, line_end, out + kCapPrm);
-      else if (key == "CapEff") ParseCapability(value, line_end, out + kCapEff);
-      else if (key == "CapBnd") ParseCapability(value, line_end, out + kCapBnd);
-      else if (key == "NoNewPrivs") ParseNumbers(value, line_end, 10, out + kNoNewPrivs, 1);
+      if (key == "Uid") ParseNumbers(value, line_end, 10, out + CREDS_UID, 4);
+      else if (key == "Gid") ParseNumbers(value, line_end, 10, out + CREDS_GID, 4);
+      else if (key == "Umask") ParseNumbers(value, line_end, 8, out + CREDS_UMASK, 1);
+      else if (key == "Tgid") ParseNumbers(value, line_end, 10, out + CREDS_TGID, 1);
+      else if (key == "CapInh") ParseCapability(value, line_end, out + CREDS_CAP_INH);
+      else if (key == "CapPrm") ParseCapability(value, line_end, out + CREDS_CAP_PRM);
+      else if (key == "CapEff") ParseCapability(value, line_end, out + CREDS_CAP_EFF);
+      else if (key == "CapBnd") ParseCapability(value, line_end, out + CREDS_CAP_BND);
+      else if (key == "NoNewPrivs") ParseNumbers(value, line_end, 10, out + CREDS_NO_NEW_PRIVS, 1);
       else if (key == "Groups") ParseGroups(value, line_end, out, capacity);
     }
     line = line_end + 1;
@@ -143,15 +139,15 @@ void ParseStatus(const char* text, size_t length, uint32_t* out, size_t capacity
 Napi::Value FillCreds(Napi::Env env, const char* text, size_t length, const char* call, uint32_t* out, size_t capacity) {
   if (text == nullptr) return ThrowErrno(env, call, errno);
   if (length == 0) return ThrowErrno(env, call, ESRCH);
-  memset(out, 0, kCredsWords * sizeof(uint32_t));
-  out[kUmask] = 0xffffffffu;
+  memset(out, 0, CREDS_WORDS * sizeof(uint32_t));
+  out[CREDS_UMASK] = 0xffffffffu;
   ParseStatus(text, length, out, capacity);
   return env.Undefined();
 }
 
 bool CredsOut(const Args& args, size_t i, uint32_t** out, size_t* count) {
   if (!args.Words(i, "out", out, count)) return false;
-  if (*count >= kCredsWords) return true;
+  if (*count >= CREDS_WORDS) return true;
   args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
   return false;
 }

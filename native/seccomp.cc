@@ -1,6 +1,7 @@
 // The seccomp listener ioctls. These are the supervisor's hot path: on success nothing is allocated
 // on the JavaScript heap (numbers and booleans only; the structs live in the caller's buffers).
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -9,6 +10,7 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "notif_layout.h"
 #include "seccomp_compat.h"
 
 namespace wasmsup {
@@ -18,6 +20,15 @@ namespace {
 static_assert(sizeof(struct seccomp_notif) == 80, "struct seccomp_notif layout");
 static_assert(sizeof(struct seccomp_notif_resp) == 24, "struct seccomp_notif_resp layout");
 static_assert(sizeof(struct seccomp_notif_addfd) == 24, "struct seccomp_notif_addfd layout");
+// The word offsets the data plane reads a notification by (native/notif_layout.h).
+static_assert(offsetof(struct seccomp_notif, id) == 4 * NOTIF_WORD_ID, "notif_layout.h: id");
+static_assert(offsetof(struct seccomp_notif, pid) == 4 * NOTIF_WORD_PID, "notif_layout.h: pid");
+static_assert(offsetof(struct seccomp_notif, flags) == 4 * NOTIF_WORD_FLAGS, "notif_layout.h: flags");
+static_assert(offsetof(struct seccomp_notif, data.nr) == 4 * NOTIF_WORD_NR, "notif_layout.h: nr");
+static_assert(offsetof(struct seccomp_notif, data.arch) == 4 * NOTIF_WORD_ARCH, "notif_layout.h: arch");
+static_assert(offsetof(struct seccomp_notif, data.instruction_pointer) == 4 * NOTIF_WORD_IP, "notif_layout.h: ip");
+static_assert(offsetof(struct seccomp_notif, data.args) == 4 * NOTIF_WORD_ARGS, "notif_layout.h: args");
+static_assert(sizeof(struct seccomp_notif) == 4 * NOTIF_WORDS, "notif_layout.h: size");
 
 // The structs are copied through a local so a caller's view at any byte offset is fine.
 bool StructArg(const Args& args, size_t i, const char* name, size_t size, uint8_t** data) {

@@ -5,15 +5,26 @@
 // still fails with EPERM, user.* works as before.
 //
 // The kernel filter only lets through calls whose size is 1 (the length of "y") and whose flags are
-// valid; this policy reads the name and value to pick the overlayfs one, and the host, which re-reads
-// them once and checks its own allowlist on exactly what it writes, does the rest.
+// valid; this policy reads the name and value to pick the configured ones, and the host, which
+// re-reads them once and checks its own allowlist on exactly what it writes, does the rest.
+//
+// Configuration (docs/policies.md): {"xattrs": {"trusted.overlay.opaque": "y"}}, names and the one
+// value each may take; only pairs the host itself would write are accepted ({} emulates none).
 import {
-  Cap, Creds, Notification, Primitive, Sys,
-  arg, bytesEqual, continueCall, emulate, intercept, readBytes, readString,
+  Cap, Creds, Json, JsonKind, LogLevel, Notification, Primitive, Sys,
+  arg, bytesEqualBytes, continueCall, emulate, intercept, log, readBytes, readString, refuse,
 } from "wasmsup";
 
 const NAME = memory.data(256);
 const VALUE = memory.data(8);
+
+// What the host ever sets (src/emulate/setxattr.ts, SETXATTR_ALLOWLIST); a configuration is a subset.
+const HOST_NAME = "trusted.overlay.opaque";
+const HOST_VALUE = "y";
+
+// The configured pairs as UTF-8, made in configure(); the default is the host's one pair.
+let names: ArrayBuffer[] = [String.UTF8.encode(HOST_NAME)];
+let values: ArrayBuffer[] = [String.UTF8.encode(HOST_VALUE)];
 
 export function interest(): void {
   // setxattr(path, name, value, size, flags), lsetxattr(same), fsetxattr(fd, name, value, size, flags).
@@ -22,11 +33,39 @@ export function interest(): void {
   intercept(Sys.fsetxattr).when(arg(3).eq(1)).and(arg(4).le(3));
 }
 
+export function configure(config: Json | null): bool {
+  if (config === null) return true;
+  const json = config!;
+  if (json.kind(json.root) != JsonKind.Object) return refuse("the configuration must be a JSON object, not " + json.text(json.root));
+  const unknown = json.unknownKey(json.root, "xattrs");
+  if (unknown >= 0) return refuse("unknown key " + json.text(unknown) + " (known keys: xattrs)");
+  const xattrs = json.get(json.root, "xattrs");
+  if (xattrs < 0) return true;
+  if (json.kind(xattrs) != JsonKind.Object) return refuse("xattrs: must be an object of name: value, not " + json.text(xattrs));
+  names = []; values = [];
+  for (let k = json.first(xattrs); k >= 0; k = json.next(k)) {
+    const v = json.value(k);
+    if (json.kind(v) != JsonKind.String) return refuse("xattrs." + json.str(k) + ": the value must be a string, not " + json.text(v));
+    if (!json.stringIs(k, HOST_NAME) || !json.stringIs(v, HOST_VALUE)) {
+      return refuse("xattrs." + json.str(k) + ": " + json.text(v) + " is not one the host sets (it sets only " + HOST_NAME + " = \"" + HOST_VALUE + "\")");
+    }
+    names.push(String.UTF8.encode(json.str(k)));
+    values.push(String.UTF8.encode(json.str(v)));
+  }
+  log(LogLevel.DEBUG, "setxattr: " + names.length.toString() + " xattr(s) emulated");
+  return true;
+}
+
 export function decide(): i32 {
   // Unreadable or another name or value: the kernel answers as it would have (EFAULT, EPERM, ok).
   const n = readString(Notification.arg(1), NAME, 256);
-  if (n < 0 || !bytesEqual(NAME, n, "trusted.overlay.opaque")) return continueCall();
-  if (readBytes(Notification.arg(2), VALUE, 1) != 1 || load<u8>(VALUE) != 0x79 /* y */) return continueCall();
+  if (n < 0) return continueCall();
+  let i = 0;
+  while (i < names.length && !bytesEqualBytes(NAME, n, changetype<usize>(names[i]), names[i].byteLength)) i++;
+  if (i == names.length) return continueCall();
+  const value = values[i];
+  if (readBytes(Notification.arg(2), VALUE, value.byteLength) != value.byteLength
+    || !bytesEqualBytes(VALUE, value.byteLength, changetype<usize>(value), value.byteLength)) return continueCall();
 
   if (Creds.load() != 0) return continueCall();
   // In the supervisor's (initial) user namespace the kernel's own CAP_SYS_ADMIN check is the real one.

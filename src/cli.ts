@@ -18,14 +18,16 @@ import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const USAGE = `usage:
-  wasmsup run [--policy FILE]... [--policies DIR] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
+  wasmsup run [--policy FILE [--policy-config FILE.json]]... [--policies DIR] [--label TEXT] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
               [--no-new-privs] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
               [--no-sync-wake-up] [--wait-killable | --no-wait-killable] [--kill-on-exit]
               [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm...
-  wasmsup agent [--socket PATH] [--policies DIR] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
+  wasmsup check [--policy-memory MIB] --policy-config FILE.json FILE.wasm
+  wasmsup agent [--socket PATH] [--policies DIR] [--pass-annotation KEY]... [--container-config all|none|NAME,...]
+                [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
                 [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
                 [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
@@ -43,7 +45,11 @@ is never interrupted by a signal; --wait-killable requires it, --no-wait-killabl
 --default-action: what a call routed to wasmsup that no policy decides gets: continue (the kernel runs
 it; the default), fail (--fail-errno), kill or freeze (fail it, then kill or freeze the whole workload
 or container; docs/oci.md). A container may choose its own with the io.wasmsup.default-action
-annotation or a default-action= item in listenerMetadata.`;
+annotation or a default-action= item in listenerMetadata.
+
+Configuration (docs/policies.md): NAME.json beside NAME.wasm in --policies DIR, --policy-config FILE for
+the --policy before it; per container the io.wasmsup.config.NAME annotation or a config.NAME= item in
+listenerMetadata, which replaces the file's for that container.`;
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 
@@ -51,6 +57,8 @@ export { LIMIT_OPTIONS };
 
 const RUN_OPTIONS: Record<string, OptionSpec> = {
   policy: { type: 'string', multiple: true },
+  'policy-config': { type: 'string', multiple: true },
+  label: { type: 'string' },
   policies: { type: 'string' },
   intercept: { type: 'string', multiple: true },
   audit: { type: 'string' },
@@ -108,6 +116,46 @@ function parseIntercept(values: string[] | undefined): string[] {
     if (portableId(name) === 0) throw new CliError(`run: --intercept: "${name}" is not a syscall name`);
   }
   return names;
+}
+
+/**
+ * `--policy A.wasm --policy-config A.json --policy B.wasm`: each --policy-config configures the
+ * --policy just before it; policy file -> configuration file, both resolved.
+ */
+function pairPolicyConfigs(options: string[]): Map<string, string> {
+  const pairs = new Map<string, string>();
+  let policy: string | null = null;
+  for (let i = 0; i < options.length; i++) {
+    const a = options[i]!;
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m || RUN_OPTIONS[m[1]!]?.type !== 'string') continue;
+    const value = m[2] ?? options[++i] ?? '';
+    if (m[1] === 'policy') policy = resolve(value);
+    else if (m[1] === 'policy-config') {
+      if (policy === null) throw new CliError('run: --policy-config FILE must follow the --policy FILE it configures');
+      if (pairs.has(policy)) throw new CliError(`run: --policy ${policy} has two --policy-config files`);
+      pairs.set(policy, resolve(value));
+    }
+  }
+  return pairs;
+}
+
+/** agent --container-config all|none|NAME,NAME: which policies a container may configure; null = all. */
+function parseContainerConfig(text: string | undefined): string[] | null {
+  if (text === undefined || text === 'all') return null;
+  if (text === 'none') return [];
+  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 0 || names.some((n) => !/^[a-z0-9_.-]{1,64}$/.test(n))) {
+    throw new CliError(`agent: --container-config: "${text}" is not all, none or a list of policy names`);
+  }
+  return names;
+}
+
+/** run --label TEXT: what the policies' identity says they serve, `{"label": TEXT}`. */
+function runIdentity(label: string | undefined): Uint8Array | null {
+  if (label === undefined) return null;
+  if (label.length > 4096 || /[\0-\x1f]/.test(label)) throw new CliError('run: --label: at most 4096 printable characters');
+  return new TextEncoder().encode(JSON.stringify({ label }));
 }
 
 /** parseArgs, with its multi-line messages turned into one line naming the flag. */
@@ -192,6 +240,8 @@ async function runCommand(args: string[]): Promise<number> {
   return run({
     argv: command,
     policyFiles: ((values.policy as string[] | undefined) ?? []).map((f) => resolve(f)),
+    policyConfigs: pairPolicyConfigs(options),
+    identity: runIdentity(values.label as string | undefined),
     userns: Boolean(values.userns),
     usernsRange: parseRange((values['userns-range'] as string | undefined) ?? '100000:65536'),
     noNewPrivs: Boolean(values['no-new-privs']),
@@ -228,14 +278,18 @@ async function buildCommand(args: string[]): Promise<number> {
 }
 
 async function checkCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse('check', args, { help: { type: 'boolean', short: 'h' }, 'policy-memory': { type: 'string' } }, true);
+  const { values, positionals } = parse('check', args, {
+    help: { type: 'boolean', short: 'h' }, 'policy-memory': { type: 'string' }, 'policy-config': { type: 'string' },
+  }, true);
   if (values.help) { console.log(USAGE); return 0; }
   if (positionals.length === 0) throw new CliError('check: expected at least one .wasm file');
+  const configFile = values['policy-config'] as string | undefined;
+  if (configFile !== undefined && positionals.length !== 1) throw new CliError('check: --policy-config checks one .wasm file with it');
   const { maximumPages } = parseLimits('check', values);
   const { checkReport } = await import('./policy/check.js');
   let ok = true;
   for (const file of positionals) {
-    const report = checkReport(file, { maximumPages });
+    const report = checkReport(file, { maximumPages }, configFile ?? null);
     ok &&= report.ok;
     console.log(report.text);
   }
@@ -271,6 +325,8 @@ async function agentCommand(args: string[]): Promise<number> {
     syncWakeUp: !values['no-sync-wake-up'],
     auditFile: values.audit === undefined ? null : resolve(values.audit as string),
     metrics,
+    passAnnotations: (values['pass-annotation'] as string[] | undefined) ?? [],
+    containerConfig: parseContainerConfig(values['container-config'] as string | undefined),
     ...limits,
   });
 }

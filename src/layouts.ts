@@ -1,8 +1,10 @@
 // The memory layouts the host shares with the kernel, the native shim and the policies, each defined
-// here once: the host reads and writes them as typed-array words (no DataView, no allocation) on the
-// data plane's path. The native side defines the same layouts for C in native/ (the kernel's own
-// structs, and the readCreds words), the SDK for policies in assembly/; docs/policy-abi.md and
-// docs/native-api.md describe them.
+// here once for TypeScript: the host reads and writes them as typed-array words (no DataView, no
+// allocation) on the data plane's path. The native definitions are native/notif_layout.h (the
+// notification's words, checked against the kernel's struct when the addon is built) and
+// native/creds_layout.h (the readCreds words); the addon exports both as native.constants, and
+// test/kernel/native.test.ts holds these to them. The SDK's side of the policy blocks is assembly/;
+// docs/policy-abi.md and docs/native-api.md describe them.
 
 /**
  * struct seccomp_notif (linux/seccomp.h) as a Uint32Array, in the host's 128-byte notification buffer:
@@ -46,7 +48,7 @@ export const ADDFD_BYTES = 24;
 
 /**
  * Word offsets in native.readCreds output (docs/native-api.md), parsed from /proc/TID/status by the
- * native shim, which defines the same layout for C (native/).
+ * native shim; the one native definition is native/creds_layout.h (native.constants.CREDS_*).
  */
 export const Creds = {
   UID: 0, // r, e, s, fs
@@ -92,6 +94,8 @@ export const PolicyBlock = {
   OPEN_PATH_PTR: 25, OPEN_PATH_LEN: 26, OPEN_FLAGS: 27, OPEN_RESOLVE: 28,
   /** OPEN's reserved words (bytes 116..128), which must be zero. */
   OPEN_RESERVED: 29,
+  /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
+  SYSINFO_FROM_HOST: 25,
   WORDS: 32,
 } as const;
 

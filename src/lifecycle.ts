@@ -70,7 +70,9 @@ export class PolicyReloader {
     const names = scan.policies.map((p) => `${p.name} (${basename(p.file)})`).join(', ') || 'none';
     // Swapped in even when no file changed: a reload is also how an operator gives policies skipped
     // for trapping another chance, and re-instantiating resets their state.
-    const results = await Promise.allSettled(this.opts.dataPlanes().map((dp) =>
+    // async: a selection that cannot be made (a container's own configuration the new set refuses)
+    // is that data plane's failure, and it keeps its previous set like any other.
+    const results = await Promise.allSettled(this.opts.dataPlanes().map(async (dp) =>
       dp.reload(this.opts.select ? this.opts.select(dp, scan.policies) : scan.policies)));
     for (const r of results) {
       if (r.status === 'rejected') log('error', `reload ${generation}: a data plane kept its previous policies: ${(r.reason as Error).message}`);

@@ -61,6 +61,26 @@ export interface NativeConstants {
   readonly RESOLVE_NO_MAGICLINKS: number;
   readonly RESOLVE_BENEATH: number;
   readonly CREDS_WORDS: number;
+  readonly CREDS_UID: number;
+  readonly CREDS_GID: number;
+  readonly CREDS_UMASK: number;
+  readonly CREDS_TGID: number;
+  readonly CREDS_CAP_INH: number;
+  readonly CREDS_CAP_PRM: number;
+  readonly CREDS_CAP_EFF: number;
+  readonly CREDS_CAP_BND: number;
+  readonly CREDS_NO_NEW_PRIVS: number;
+  readonly CREDS_NGROUPS: number;
+  readonly CREDS_GROUPS: number;
+  readonly CREDS_NGROUPS_MAX: number;
+  readonly NOTIF_WORD_ID: number;
+  readonly NOTIF_WORD_PID: number;
+  readonly NOTIF_WORD_FLAGS: number;
+  readonly NOTIF_WORD_NR: number;
+  readonly NOTIF_WORD_ARCH: number;
+  readonly NOTIF_WORD_IP: number;
+  readonly NOTIF_WORD_ARGS: number;
+  readonly NOTIF_WORDS: number;
 }
 
 /** What native.watchReadable returns. */

@@ -33,6 +33,10 @@ import type { MetricsServer } from './metrics/server.js';
 export interface RunOptions {
   argv: string[];
   policyFiles: string[];
+  /** --policy-config: the configuration file of a --policy file, by policy file. */
+  policyConfigs?: ReadonlyMap<string, string>;
+  /** --label: what the policies' `identity` answers, as JSON; null: `{}`. */
+  identity?: Uint8Array | null;
   userns: boolean;
   usernsRange: { host: number; count: number };
   noNewPrivs: boolean;
@@ -76,6 +80,8 @@ export async function run(opts: RunOptions): Promise<number> {
     files: opts.policyFiles,
     directory: opts.policyDirectory ?? null,
     load: { maximumPages: opts.maximumPages, fuel: opts.fuel },
+    configFiles: opts.policyConfigs,
+    identity: opts.identity ?? null,
   };
   // Without a policy file or directory the set is empty until a SIGHUP finds none either.
   let directory: PolicyDirectory | null = null;

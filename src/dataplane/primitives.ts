@@ -87,7 +87,7 @@ export function createPrimitives(ctx: {
   table[Primitive.SYSINFO] = {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
-    run: (c) => sysinfo.emulate(c.notif, c.words),
+    run: (c) => sysinfo.emulate(c.notif, c.words, c.policy.blockWords[PolicyBlock.SYSINFO_FROM_HOST]!),
   };
   return table;
 }

@@ -2,15 +2,8 @@
 // needing credential or namespace changes. Synchronous, so a data-plane worker can call it while it
 // holds a notification; the request buffer is reused across calls.
 //
-// Wire format (host byte order; native/helper.c documents it too):
-//   request  = u32 op (1 = MKNOD), u32 mode, u32 dev, u32 umask, u32 uid[4] (r,e,s,fs), u32 gid[4],
-//              u32 capInh[2] (lo,hi), u32 capPrm[2], u32 capEff[2], u32 ngroups (≤ 65536, all of them),
-//              u32 pathLength (1..4095), u32 groups[ngroups], path bytes (no NUL)
-//              + SCM_RIGHTS [rootFd, usernsFd] or, for a relative path, [rootFd, usernsFd, startFd]
-//   response = i32 errno (0 = created)
-//   op 2 (SETXATTR) reuses the header with mode = xattr flags, dev = AT_* lookup flags
-//   (AT_SYMLINK_NOFOLLOW, or AT_EMPTY_PATH with pathLength 0 and startFd the caller's open file), and
-//   after the path: u32 nameLength (1..255), u32 valueLength (0..255), name, value.
+// The wire format is defined once, in native/helper_wire.h; the constants and the header layout
+// below (`header`) follow it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { HELPER_PATH, native } from '../native.js';
 import { Creds } from '../layouts.js';
@@ -49,6 +42,7 @@ export interface SetxattrRequest {
   creds: Uint32Array;
 }
 
+// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*.
 const OP_MKNOD = 1;
 const OP_SETXATTR = 2;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -64,8 +58,9 @@ const ENAMETOOLONG = 36;
 const SIGKILL = 9;
 /**
  * How long one answer of the helper may take. The helper bounds each of its own exchanges with an
- * impersonator (2 s, native/helper.c) and a request makes at most three of them, so a helper that
- * has not answered by then is wedged itself (e.g. blocked in a filesystem a workload serves).
+ * impersonator (2 s, IMPERSONATOR_TIMEOUT_MS in native/helper.h) and a request makes at most three
+ * of them, so a helper that has not answered by then is wedged itself (e.g. blocked in a filesystem
+ * a workload serves).
  */
 export const HELPER_TIMEOUT_MS = 10_000;
 
@@ -188,7 +183,7 @@ export class PrivilegedHelper {
     return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
   }
 
-  /** Writes the common header and the groups; returns where the path goes. */
+  /** Writes the common header and the groups (WIRE_* offsets in native/helper_wire.h); returns where the path goes. */
   private header(op: number, word1: number, word2: number, creds: Uint32Array, pathLength: number): number {
     const w = this.words;
     const ngroups = creds[Creds.NGROUPS]!; // checkCreds: all of them are in creds

@@ -14,7 +14,7 @@
 //     the caller's user namespace with its capabilities there (a namespace root may write its
 //     namespace's directories of other users) decides, and the helper creates the node in the very
 //     directory fd the impersonator was refused in (only for want of CAP_MKNOD);
-//   each way looks the path up once (native/caller_path.h: the directory part opened, the last
+//   each way looks the path up once (native/as_caller.h: the directory part opened, the last
 //   component created in that fd), and nothing one way found is used by the other, so a symlink
 //   swapped between lookups cannot move a create the caller was allowed to where it was not; and
 //   never through a /proc magic link, since /proc/self there is the supervisor or an impersonator
@@ -165,7 +165,7 @@ const S_ISGID = 0o2000, S_IXGRP = 0o010, CAP_FSETID = 4;
  * Whether only the caller's own capabilities can tell if a setgid bit it asks for survives: with
  * CAP_FSETID in its namespace it keeps the bit in a setgid directory whose owner and group that
  * namespace maps, which the fast path (no CAP_FSETID, initial namespace) cannot reproduce; the
- * helper's impersonator asks the kernel as the caller (native/helper.c, probe_setgid).
+ * helper's impersonator asks the kernel as the caller (native/helper_mknod.c, probe_setgid).
  */
 function setgidNeedsCaller(mode: number, creds: Uint32Array): boolean {
   return (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && (creds[Creds.CAP_EFF]! & (1 << CAP_FSETID)) !== 0;

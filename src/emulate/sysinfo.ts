@@ -96,6 +96,9 @@ function hostUptimeSeconds(): number {
   return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 }
 
+/** The SYSINFO operand (docs/policy-abi.md, section 4): figures taken from the host, not the workload. */
+export const SYSINFO_SOURCES = { HOST_UPTIME: 1, HOST_MEMORY: 2, HOST_PROCS: 4, ALL: 7 } as const;
+
 export class SysinfoEmulator {
   private readonly host = new Float64Array(14);
   private readonly out = new Uint8Array(NATIVE_SIZE);
@@ -107,22 +110,25 @@ export class SysinfoEmulator {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** The figures for caller `tid` (exported for tests of the arithmetic). */
-  figures(tid: number): SysinfoFigures {
+  /**
+   * The figures for caller `tid` (exported for tests of the arithmetic); `sources` (SYSINFO_SOURCES
+   * bits, the policy's operand) names those taken from the host instead of the workload.
+   */
+  figures(tid: number, sources = 0): SysinfoFigures {
     native.sysinfo(this.host);
     const h = this.host, unit = h[S.memUnit]! || 1;
     const w = this.workload!;
     const started = w.startTicks / CLOCK_TICKS_PER_SECOND;
     const f: SysinfoFigures = {
-      uptime: Math.max(0, Math.ceil(hostUptimeSeconds() - started)),
+      uptime: Math.max(0, Math.ceil(hostUptimeSeconds() - (sources & SYSINFO_SOURCES.HOST_UPTIME ? 0 : started))),
       loads: [h[S.loads]!, h[S.loads + 1]!, h[S.loads + 2]!],
       totalram: h[S.totalram]! * unit, freeram: h[S.freeram]! * unit,
       sharedram: h[S.sharedram]! * unit, bufferram: h[S.bufferram]! * unit,
       totalswap: h[S.totalswap]! * unit, freeswap: h[S.freeswap]! * unit,
-      procs: countWorkloadTasks(w),
+      procs: sources & SYSINFO_SOURCES.HOST_PROCS ? h[S.procs]! : countWorkloadTasks(w),
       totalhigh: h[S.totalhigh]! * unit, freehigh: h[S.freehigh]! * unit,
     };
-    const limits = memoryLimits(tid);
+    const limits = sources & SYSINFO_SOURCES.HOST_MEMORY ? null : memoryLimits(tid);
     if (limits && limits.ramLimit < f.totalram) {
       f.totalram = limits.ramLimit;
       f.freeram = Math.max(0, limits.ramLimit - limits.ramUsage);
@@ -137,8 +143,16 @@ export class SysinfoEmulator {
     return f;
   }
 
-  /** Answers sysinfo(info) for the notification: 0, or -errno (contract.ts). */
-  emulate(notif: Uint8Array, words: Uint32Array): number {
+  /**
+   * Answers sysinfo(info) for the notification: 0, or -errno (contract.ts). `sources`: the figures
+   * taken from the host (SYSINFO_SOURCES), the policy's operand.
+   */
+  emulate(notif: Uint8Array, words: Uint32Array, sources = 0): number {
+    if ((sources & ~SYSINFO_SOURCES.ALL) !== 0) {
+      // A later policy asking for a source this host does not know: failed closed, not guessed.
+      this.warn(`sysinfo emulation: unknown source bits 0x${(sources >>> 0).toString(16)} in the policy's operand; answering EPERM`);
+      return -E.EPERM;
+    }
     if (this.workload === null) {
       this.warn('sysinfo emulation: the workload was not recorded at start; answering EPERM');
       return -E.EPERM;
@@ -147,7 +161,7 @@ export class SysinfoEmulator {
     const addrLo = words[argLo(0)]!, addrHi = words[argLo(0) + 1]!;
     let f: SysinfoFigures;
     try {
-      f = this.figures(tid);
+      f = this.figures(tid, sources);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;

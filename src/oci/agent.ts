@@ -12,7 +12,7 @@ import { isErrno, native } from '../native.js';
 import { log, type LogLevel } from '../log.js';
 import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
-import { UsageError } from '../errors.js';
+import { PolicyLoadError, UsageError } from '../errors.js';
 import { DataPlane } from '../dataplane/control.js';
 import { readStats } from '../dataplane/stats.js';
 import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';
@@ -24,6 +24,7 @@ import type { MetricsAddress } from '../metrics/address.js';
 import type { MetricsSources } from '../metrics/sources.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { selectPolicies } from './policy-dir.js';
+import { configureForContainer } from './container-config.js';
 import { containerDefaultAction, parseContainerState, requestedPolicies, StateError } from './state.js';
 import type { DefaultAction } from '../dataplane/protocol.js';
 import { IdentityError, resolveListener } from './identity.js';
@@ -50,6 +51,10 @@ export interface AgentOptions {
   auditFile?: string | null;
   /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
   metrics?: MetricsAddress | null;
+  /** --pass-annotation: the annotations a container's policies see in their identity (exact, or PREFIX*). */
+  passAnnotations?: readonly string[];
+  /** --container-config: the policies a container may configure for itself; null = all of them. */
+  containerConfig?: readonly string[] | null;
 }
 
 /** What the agent knows of a container; also what a successor is told about it. */
@@ -154,7 +159,8 @@ export class Agent {
         if (!c) return [];
         const selection = this.selectionFor(c.info, policies);
         if (selection.unknown.length) this.logSelection(`reload: ${this.label(c.info)}`, selection, policies);
-        return selection.policies;
+        // Throws when the new set refuses the container's own configuration: it keeps its previous set.
+        return configureForContainer(selection.policies, c.info, this.opts.passAnnotations ?? [], this.opts.containerConfig ?? null);
       },
     });
     if (scan.policies.length === 0) log('warn', `--policies ${opts.policyDir}: no *.wasm policies; containers get answers from none`);
@@ -336,7 +342,17 @@ export class Agent {
 
   private serve(info: ContainerInfo, listenerFd: number): Container | null {
     const selection = this.selectionFor(info);
-    const { policies } = selection;
+    let policies;
+    try {
+      policies = configureForContainer(selection.policies, info, this.opts.passAnnotations ?? [], this.opts.containerConfig ?? null);
+    } catch (e) {
+      if (!(e instanceof PolicyLoadError)) throw e;
+      // Served with another configuration than its own, or without the policy, it would get what it
+      // did not ask for: its intercepted calls fail (ENOSYS) instead, and the reason is logged.
+      closeQuietly(listenerFd);
+      log('error', `${this.label(info)}: not served: ${e.message}`);
+      return null;
+    }
     const auditRing = this.auditLog ? newAuditRing(AUDIT_RING_RECORDS) : undefined;
     // What its log lines call it: an exec'd process by its pid too, a container's first process by its id.
     const name = info.role === 'exec' ? this.label(info) : `container ${info.id}`;

@@ -19,7 +19,21 @@ export const ABI_IMPORTS: Readonly<Record<string, FuncType>> = {
   fd_info: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
   log: { params: ['i32', 'i32', 'i32'], results: [] },
   abort: { params: ['i32', 'i32', 'i32', 'i32'], results: [] },
+  // Added within abi 1 (docs/policy-abi.md, section 6): a module importing them is refused by an
+  // older host at load, naming the import, so it never runs unconfigured there.
+  config_read: { params: ['i32', 'i32'], results: ['i32'] },
+  config_refuse: { params: ['i32', 'i32'], results: [] },
+  identity: { params: ['i32', 'i32'], results: ['i32'] },
 };
+
+/** The optional export that receives the configuration, once per instance, before any decision. */
+export const CONFIGURE_EXPORT = 'wasmsup_configure';
+export const CONFIGURE_TYPE: FuncType = { params: ['i32'], results: ['i32'] };
+
+/** Largest configuration accepted (a file, an annotation, a listenerMetadata item): 1 MiB. */
+export const MAX_CONFIGURATION_BYTES = 1 << 20;
+/** Longest reason a policy may give for refusing its configuration, in bytes. */
+export const MAX_REFUSAL_BYTES = 1024;
 
 /** The functions a policy must export, with their signatures (besides `memory`). */
 export const ABI_FUNCTION_EXPORTS: Readonly<Record<string, FuncType>> = {

@@ -3,7 +3,7 @@ import type { ArgCondition, SyscallInterest } from '../filter/types.js';
 import { DEFAULT_MAXIMUM_PAGES, PAGE_BYTES, mib } from './abi.js';
 import { PolicyLoadError } from '../errors.js';
 import { loadPolicy, type LoadOptions } from './load.js';
-import { trialInstantiate } from './directory.js';
+import { readConfigurationFile, trialInstantiate, withConfiguration } from './configuration.js';
 
 const OPS: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
 
@@ -31,12 +31,18 @@ function pages(n: number): string {
   return `${n} page${n === 1 ? '' : 's'} (${n * PAGE_BYTES < 1024 * 1024 ? `${(n * PAGE_BYTES) / 1024} KiB` : mib(n)})`;
 }
 
-/** The report for one file: `ok` says whether the host would load it; `text` ends without a newline. */
-export function checkReport(file: string, options: LoadOptions = {}): { ok: boolean; text: string } {
+/**
+ * The report for one file: `ok` says whether the host would load it (with the configuration file
+ * `configFile`, when given); `text` ends without a newline.
+ */
+export function checkReport(file: string, options: LoadOptions = {}, configFile: string | null = null): { ok: boolean; text: string } {
   try {
-    const info = loadPolicy(file, options);
-    // What `run` does before accepting it: the start code must finish, within its fuel.
-    trialInstantiate(info);
+    const config = configFile === null ? null : readConfigurationFile(configFile, false);
+    const info = withConfiguration(loadPolicy(file, options), config, configFile);
+    // What `run` does before accepting it: the start code must finish, within its fuel, and the
+    // policy must accept its configuration; what it says meanwhile is what it understood.
+    const said: string[] = [];
+    trialInstantiate(info, (_level, message) => { if (said.length < 64) said.push(message.replace(/\s*[\r\n]+\s*/g, ' ')); });
     const m = info.metering;
     const indent = '\n            ';
     const lines = [
@@ -52,6 +58,11 @@ export function checkReport(file: string, options: LoadOptions = {}): { ok: bool
         : 'not metered'}`,
       `  size:     ${info.bytes} bytes`,
     ];
+    if (info.configurable) lines.push('  config:   takes a configuration (wasmsup_configure)');
+    if (configFile !== null) {
+      lines.push(`  accepted: ${configFile}: ${JSON.stringify(JSON.parse(new TextDecoder().decode(config!)))}`);
+      for (const line of said) lines.push(`            ${line}`);
+    }
     return { ok: true, text: lines.join('\n') };
   } catch (e) {
     if (e instanceof PolicyLoadError) return { ok: false, text: `${e.file}: refused: ${e.reason}` };

@@ -7,9 +7,12 @@
 // `wasmsup run` and the OCI agent alike.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { instantiatePolicy, type HostContext } from './instance.js';
+import { basename, dirname } from 'node:path';
 import { PolicyLoadError } from '../errors.js';
+import { readConfigurationFile, trialInstantiate, withConfiguration } from './configuration.js';
 import { validatePolicyBytes, type LoadOptions, type PolicyInfo } from './load.js';
+
+export { trialInstantiate };
 
 export interface PolicyDirectoryOptions {
   /** Files named one by one; asked first, in this order. */
@@ -18,6 +21,13 @@ export interface PolicyDirectoryOptions {
   directory?: string | null;
   /** Memory cap and fuel (which also bounds the policy's start code, run once here). */
   load?: LoadOptions;
+  /**
+   * Configuration files of files named one by one (`--policy-config`), by policy file. A directory's
+   * NAME.wasm is configured by NAME.json beside it, when there is one.
+   */
+  configFiles?: ReadonlyMap<string, string>;
+  /** What every policy's `identity` answers (`run --label`); null: `{}`. */
+  identity?: Uint8Array | null;
 }
 
 export interface PolicyFileError {
@@ -38,19 +48,18 @@ export interface PolicyScan {
   changed: boolean;
 }
 
-// The file's bytes, to tell an unchanged file on a rescan: compared whole rather than hashed, as
-// policies are small and node:crypto alone costs milliseconds of every start-up to load.
-interface Loaded { bytes: Buffer; info: PolicyInfo }
+// The file's bytes (and its configuration's), to tell an unchanged file on a rescan: compared whole
+// rather than hashed, as policies are small and node:crypto alone costs milliseconds of every
+// start-up to load.
+interface Loaded { bytes: Buffer; config: Uint8Array | null; info: PolicyInfo }
 
-const INERT_HOST: HostContext = { readMemory: () => -1, readString: () => -1, callerCreds: () => -1, log: () => {} };
+/** NAME.json beside NAME.wasm. */
+export function besideConfigFile(policyFile: string): string {
+  return join(dirname(policyFile), `${basename(policyFile, '.wasm')}.json`);
+}
 
-/** Instantiates `info` once with a host that answers nothing, so that start code failures show at load. */
-export function trialInstantiate(info: PolicyInfo): void {
-  try {
-    instantiatePolicy(info, INERT_HOST);
-  } catch (e) {
-    throw new PolicyLoadError(info.file, `cannot instantiate: ${(e as Error).message}`);
-  }
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  return a === null || b === null ? a === b : Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 /** Directory entries that are policies: `*.wasm`, not hidden (editors' and rsync's temporary files are). */
@@ -64,8 +73,11 @@ export class PolicyDirectory {
   private readonly loaded = new Map<string, Loaded>();
   private inForce: PolicyInfo[] = [];
 
+  private readonly configFiles: ReadonlyMap<string, string>;
+
   constructor(private readonly options: PolicyDirectoryOptions) {
     this.files = (options.files ?? []).map((f) => resolve(f));
+    this.configFiles = new Map([...(options.configFiles ?? new Map<string, string>())].map(([p, c]) => [resolve(p), resolve(c)]));
     this.directory = options.directory ? resolve(options.directory) : null;
   }
 
@@ -120,15 +132,26 @@ export class PolicyDirectory {
         if (previous) next.set(file, previous);
         continue;
       }
-      if (previous && previous.bytes.equals(bytes)) { next.set(file, previous); continue; }
+      const configFile = this.configFiles.get(file) ?? (explicit ? null : besideConfigFile(file));
+      let config: Uint8Array | null = null;
       try {
-        const info = validatePolicyBytes(bytes, file, this.options.load);
+        // Only --policy-config must exist; NAME.json beside NAME.wasm is there when it is wanted.
+        if (configFile !== null) config = readConfigurationFile(configFile, !this.configFiles.has(file));
+      } catch (e) {
+        const err = e as PolicyLoadError;
+        errors.push({ file: err.file, reason: err.reason, keptPrevious: previous !== undefined });
+        if (previous) next.set(file, previous);
+        continue;
+      }
+      if (previous && previous.bytes.equals(bytes) && sameBytes(previous.config, config)) { next.set(file, previous); continue; }
+      try {
+        const info = withConfiguration(validatePolicyBytes(bytes, file, this.options.load), config, configFile, this.options.identity);
         trialInstantiate(info);
-        next.set(file, { bytes, info });
+        next.set(file, { bytes, config, info });
         (previous ? replaced : added).push(file);
       } catch (e) {
         const reason = e instanceof PolicyLoadError ? e.reason : (e as Error).message;
-        errors.push({ file, reason, keptPrevious: previous !== undefined });
+        errors.push({ file: e instanceof PolicyLoadError ? e.file : file, reason, keptPrevious: previous !== undefined });
         if (previous) next.set(file, previous);
       }
     }

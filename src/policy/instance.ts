@@ -3,6 +3,7 @@
 // asked about, so the import functions allocate nothing in the steady state: the views of the
 // policy's memory they hand to the host are cached per address and re-made only after the memory grew.
 import { CREDS_BYTES, FD_INFO_BYTES, NOTIFICATION_BYTES } from '../layouts.js';
+import { CONFIGURE_EXPORT, MAX_REFUSAL_BYTES } from './abi.js';
 import type { PolicyInfo } from './load.js';
 
 export interface HostContext {
@@ -38,6 +39,17 @@ const MAX_ABORT_MESSAGE_CHARS = 2048;
 
 class PolicyTrap extends Error {}
 
+/** The policy did not accept its configuration; the message is one line, with the policy's own reason. */
+export class ConfigurationRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationRefused';
+  }
+}
+
+const NO_BYTES = new Uint8Array(0);
+const EMPTY_IDENTITY = new TextEncoder().encode('{}');
+
 class Instance implements PolicyInstance {
   readonly info: PolicyInfo;
   readonly memory!: WebAssembly.Memory;
@@ -56,9 +68,16 @@ class Instance implements PolicyInstance {
   private readonly addr32 = new Uint32Array(this.addr64.buffer);
   private readonly utf8 = new TextDecoder('utf-8');
   private readonly utf16 = new TextDecoder('utf-16le');
+  private readonly configuration: Uint8Array;
+  private readonly identityBytes: Uint8Array;
+  // Set only while wasmsup_configure runs: config_refuse is meaningless at any other time.
+  private configuring = false;
+  private refusal: string | null = null;
 
   constructor(info: PolicyInfo, private readonly host: HostContext) {
     this.info = info;
+    this.configuration = info.configuration ?? NO_BYTES;
+    this.identityBytes = info.identity ?? EMPTY_IDENTITY;
     const imports = {
       wasmsup: {
         read_memory: (addr: bigint, dst: number, len: number) => this.readMemory(addr, dst, len),
@@ -67,6 +86,9 @@ class Instance implements PolicyInstance {
         fd_info: (fd: number, dst: number, path: number, cap: number) => this.fdInfo(fd, dst, path, cap),
         log: (level: number, ptr: number, len: number) => this.log(level, ptr, len),
         abort: (msg: number, file: number, line: number, col: number) => this.abort(msg, file, line, col),
+        config_read: (dst: number, cap: number) => this.copyOut('config_read', this.configuration, dst, cap),
+        config_refuse: (ptr: number, len: number) => this.configRefuse(ptr, len),
+        identity: (dst: number, cap: number) => this.copyOut('identity', this.identityBytes, dst, cap),
       },
     };
     let instance: WebAssembly.Instance;
@@ -88,6 +110,50 @@ class Instance implements PolicyInstance {
     }
     this.blockAddress = address;
     this.block = new Uint8Array(this.buffer, address, NOTIFICATION_BYTES);
+    this.configure(exports[CONFIGURE_EXPORT] as ((len: number) => number) | undefined);
+  }
+
+  /**
+   * Once, before any decision: hands the policy its configuration (docs/policy-abi.md, 1.3). Runs
+   * here, where instances are made, so that a decision never parses anything.
+   */
+  private configure(configureExport: ((len: number) => number) | undefined): void {
+    const { info } = this;
+    if (configureExport === undefined) {
+      if (this.configuration.length > 0) {
+        throw new ConfigurationRefused(`policy ${info.name} takes no configuration (it has no ${CONFIGURE_EXPORT} export)`);
+      }
+      return;
+    }
+    // Configuring gets a full tank of its own, whatever the start code left.
+    if (this.fuelGlobal !== null) this.fuelGlobal.value = this.fuel;
+    this.configuring = true;
+    let result: number;
+    try {
+      result = configureExport(this.configuration.length);
+    } catch (e) {
+      const why = this.outOfFuel() ? `ran out of fuel (${this.fuel} loop iterations and calls)` : `trapped: ${(e as Error).message}`;
+      throw new ConfigurationRefused(`policy ${info.name} ${why} while reading its configuration`);
+    } finally {
+      this.configuring = false;
+    }
+    if (result !== 0) {
+      throw new ConfigurationRefused(`policy ${info.name} refused its configuration: ${this.refusal ?? `(no reason given; ${CONFIGURE_EXPORT} returned ${result})`}`);
+    }
+  }
+
+  /** config_read and identity: copies up to `cap` bytes of `bytes` to `dst`; the whole length. */
+  private copyOut(what: string, bytes: Uint8Array, dst: number, cap: number): number {
+    const start = this.checkRange(what, dst, cap);
+    new Uint8Array(this.buffer, start, Math.min(cap, bytes.length)).set(bytes.subarray(0, cap));
+    return bytes.length;
+  }
+
+  private configRefuse(ptr: number, len: number): void {
+    const start = this.checkRange('config_refuse', ptr, len);
+    if (!this.configuring) throw new PolicyTrap('config_refuse called outside wasmsup_configure');
+    const text = this.utf8.decode(new Uint8Array(this.buffer, start, Math.min(len, MAX_REFUSAL_BYTES)));
+    this.refusal = text.replace(/\s*[\r\n]+\s*/g, ' ').trim() || null;
   }
 
   get notification(): Uint8Array {

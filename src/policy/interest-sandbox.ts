@@ -33,6 +33,9 @@ const imports = {
     caller_creds: () => { started('caller_creds'); return -ENOSYS; },
     fd_info: () => { started('fd_info'); return -ENOSYS; },
     log: () => { started('log'); },
+    config_read: () => { started('config_read'); return 0; },
+    config_refuse: () => { started('config_refuse'); },
+    identity: () => { started('identity'); return 0; },
     abort: (msg: number, file: number, line: number, col: number) => {
       if (!memory) throw new Error(`abort in the policy's top-level code${line ? ` at line ${line >>> 0}:${col >>> 0}` : ''}`);
       // A plain abort("...") in AssemblyScript passes no position (file null, line 0).

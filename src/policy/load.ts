@@ -5,7 +5,7 @@ import { PolicyLoadError } from '../errors.js';
 import { parseInterest } from '../filter/interest.js';
 import type { SyscallInterest } from '../filter/types.js';
 import {
-  ABI_FUNCTION_EXPORTS, ABI_IMPORTS, ABI_VERSION, DEFAULT_MAXIMUM_PAGES, IMPORT_MODULE, NAME_PATTERN,
+  ABI_FUNCTION_EXPORTS, ABI_IMPORTS, ABI_VERSION, CONFIGURE_EXPORT, CONFIGURE_TYPE, DEFAULT_MAXIMUM_PAGES, IMPORT_MODULE, NAME_PATTERN,
   POLICY_SECTION, mib, sameFuncType,
 } from './abi.js';
 import { MalformedWasm, formatFuncType, readWasmStructure, type WasmStructure } from './wasm-binary.js';
@@ -31,6 +31,16 @@ export interface PolicyInfo {
    * and where it is charged.
    */
   metering: { fuelExport: string; decideExport: string; fuel: number; loops: number; functions: number } | null;
+  /** Whether the module exports wasmsup_configure (it takes a configuration). */
+  configurable?: boolean;
+  /**
+   * The configuration its instances are given (UTF-8 JSON, as operators write it), and where it came
+   * from for messages (a file, an annotation); null: none. Applied when an instance is created.
+   */
+  configuration?: Uint8Array | null;
+  configurationSource?: string | null;
+  /** What `identity` answers (docs/policy-abi.md): whom the instance serves, as UTF-8 JSON; null: `{}`. */
+  identity?: Uint8Array | null;
 }
 
 export interface LoadOptions {
@@ -91,7 +101,7 @@ export function validatePolicyBytes(bytes: Uint8Array, file: string, options: Lo
 
   checkImports(structure, refuse);
   const memory = checkMemory(structure, cap, refuse);
-  checkExports(structure, refuse);
+  const configurable = checkExports(structure, refuse);
   const { name, interest } = readPolicySection(module, refuse);
 
   let metering: PolicyInfo['metering'] = null;
@@ -118,6 +128,10 @@ export function validatePolicyBytes(bytes: Uint8Array, file: string, options: Lo
     module,
     bytes: bytes.length,
     metering,
+    configurable,
+    configuration: null,
+    configurationSource: null,
+    identity: null,
   };
 }
 
@@ -152,12 +166,15 @@ function checkMemory(structure: WasmStructure, cap: number, refuse: Refuse): Mem
   return { initialPages: limits.min, maximumPages: max, imported };
 }
 
-function checkExports(structure: WasmStructure, refuse: Refuse): void {
+/** Checks the ABI's exports; whether the optional configure entry point is there. */
+function checkExports(structure: WasmStructure, refuse: Refuse): boolean {
   const byName = new Map(structure.exports.map((e) => [e.name, e]));
   const memory = byName.get('memory');
   if (!memory) refuse('missing export "memory"');
   if (memory!.kind !== 'memory') refuse(`export "memory" is a ${memory!.kind}, not a memory`);
-  for (const [name, expected] of Object.entries(ABI_FUNCTION_EXPORTS)) {
+  const configurable = byName.has(CONFIGURE_EXPORT);
+  const expectedExports = configurable ? { ...ABI_FUNCTION_EXPORTS, [CONFIGURE_EXPORT]: CONFIGURE_TYPE } : ABI_FUNCTION_EXPORTS;
+  for (const [name, expected] of Object.entries(expectedExports)) {
     const exp = byName.get(name);
     if (!exp) refuse(`missing export "${name}" ${formatFuncType(expected)}`);
     if (exp!.kind !== 'function') refuse(`export "${name}" is a ${exp!.kind}, not a function`);
@@ -168,6 +185,7 @@ function checkExports(structure: WasmStructure, refuse: Refuse): void {
       refuse(`export "${name}" has signature ${formatFuncType(actual)}, the ABI says ${formatFuncType(expected)}`);
     }
   }
+  return configurable;
 }
 
 const SECTION_KEYS = new Set(['abi', 'name', 'interest']);

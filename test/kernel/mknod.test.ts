@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY, mknodProbe } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { finalStats } from '../support/reliability.js';
 
 const NS_ROOT = 100000;
 const MKNOD = POLICY('mknod');
@@ -172,6 +173,21 @@ test('an absolute symlink inside a chroot cannot place a node outside it', async
     assert.match(r.stdout, /^one ret=0 errno=0 type=chr rdev=1:3/);
     assert.ok(lstatSync(join(root, 'etc', name)).isCharacterDevice());
     assert.not.ok(existsSync(join('/etc', name)));
+  } finally { t.cleanup(); }
+});
+
+test('the overlayfs whiteout c 0:0 is the kernel\'s: made with the caller\'s ids, never routed to wasmsup', async () => {
+  if (!privileged('whiteout in a user namespace')) return;
+  const t = nsOwnedDir();
+  try {
+    const node = join(t.path, 'wh');
+    const r = await runWasmsup(['run', '--log-level', 'debug', '--userns', '--policy', POLICY('mknod'), '--', 'mknod', node, 'c', '0', '0']);
+    assert.is(r.code, 0, r.stderr);
+    const st = lstatSync(node);
+    assert.ok(st.isCharacterDevice());
+    assert.is(st.rdev, 0);
+    assert.is(st.uid, 100000);
+    assert.is(finalStats(r.stderr).notifications, 0);
   } finally { t.cleanup(); }
 });
 

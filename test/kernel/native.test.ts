@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native, nativeError } from '../../src/native.js';
+import { Creds, CREDS_WORDS, Notif } from '../../src/layouts.js';
 
 const C = native.constants;
 
@@ -366,6 +367,26 @@ test('constants', () => {
   assert.is(C.AT_FDCWD, -100);
   assert.is(C.CREDS_WORDS, 96);
   assert.ok(Object.isFrozen(C));
+});
+
+test('layouts: the TypeScript word offsets agree with the native definitions the addon exports', () => {
+  // native/creds_layout.h
+  assert.is(CREDS_WORDS, C.CREDS_WORDS);
+  assert.equal(Creds, {
+    UID: C.CREDS_UID, GID: C.CREDS_GID, UMASK: C.CREDS_UMASK, TGID: C.CREDS_TGID,
+    CAP_INH: C.CREDS_CAP_INH, CAP_PRM: C.CREDS_CAP_PRM, CAP_EFF: C.CREDS_CAP_EFF, CAP_BND: C.CREDS_CAP_BND,
+    NO_NEW_PRIVS: C.CREDS_NO_NEW_PRIVS, NGROUPS: C.CREDS_NGROUPS, GROUPS: C.CREDS_GROUPS,
+    MAX_GROUPS: C.CREDS_WORDS - C.CREDS_GROUPS, NGROUPS_MAX: C.CREDS_NGROUPS_MAX,
+  });
+  // native/notif_layout.h (checked against the kernel's struct seccomp_notif when the addon is built):
+  // the words the data plane reads a notification by.
+  assert.equal(
+    [C.NOTIF_WORD_ID, C.NOTIF_WORD_PID, C.NOTIF_WORD_FLAGS, C.NOTIF_WORD_NR, C.NOTIF_WORD_ARCH, C.NOTIF_WORD_IP, C.NOTIF_WORD_ARGS, C.NOTIF_WORDS],
+    [0, 2, 3, 4, 5, 6, 8, 20],
+  );
+  // src/layouts.ts, which the data plane reads them by.
+  assert.equal([Notif.ID_LO, Notif.TID, Notif.FLAGS, Notif.NR, Notif.ARCH, Notif.IP_LO, Notif.ARGS, Notif.DATA_TO],
+    [C.NOTIF_WORD_ID, C.NOTIF_WORD_PID, C.NOTIF_WORD_FLAGS, C.NOTIF_WORD_NR, C.NOTIF_WORD_ARCH, C.NOTIF_WORD_IP, C.NOTIF_WORD_ARGS, C.NOTIF_WORDS]);
 });
 
 test('writeMemory, bpfProg*, sysinfo: writes land, bad arguments are clear errors, nothing crashes', () => {

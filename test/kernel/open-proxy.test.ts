@@ -2,7 +2,7 @@
 // a regular file in the host's own view, read-only, and injects the fd (ADDFD + SEND); the number,
 // O_CLOEXEC and errnos are what the kernel's own open would give. The workload runs in a bare chroot
 // holding only the probe and decoys at the same paths: what it gets is the host's file, never its own.
-// The policy is built with this test's own tables (test/support/open-proxy.ts).
+// The shipped policy is configured with this test's own tables (test/support/open-proxy.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { runWasmsup, tempDir, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { NS_ROOT, installProbe } from '../support/syscall-probe.js';
-import { buildOpenProxy } from '../support/open-proxy.js';
+import { configureOpenProxy } from '../support/open-proxy.js';
 
 const O_RDWR = 2, O_CREAT_WRONLY = 0o101, O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_NOFOLLOW = 0o400000;
 const REDIRECT_NAME = '/etc/wasmsup/redirect.conf';
@@ -39,14 +39,14 @@ async function setup() {
   chmodSync(rootfs, 0o755);
   installProbe(rootfs);
   const fence = (name: string) => join(conf, name);
-  const policy = await buildOpenProxy(t.path, [view, fence('link'), fence('fifo'), fence('dir'), fence('missing'), '/proc/version'],
+  const policy = configureOpenProxy(t.path, [view, fence('link'), fence('fifo'), fence('dir'), fence('missing'), '/proc/version'],
     [[REDIRECT_NAME, target]]);
   return { t, rootfs, view, fence, policy };
 }
 
-async function inChroot(rootfs: string, policy: string | null, calls: string[]) {
+async function inChroot(rootfs: string, policy: string[] | null, calls: string[]) {
   const script = calls.map((c) => `chroot ${rootfs} /probe ${c}`).join('; ');
-  const r = await runWasmsup(['run', '--userns', ...(policy ? ['--policy', policy] : []), '--', 'sh', '-c', script]);
+  const r = await runWasmsup(['run', '--userns', ...(policy ?? []), '--', 'sh', '-c', script]);
   assert.is(r.code, 0, r.stderr);
   return r.stdout.trim().split('\n');
 }

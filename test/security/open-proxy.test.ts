@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { NS_ROOT, syscallProbe } from '../support/syscall-probe.js';
-import { buildOpenProxy } from '../support/open-proxy.js';
+import { configureOpenProxy } from '../support/open-proxy.js';
 import { AgentProcess, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer } from '../support/oci.js';
 
 const O_RDWR = 2, O_WRONLY = 1;
@@ -95,9 +95,9 @@ test('the injected fd only reads: reopening it through /proc/self/fd for writing
     const source = join(conf, 'view.conf');
     writeFileSync(source, 'the view\n');
     chmodSync(source, 0o666);
-    const policy = await buildOpenProxy(t.path, [source], []);
+    const policy = configureOpenProxy(t.path, [source], []);
     const run = async (args: string) => {
-      const r = await runWasmsup(['run', '--userns', '--policy', policy, '--', syscallProbe(), ...args.split(' ')]);
+      const r = await runWasmsup(['run', '--userns', ...policy, '--', syscallProbe(), ...args.split(' ')]);
       assert.is(r.code, 0, r.stderr);
       return r.stdout.trim();
     };

@@ -1,5 +1,5 @@
 // Attack: a workload wedges its own supervisor. The impersonator the privileged helper keeps for a
-// caller identity (native/helper.c) runs with the caller's ids in the caller's user namespace, so
+// caller identity (native/helper_pool.c) runs with the caller's ids in the caller's user namespace, so
 // the caller can see it in /proc (a shared pid namespace) and SIGSTOP it. The workload does exactly
 // that between two emulated mknod calls that take the helper's exact path (a namespace root creating
 // in a 0755 directory of another namespace uid: the worker's fast path, without CAP_DAC_OVERRIDE, is

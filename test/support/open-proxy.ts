@@ -1,21 +1,12 @@
-// The open-proxy policy (policies/open-proxy.ts) built with another configuration: its VIEWS and
-// REDIRECTS tables replaced, so tests can name host files in their own temporary directories.
-import { readFileSync, writeFileSync } from 'node:fs';
+// The open-proxy policy (policies/open-proxy.ts) with another configuration (docs/policies.md,
+// open-proxy): its views and redirects, so tests can name host files in their own temporary directories.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPolicy } from '../../src/policy/build.js';
-import { ROOT } from './wasmsup.js';
+import { POLICY } from './wasmsup.js';
 
-/** Builds open-proxy with these tables into DIR/open-proxy.wasm; returns its path. */
-export async function buildOpenProxy(dir: string, views: string[], redirects: [string, string][]): Promise<string> {
-  let src = readFileSync(join(ROOT, 'policies', 'open-proxy.ts'), 'utf8');
-  const viewsRe = /const VIEWS: string\[\] = \[[\s\S]*?\n\];/;
-  const redirectsRe = /const REDIRECTS: string\[\]\[\] = \[[\s\S]*?\n\];/;
-  if (!viewsRe.test(src) || !redirectsRe.test(src)) throw new Error('policies/open-proxy.ts: VIEWS or REDIRECTS table not found');
-  src = src.replace(viewsRe, `const VIEWS: string[] = ${JSON.stringify(views)};`)
-    .replace(redirectsRe, `const REDIRECTS: string[][] = ${JSON.stringify(redirects)};`);
-  const file = join(dir, 'open-proxy.ts');
-  writeFileSync(file, src);
-  const out = join(dir, 'open-proxy.wasm');
-  await buildPolicy(file, out, { diagnostics: () => {} });
-  return out;
+/** Writes DIR/open-proxy.json with these tables; the `run` arguments that load the shipped policy with it. */
+export function configureOpenProxy(dir: string, views: string[], redirects: [string, string][]): string[] {
+  const config = join(dir, 'open-proxy.json');
+  writeFileSync(config, JSON.stringify({ views, redirects: Object.fromEntries(redirects) }));
+  return ['--policy', POLICY('open-proxy'), '--policy-config', config];
 }

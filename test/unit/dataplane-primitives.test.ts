@@ -56,6 +56,14 @@ test('without what they need, emulators answer -EPERM and say why', () => {
   dispose();
 });
 
+test('SYSINFO: its operand is read from the policy\'s block; bits the host does not know are refused', () => {
+  const { run, warnings, blockWords, dispose } = setup();
+  blockWords[PolicyBlock.SYSINFO_FROM_HOST] = 8;
+  assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
+  assert.equal(warnings, ['sysinfo emulation: unknown source bits 0x8 in the policy\'s operand; answering EPERM']);
+  dispose();
+});
+
 test('bpf: an attr larger than a page is E2BIG, before anything is read', () => {
   const { run, words, dispose } = setup();
   words[argLo(0)] = 5; // BPF_PROG_LOAD

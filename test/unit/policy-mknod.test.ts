@@ -88,15 +88,15 @@ function primitive(): number {
   return new DataView(block.buffer, block.byteOffset, 128).getInt32(96, true);
 }
 
-test('interest: only character and block devices of mknod (mode = arg1) and mknodat (mode = arg2)', () => {
+test('interest: only character and block devices of mknod (mode = arg1) and mknodat (mode = arg2), never the whiteout c 0:0 (dev = arg2, arg3)', () => {
   assert.equal(info.interest, [
-    { syscall: 'mknod', when: [[{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x2000n }], [{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x6000n }]] },
-    { syscall: 'mknodat', when: [[{ arg: 2, op: 'masked_eq', mask: 0xf000n, value: 0x2000n }], [{ arg: 2, op: 'masked_eq', mask: 0xf000n, value: 0x6000n }]] },
+    { syscall: 'mknod', when: [[{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x2000n }, { arg: 2, op: 'ne', value: 0n }], [{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x6000n }]] },
+    { syscall: 'mknodat', when: [[{ arg: 2, op: 'masked_eq', mask: 0xf000n, value: 0x2000n }, { arg: 3, op: 'ne', value: 0n }], [{ arg: 2, op: 'masked_eq', mask: 0xf000n, value: 0x6000n }]] },
   ]);
 });
 
-test('the allowed character devices and the whiteout are emulated for the workload\'s root', () => {
-  for (const [major, minor] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [0, 0]] as const) {
+test('the allowed character devices are emulated for the workload\'s root', () => {
+  for (const [major, minor] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2]] as const) {
     for (const syscall of ['mknod', 'mknodat'] as const) {
       assert.is(decide('x86_64', syscall, S_IFCHR | 0o666, makedev(major, minor)), EMULATE, `${syscall} c ${major}:${minor}`);
       assert.is(primitive(), PRIMITIVE_MKNOD);
@@ -107,7 +107,7 @@ test('the allowed character devices and the whiteout are emulated for the worklo
 test('anything else goes back to the kernel', () => {
   const refused: [number, number, number][] = [
     [S_IFCHR, 1, 4], [S_IFCHR, 1, 1], [S_IFCHR, 1, 2], [S_IFCHR, 5, 3], [S_IFCHR, 4, 0], [S_IFCHR, 10, 200],
-    [S_IFCHR, 0, 1], [S_IFCHR, 1, 3 + 256], [S_IFCHR, 1 + 4096, 3], [S_IFBLK, 8, 0], [S_IFBLK, 1, 3], [S_IFBLK, 0, 0],
+    [S_IFCHR, 0, 1], [S_IFCHR, 0, 0], [S_IFCHR, 1, 3 + 256], [S_IFCHR, 1 + 4096, 3], [S_IFBLK, 8, 0], [S_IFBLK, 1, 3], [S_IFBLK, 0, 0],
     [S_IFIFO, 0, 0], [S_IFREG, 0, 0],
   ];
   for (const [type, major, minor] of refused) {

@@ -1,0 +1,126 @@
+/*
+ * wasmsup-helper's parts and the one state they share (struct helper). The executable is
+ * native/helper.c (main loop) and:
+ *   helper_wire.{h,c}      the wire format (documented there) and fd passing
+ *   helper_creds.c         its own credentials, the caller identity it creates with, and becoming a
+ *                          caller for good in a forked child
+ *   helper_child.c         a child forked for one request, and the time bound on every child
+ *   helper_pool.c          the impersonators kept per caller identity (helper side)
+ *   helper_impersonator.c  an impersonator's own loop (in the child, as the caller)
+ *   helper_mknod.c         MKNOD: the caller's view, then the create step
+ *   helper_setxattr.c      SETXATTR: the caller's check, then the helper's own setxattr
+ * The privileged steps themselves are the "as the caller" core's (native/as_caller.h), shared with
+ * the addon. Only main and a forked child's top level exit; everything else returns an errno.
+ */
+#ifndef WASMSUP_HELPER_H
+#define WASMSUP_HELPER_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "as_caller.h"
+#include "helper_wire.h"
+
+/* The supervisor's socket in the helper; an impersonator's socket to the helper in an impersonator. */
+#define SUPERVISOR_FD 3
+
+#define IMPERSONATORS 8
+
+/* One kept impersonator (helper_pool.c): a child that has taken on one caller identity for good. */
+struct impersonator {
+  pid_t pid; /* 0: free slot */
+  int sock;
+  int cpu; /* the only CPU it may run on (follow_cpu), -1 before the first request */
+  unsigned long last_used;
+  dev_t ns_dev;
+  ino_t ns_ino;
+  uint32_t uid[4], gid[4], ngroups;
+  gid_t groups[WIRE_MAX_GROUPS];
+};
+
+/* The helper's state: one, made by main, passed to every part. */
+struct helper {
+  /* Its own credentials, put back before anything that needs them (a fork, a kill, a setxattr). */
+  struct as_caller_own own;
+  gid_t own_groups[WIRE_MAX_GROUPS];
+  /* Set when they could not be put back: it then serves nothing more (main ends it; the supervisor
+   * sees end of stream), since it would act with a caller's credentials. */
+  int tainted;
+  /* The caller identity it has switched to for creating (helper_creds.c), kept until it differs or
+   * the helper needs its own credentials again: a container's successive mknods share it, and each
+   * switch costs credential copies. */
+  struct {
+    int active;
+    uint32_t fsuid, fsgid, ngroups, effective;
+    gid_t groups[WIRE_MAX_GROUPS];
+  } creating_as;
+  struct impersonator pool[IMPERSONATORS];
+  unsigned long pool_clock;
+  /* What stat shows, in a caller's user namespace, for an owner or group that namespace does not map
+   * (the kernel's overflowuid/overflowgid): read once, before any chroot (helper_setxattr.c). */
+  struct {
+    int read;
+    uint32_t uid, gid;
+  } overflow;
+  /* The request being served and the message it came in (too large for the stack). */
+  unsigned char message[WIRE_MAX_REQUEST_BYTES + 1];
+  struct helper_request request;
+};
+
+/* helper_creds.c */
+int helper_save_own_credentials(struct helper *h);
+/* Puts the helper's own credentials back if it holds a caller's. 0, or -1 when the kernel refused
+ * (then h->tainted, for good, and the reason is on stderr). */
+int helper_own_credentials(struct helper *h);
+/* Switches to the caller's fsuid, fsgid and groups with `effective` capabilities for the create
+ * step, unless it already holds exactly those. 0 or EPERM. */
+int helper_create_identity(struct helper *h, const struct helper_request *req, uint32_t effective);
+/* In a forked child: the irreversible part of taking on the caller (groups, ids, user namespace,
+ * every capability of that namespace permitted and effective). */
+int become_identity(const struct helper_request *req);
+/* In a forked child: all of the caller (root, cwd, identity, capabilities, umask). */
+int become_caller(const struct helper_request *req);
+int same_user_namespace_as_helper(int userns_fd);
+
+/* helper_child.c */
+/*
+ * Exchanges with children are bounded in time. A child runs with the caller's ids in the caller's
+ * user namespace, so the caller may SIGSTOP it (or leave it blocked in a filesystem it serves
+ * itself); without a bound the helper, and with it the supervisor's worker and every later call,
+ * would wait forever. One that has not answered in time is killed (SIGKILL; an impersonator is
+ * replaced on the next request), and this request is answered EAGAIN (IMPERSONATOR_WEDGED_ERRNO):
+ * the caller may retry. The supervisor's own bound on the helper (src/emulate/helper-client.ts) is
+ * longer than the longest request here can take.
+ */
+#define IMPERSONATOR_TIMEOUT_MS 2000
+#define IMPERSONATOR_WEDGED_ERRNO EAGAIN
+/* 1 when `sock` has something to read (an answer, or end of stream) within the bound, else 0. */
+int answer_within_bound(int sock);
+int wait_for(pid_t pid);
+/* What a per-request child does once it is the caller: answers on `sock` (wire_send_answer). */
+typedef void child_act(int sock, const struct helper_request *req, const void *context);
+/* Forks a child that takes on the caller (become_caller) and runs `act` with `context`; returns that
+ * errno and the fd it passed back (or -1), or EPERM when it gave no answer. */
+int run_impersonating_child(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
+                            int *fd, int *setgid);
+
+/* helper_pool.c */
+void helper_pool_watch_children(void);
+/* Frees the slots of impersonators that ended by themselves (idle), so no zombie waits for reuse. */
+void helper_pool_reap(struct helper *h);
+/* The caller's own view of mknodat through the impersonator kept for its identity: errno, or EPERM
+ * with the parent directory's fd and the setgid probe. NEED_FORK when no impersonator could serve it. */
+int helper_pool_mknod(struct helper *h, const struct helper_request *req, int *parent_fd, int *setgid);
+
+/* helper_impersonator.c: an impersonator's life after the fork; its exit status. */
+int impersonator_main(int sock, const struct helper_request *req);
+
+/* helper_mknod.c */
+int probe_setgid(int parent_fd, uint32_t mode);
+int serve_mknod(struct helper *h, const struct helper_request *req);
+
+/* helper_setxattr.c */
+int serve_setxattr(struct helper *h, const struct helper_request *req);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * A child forked for one request, which takes on all of the caller (become_caller) and answers once;
+ * and the time bound on every answer a child of the helper owes it (helper.h).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+int answer_within_bound(int sock) {
+  long long deadline = monotonic_ms() + IMPERSONATOR_TIMEOUT_MS;
+  for (;;) {
+    long long left = deadline - monotonic_ms();
+    if (left < 0) left = 0;
+    struct pollfd pfd = {sock, POLLIN, 0};
+    int ready = poll(&pfd, 1, (int)left);
+    if (ready > 0) return 1;
+    if (ready == 0) return 0;
+    if (errno != EINTR) return 1; /* let the read report it */
+  }
+}
+
+int wait_for(pid_t pid) {
+  int status;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+int run_impersonating_child(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
+                            int *fd, int *setgid) {
+  *fd = -1;
+  if (helper_own_credentials(h) != 0) return EPERM; /* the child starts from the helper's own */
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pair[0]);
+    close(pair[1]);
+    return ENOMEM;
+  }
+  if (pid == 0) {
+    close(pair[0]);
+    close(SUPERVISOR_FD); /* acting as the caller, it has no business with the supervisor's socket */
+    int err = become_caller(req);
+    if (err != 0) {
+      fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
+      wire_send_answer(pair[1], EPERM, SETGID_UNKNOWN, -1);
+    } else {
+      act(pair[1], req, context);
+    }
+    _exit(0);
+  }
+  close(pair[1]);
+  if (!answer_within_bound(pair[0])) {
+    kill(pid, SIGKILL);
+    wait_for(pid);
+    close(pair[0]);
+    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+    return IMPERSONATOR_WEDGED_ERRNO;
+  }
+  int status = wait_for(pid);
+  int err = wire_receive_answer(pair[0], MSG_DONTWAIT, fd, setgid);
+  close(pair[0]);
+  if (err < 0) {
+    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return EPERM;
+  }
+  return err;
+}
