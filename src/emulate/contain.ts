@@ -17,8 +17,6 @@ import { filteredDescendants, startTicksOf, workloadProcesses, type WorkloadInfo
 export type ContainAction = 'kill' | 'freeze';
 
 const SIGKILL = osConstants.signals.SIGKILL, SIGSTOP = osConstants.signals.SIGSTOP;
-/** pidfd_open flag for a thread id (Linux 6.9): the caller is known by its tid, which may not lead its group. */
-const PIDFD_THREAD = 0o200;
 /** Scans of /proc in the fallback: a workload forking as fast as it can runs out of running processes to fork from. */
 const SIGNAL_ROUNDS = 16;
 const FREEZE_WAIT_MS = 2000;
@@ -154,7 +152,8 @@ export interface PinnedCaller { tid: number; pidfd: number }
 export function pinCaller(tid: number, stillWaiting: () => boolean): PinnedCaller {
   let pidfd = -1;
   try {
-    pidfd = native.pidfdOpen(tid, PIDFD_THREAD);
+    // PIDFD_THREAD (Linux 6.9): the caller is known by its tid, which may not lead its group.
+    pidfd = native.pidfdOpen(tid, native.constants.PIDFD_THREAD);
     if (stillWaiting()) return { tid, pidfd };
   } catch { /* gone */ }
   if (pidfd >= 0) native.close(pidfd);

@@ -140,6 +140,12 @@ function rewrite(bytes: Uint8Array, fuel: number): MeteredModule {
 
   const types = entries(bytes, find(TYPE_SECTION), 'type');
   const functions = entries(bytes, find(FUNCTION_SECTION), 'function');
+  // The wrapper below calls wasmsup_decide with no arguments and returns its i32: only valid when that
+  // is its type. The loader refuses any other signature anyway; a module V8 accepts must not come
+  // out of here invalid.
+  if (decideIndex >= 0 && !isDecideType(bytes, find(TYPE_SECTION), find(FUNCTION_SECTION), decideIndex - imported.functions)) {
+    throw new MeterError('wasmsup_decide is not a function of this module of type () -> i32');
+  }
   const code = entries(bytes, find(CODE_SECTION), 'function body');
   const check = fuelCheck(fuelGlobal);
   let loops = 0;
@@ -194,6 +200,28 @@ function rewrite(bytes: Uint8Array, fuel: number): MeteredModule {
   }
   emitMissingBefore(Infinity);
   return { bytes: concat(out), loops, functions: code.count, decideExport: decideIndex >= 0 ? DECIDE_EXPORT : null };
+}
+
+/** Whether local function `local` (index among the module's own functions) has type () -> i32. */
+function isDecideType(bytes: Uint8Array, typeSection: Section | undefined, functionSection: Section | undefined, local: number): boolean {
+  if (local < 0 || !typeSection || !functionSection) return false;
+  const fr = new Reader(bytes, functionSection.start, functionSection.end);
+  if (local >= fr.count('function')) return false;
+  for (let i = 0; i < local; i++) fr.u32('function type index');
+  const typeIndex = fr.u32('function type index');
+  const tr = new Reader(bytes, typeSection.start, typeSection.end);
+  const typeCount = tr.count('type');
+  if (typeIndex >= typeCount) return false;
+  for (let i = 0; ; i++) {
+    if (tr.u8('type form') !== 0x60) return false;
+    const params = tr.count('parameters');
+    const paramTypes: number[] = [];
+    for (let p = 0; p < params; p++) paramTypes.push(tr.u8('parameter type'));
+    const results = tr.count('results');
+    const resultTypes: number[] = [];
+    for (let r = 0; r < results; r++) resultTypes.push(tr.u8('result type'));
+    if (i === typeIndex) return params === 0 && results === 1 && resultTypes[0] === 0x7f;
+  }
 }
 
 function countImports(bytes: Uint8Array, section: Section | undefined): { functions: number; globals: number } {
