@@ -2,7 +2,7 @@
 // whose log lines can be awaited, and containers run with real runc (or crun) under a private state
 // root, each deleted afterwards.
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, chmodSync, existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, lchownSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { WASMSUP, ROOT, POLICY, tempDir } from './wasmsup.js';
@@ -170,6 +170,34 @@ export async function runContainer(runtime: string, stateRoot: string, bundle: s
   } finally {
     const del = [runtime, '--root', stateRoot, ...(opts.globalArgs ?? []), 'delete', '-f', id];
     spawnSync((opts.wrap ? opts.wrap(del) : del)[0]!, (opts.wrap ? opts.wrap(del) : del).slice(1), { stdio: 'ignore' });
+    await removeContainerCgroups(id);
+  }
+}
+
+/**
+ * Removes the empty cgroups a runtime left for container `id`: under load runc 1.1 sometimes fails to
+ * rmdir them (EBUSY while the last task is still being reaped) and gives up. Without cgroupsPath a
+ * container's cgroup is `id` below the runtime's own, i.e. this process's, in every hierarchy.
+ */
+export async function removeContainerCgroups(id: string): Promise<void> {
+  const mounts = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const [fstype, , superOptions] = right.split(' ');
+    const mountPoint = left.split(' ')[4]!;
+    if (fstype === 'cgroup2') mounts.set('', mountPoint);
+    else if (fstype === 'cgroup') for (const o of superOptions!.split(',')) mounts.set(o, mountPoint);
+  }
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [hierarchy, controllers, path] = line.split(':') as [string, string, string];
+    const key = hierarchy === '0' ? '' : controllers.split(',').find((c) => mounts.has(c)) ?? '';
+    const mount = hierarchy === '0' ? mounts.get('') : mounts.get(key);
+    if (!mount) continue;
+    const dir = join(mount, path, id);
+    for (let attempt = 0; attempt < 20 && existsSync(dir); attempt++) {
+      try { rmdirSync(dir); } catch { await new Promise((r) => setTimeout(r, 50)); }
+    }
   }
 }
 
