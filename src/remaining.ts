@@ -8,7 +8,7 @@
 // unreaped zombie would keep the filter, and so wasmsup, alive.
 import { constants as osConstants } from 'node:os';
 import { native } from './native.js';
-import { filteredDescendants, scanProc, startTicksOf, type WorkloadInfo } from './caller/workload.js';
+import { filteredDescendants, pidfdIfSame, scanProc, startTicksOf, type WorkloadInfo } from './caller/workload.js';
 
 /**
  * The workload's processes still running after its command exited (zombies excluded): those below
@@ -46,16 +46,15 @@ export function signalProcesses(pids: number[], signal: NodeJS.Signals): number[
   const number = osConstants.signals[signal];
   const first = signal === 'SIGKILL' ? osConstants.signals.SIGSTOP : number;
   for (const pid of pids) {
-    let pidfd = -1;
+    let pidfd: number;
+    try { pidfd = pidfdIfSame(pid, startTicksOf(pid)); } catch { continue; /* gone */ }
+    if (pidfd < 0) continue;
     try {
-      const ticks = startTicksOf(pid);
-      pidfd = native.pidfdOpen(pid);
-      if (startTicksOf(pid) !== ticks) { native.close(pidfd); continue; }
       native.pidfdSendSignal(pidfd, first);
       held.push(pidfd);
       reached.push(pid);
     } catch {
-      if (pidfd >= 0 && !held.includes(pidfd)) native.close(pidfd);
+      native.close(pidfd); // gone between the check and the signal
     }
   }
   for (const pidfd of held) {

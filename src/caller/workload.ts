@@ -110,6 +110,20 @@ export function startTicksOf(pid: number): number {
   return Number(fields[19]);
 }
 
+/**
+ * A pidfd of process `pid`, only while it is still the process a scan saw start at `ticks`: a pid reused
+ * since is never reached through it. -1 when the process is gone or another one.
+ */
+export function pidfdIfSame(pid: number, ticks: number): number {
+  let pidfd = -1;
+  try {
+    pidfd = native.pidfdOpen(pid);
+    if (startTicksOf(pid) === ticks) return pidfd;
+  } catch { /* gone */ }
+  if (pidfd >= 0) native.close(pidfd);
+  return -1;
+}
+
 /** Records the workload whose first process is `pid`, right after it was started. */
 export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo {
   const mounts = cgroupMounts();

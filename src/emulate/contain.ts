@@ -12,7 +12,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { native } from '../native.js';
-import { filteredDescendants, startTicksOf, workloadProcesses, type WorkloadInfo } from '../caller/workload.js';
+import { filteredDescendants, pidfdIfSame, startTicksOf, workloadProcesses, type WorkloadInfo } from '../caller/workload.js';
 
 export type ContainAction = 'kill' | 'freeze';
 
@@ -191,16 +191,14 @@ function stopWorkload(w: WorkloadInfo, caller: PinnedCaller): Map<number, number
     let fresh = 0;
     for (const [pid, ticks] of scan(w)) {
       if (held.has(pid)) continue;
-      let pidfd = -1;
+      const pidfd = pidfdIfSame(pid, ticks);
+      if (pidfd < 0) continue;
       try {
-        pidfd = native.pidfdOpen(pid);
-        if (startTicksOf(pid) !== ticks) { native.close(pidfd); continue; }
         native.pidfdSendSignal(pidfd, SIGSTOP);
         held.set(pid, pidfd);
         fresh++;
       } catch {
-        // Gone between the scan and the signal.
-        if (pidfd >= 0 && !held.has(pid)) native.close(pidfd);
+        native.close(pidfd); // gone between the check and the signal
       }
     }
     if (fresh === 0) break;
