@@ -48,6 +48,7 @@
         "native/helper_impersonator.c",
         "native/helper_mknod.c",
         "native/helper_setxattr.c",
+        "native/helper_mount.c",
         "native/as_caller.c"
       ],
       "defines": ["_GNU_SOURCE"],
