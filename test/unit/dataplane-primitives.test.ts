@@ -37,6 +37,7 @@ test('each primitive applies to its own calls only', () => {
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
+    MOUNT: [portableId('mount'), portableId('umount2'), portableId('umount')],
   });
   assert.is(table[0], undefined);
   assert.is(table[6], undefined);
