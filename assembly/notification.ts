@@ -194,13 +194,17 @@ export namespace MountOption {
 /**
  * Ask the host to mount, for the caller, the filesystem type at `fstype` (`len` bytes in the policy's
  * own memory: the type the policy read from the caller and allowed) with `options` (MountOption bits)
- * (Primitive.MOUNT; for umount2/umount the operands are not read). The host reads source, target and
- * option string from the caller itself and checks everything (docs/policy-abi.md, section 4).
+ * (Primitive.MOUNT; for umount2/umount the operands are not read). With `fuse`/`fuseLen` (a program's
+ * file name in the policy's memory, e.g. "fuse2fs") the host runs that FUSE program as the caller
+ * instead of mounting in the kernel. The host reads source, target and option string from the caller
+ * itself and checks everything (docs/policy-abi.md, section 4).
  */
-export function emulateMount(fstype: usize, len: i32, options: u32 = 0): i32 {
+export function emulateMount(fstype: usize, len: i32, options: u32 = 0, fuse: usize = 0, fuseLen: i32 = 0): i32 {
   store<u32>(BLOCK + OPERANDS, <u32>fstype);
   store<u32>(BLOCK + OPERANDS + 4, <u32>len);
   store<u32>(BLOCK + OPERANDS + 8, options);
+  store<u32>(BLOCK + OPERANDS + 12, <u32>fuse);
+  store<u32>(BLOCK + OPERANDS + 16, <u32>fuseLen);
   return emulate(Primitive.MOUNT);
 }
 

@@ -104,9 +104,16 @@ static int take_string(const unsigned char **at, const unsigned char *end, uint3
   return 0;
 }
 
+/* A FUSE program's file name: 1..63 of [A-Za-z0-9._+-], not "." or "..", no slash. */
+static int fuse_program_name(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return 0;
+  return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == n;
+}
+
 int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, size_t nfds, struct mount_request *m) {
   struct helper_request *req = &m->caller;
-  if (length < WIRE_HEADER_BYTES + 12 || nfds != 4) return EINVAL;
+  if (length < WIRE_HEADER_BYTES + 12 || nfds < 4 || nfds > 5) return EINVAL;
   req->op = word_at(buf, WIRE_OP);
   m->attr = word_at(buf, WIRE_MODE);
   m->flags = word_at(buf, WIRE_DEV);
@@ -155,8 +162,12 @@ int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, si
   req->userns_fd = fds[1];
   req->start_fd = fds[2];
   m->mntns_fd = fds[3];
+  m->pidns_fd = nfds == 5 ? fds[4] : -1;
+  int fuse = (m->flags & MOUNT_WANT_FUSE) != 0;
+  if (fuse != (nfds == 5) || (fuse && ioctl(m->pidns_fd, NS_GET_NSTYPE) != CLONE_NEWPID)) return EINVAL;
+  if (fuse && !fuse_program_name(m->fstype)) return EINVAL;
   if (!is_directory(req->root_fd) || !is_directory(req->start_fd)) return EINVAL;
-  if (!umount && (m->flags & ~(uint32_t)(MOUNT_WANT_SB_FLAGS | MOUNT_WANT_SHIFT)) != 0) return EINVAL;
+  if (!umount && (m->flags & ~(uint32_t)(MOUNT_WANT_SB_FLAGS | MOUNT_WANT_SHIFT | MOUNT_WANT_FUSE)) != 0) return EINVAL;
   if (ioctl(req->userns_fd, NS_GET_NSTYPE) != CLONE_NEWUSER || ioctl(m->mntns_fd, NS_GET_NSTYPE) != CLONE_NEWNS) return EINVAL;
   return 0;
 }
@@ -281,8 +292,10 @@ static void lookup_child(int sock, const struct mount_request *m) {
     return;
   }
   struct stat st;
-  if (fstat(source, &st) != 0 || !S_ISBLK(st.st_mode)) {
-    /* The kernel's answer for a source that is no block device (a regular file: no loop mounts here). */
+  int fuse = (m->flags & MOUNT_WANT_FUSE) != 0;
+  if (fstat(source, &st) != 0 || !(S_ISBLK(st.st_mode) || (fuse && S_ISREG(st.st_mode)))) {
+    /* The kernel's answer for a source that is no block device (a regular file: no loop mounts here;
+     * a FUSE program reads an image file itself). */
     answer_with(sock, ENOTBLK, 0, NULL, 0);
     return;
   }
@@ -448,6 +461,80 @@ static void mount_child(int sock, const struct mount_request *m) {
   answer_with(sock, 0, mnt_id, NULL, 0);
 }
 
+/* Where a FUSE program is looked for, in the caller's root. */
+static const char *const FUSE_PROGRAM_DIRS[] = {"/usr/sbin", "/usr/bin", "/sbin", "/bin"};
+#define FUSE_PROGRAM_TIMEOUT_MS 5000
+
+/*
+ * The FUSE fallback, as the caller: joins its mount and pid namespaces, becomes the caller (root,
+ * cwd, ids, user namespace, capabilities), finds the program in the caller's own
+ * root, and runs it (a grandchild, in that pid namespace) as `PROGRAM /proc/self/fd/3 . -o OPTIONS`
+ * with the source the caller opened as fd 3 and the target as its cwd; nothing else of the helper's
+ * is open in it. The program mounts with the caller's own privilege (FUSE is mountable in a user
+ * namespace), daemonizes, and its foreground process exits 0 once the mount is up.
+ */
+static void fuse_child(int sock, const struct mount_request *m) {
+  /* The pid namespace first, with the helper's privilege (the caller need not own its own): it only
+   * decides where the program's process will live, which is where the caller lives. */
+  int err = join_mount_namespace(m);
+  if (err == 0 && setns(m->pidns_fd, CLONE_NEWPID) < 0) err = errno;
+  if (err == 0) err = become_caller(&m->caller);
+  if (err != 0) {
+    fprintf(stderr, "wasmsup-helper: cannot take on the FUSE mount's caller: %s\n", strerror(err));
+    answer_with(sock, EPERM, 0, NULL, 0);
+    return;
+  }
+  int program = -ENOENT;
+  char path[AS_CALLER_PATH_MAX];
+  for (size_t i = 0; i < sizeof FUSE_PROGRAM_DIRS / sizeof FUSE_PROGRAM_DIRS[0] && program < 0; i++) {
+    snprintf(path, sizeof path, "%s/%s", FUSE_PROGRAM_DIRS[i], m->fstype);
+    program = open_as_caller(&m->caller, path, O_PATH, 0);
+  }
+  if (program < 0) {
+    fprintf(stderr, "wasmsup-helper: FUSE program %s not found in the caller's root\n", m->fstype);
+    answer_with(sock, ENODEV, 0, NULL, 0);
+    return;
+  }
+  char options[sizeof m->options + 16];
+  snprintf(options, sizeof options, "%s%s%s", (m->flags & MOUNT_WANT_RDONLY) ? "ro" : "",
+           (m->flags & MOUNT_WANT_RDONLY) && m->options[0] ? "," : "", m->options);
+  pid_t pid = fork();
+  if (pid < 0) {
+    answer_with(sock, ENOMEM, 0, NULL, 0);
+    return;
+  }
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0) dup2(devnull, 0);
+    /* Source as fd 3, program as fd 4, nothing else (copied high first, so no dup2 clobbers another). */
+    int source = fcntl(m->source_fd, F_DUPFD_CLOEXEC, 100), exe = fcntl(program, F_DUPFD_CLOEXEC, 100);
+    if (source < 0 || exe < 0 || fchdir(m->target_fd) < 0 || dup2(source, 3) < 0 || dup2(exe, 4) < 0) _exit(126);
+    syscall(SYS_close_range, 5, ~0U, 0);
+    program = 4;
+    char *argv[] = {(char *)m->fstype, "/proc/self/fd/3", ".", options[0] ? "-o" : NULL, options, NULL};
+    char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    syscall(SYS_execveat, program, "", argv, envp, AT_EMPTY_PATH);
+    _exit(127);
+  }
+  long long deadline = monotonic_ms() + FUSE_PROGRAM_TIMEOUT_MS;
+  int status = 0;
+  pid_t done;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 && monotonic_ms() < deadline) usleep(10000);
+  if (done != pid) {
+    kill(pid, SIGKILL);
+    wait_for(pid);
+    fprintf(stderr, "wasmsup-helper: FUSE program %s did not finish mounting within %d ms; killed it\n", m->fstype, FUSE_PROGRAM_TIMEOUT_MS);
+    answer_with(sock, EAGAIN, 0, NULL, 0);
+    return;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "wasmsup-helper: FUSE program %s failed (wait status %d)\n", m->fstype, status);
+    answer_with(sock, EPERM, 0, NULL, 0);
+    return;
+  }
+  answer_with(sock, 0, 0, NULL, 0);
+}
+
 /* UMOUNT, all as the caller: a mount the supervisor tracks, then the caller's own umount2. */
 static void umount_child(int sock, const struct mount_request *m) {
   int err = join_mount_namespace(m);
@@ -495,7 +582,10 @@ int serve_mount(struct helper *h, struct mount_request *m, uint64_t *mnt_id) {
   if (err == 0) {
     m->source_fd = fds[0];
     m->target_fd = fds[1];
-    err = run_mount_child(h, m, mount_child, MOUNT_CHILD_TIMEOUT_MS, &answer, (int[2]){-1, -1});
+    int none[2];
+    int fuse = (m->flags & MOUNT_WANT_FUSE) != 0;
+    err = run_mount_child(h, m, fuse ? fuse_child : mount_child, MOUNT_CHILD_TIMEOUT_MS, &answer, none);
+    wire_close_fds(none, none[1] >= 0 ? 2 : none[0] >= 0 ? 1 : 0);
     if (err == 0) err = answer.err;
     if (err == 0) *mnt_id = answer.mnt_id;
   }

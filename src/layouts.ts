@@ -96,8 +96,11 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
-  /** MOUNT's operands: filesystem type (pointer and length in the policy's memory), MountOption bits; then reserved words. */
-  MOUNT_FSTYPE_PTR: 25, MOUNT_FSTYPE_LEN: 26, MOUNT_OPTIONS: 27, MOUNT_RESERVED: 28,
+  /**
+   * MOUNT's operands: filesystem type (pointer and length in the policy's memory), MountOption bits,
+   * the FUSE program's file name (pointer and length, 0 for a kernel mount); then reserved words.
+   */
+  MOUNT_FSTYPE_PTR: 25, MOUNT_FSTYPE_LEN: 26, MOUNT_OPTIONS: 27, MOUNT_FUSE_PTR: 28, MOUNT_FUSE_LEN: 29, MOUNT_RESERVED: 30,
   WORDS: 32,
 } as const;
 

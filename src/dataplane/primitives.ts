@@ -92,7 +92,7 @@ export function createPrimitives(ctx: {
   };
   const mountEmulator = new MountEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn,
     pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null);
-  const mountOperands: MountOperands = { fstype: new Uint8Array(0), options: 0 };
+  const mountOperands: MountOperands = { fstype: new Uint8Array(0), options: 0, fuse: null };
   const SYS_MOUNT = portableId('mount'), SYS_UMOUNT2 = portableId('umount2');
   table[Primitive.MOUNT] = {
     name: 'mount',
@@ -112,11 +112,15 @@ export function mountOperandsOf(policy: LoadedPolicy, operands: MountOperands, w
   const memory = policy.instance.memory.buffer;
   const ptr = op[PolicyBlock.MOUNT_FSTYPE_PTR]! >>> 0, length = op[PolicyBlock.MOUNT_FSTYPE_LEN]! >>> 0;
   const bad = (why: string) => { warn(`policy ${policy.name}: MOUNT operands refused: ${why}; failing the call closed`); return -1; };
-  for (let w = PolicyBlock.MOUNT_RESERVED; w < PolicyBlock.WORDS; w++) if (op[w] !== 0) return bad('reserved bytes 112..128 are not zero');
+  const fusePtr = op[PolicyBlock.MOUNT_FUSE_PTR]! >>> 0, fuseLength = op[PolicyBlock.MOUNT_FUSE_LEN]! >>> 0;
+  for (let w = PolicyBlock.MOUNT_RESERVED; w < PolicyBlock.WORDS; w++) if (op[w] !== 0) return bad('reserved bytes 120..128 are not zero');
   if (length < 1 || length > 63) return bad(`filesystem type length ${length} is not 1..63`);
   if (ptr + length > memory.byteLength) return bad(`filesystem type ${ptr}+${length} is outside the policy's memory`);
+  if (fuseLength > 63) return bad(`FUSE program length ${fuseLength} is not 0..63`);
+  if (fusePtr + fuseLength > memory.byteLength) return bad(`FUSE program ${fusePtr}+${fuseLength} is outside the policy's memory`);
   operands.fstype = new Uint8Array(memory, ptr, length);
   operands.options = op[PolicyBlock.MOUNT_OPTIONS]! >>> 0;
+  operands.fuse = fuseLength === 0 ? null : new Uint8Array(memory, fusePtr, fuseLength);
   return operands;
 }
 

@@ -49,10 +49,12 @@ export interface MountRequest {
   usernsFd: number;
   /** The caller's /proc/TID/ns/mnt. */
   mntnsFd: number;
+  /** The caller's /proc/TID/ns/pid, with MOUNT_WANT.FUSE only; else -1. */
+  pidnsFd: number;
   /** Empty for an umount. */
   source: Uint8Array;
   target: Uint8Array;
-  /** Empty for an umount. */
+  /** Empty for an umount; the FUSE program's file name with MOUNT_WANT.FUSE. */
   fstype: Uint8Array;
   /** The caller's option string, cut as the kernel cuts it (at most 4095 bytes, no NUL). */
   options: Uint8Array;
@@ -69,7 +71,7 @@ export interface MountRequest {
 const OP_MKNOD = 1;
 const OP_SETXATTR = 2;
 const OP_MOUNT = 4;
-export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100 } as const;
+export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100, FUSE: 0x200 } as const;
 export const MOUNT_REQUEST_UMOUNT = 0x80000000;
 export const MOUNT_FSTYPE_MAX = 63;
 export const MOUNT_MAX_TRACKED = 64;
@@ -241,7 +243,11 @@ export class PrivilegedHelper {
       at += 4;
       for (const id of req.tracked) { view.setBigUint64(at, id, true); at += 8; }
     }
-    const errno = this.exchange(at, [req.rootFd, req.usernsFd, req.cwdFd, req.mntnsFd], 16);
+    const fuse = (req.flags & MOUNT_WANT.FUSE) !== 0 && !umount;
+    if (fuse !== req.pidnsFd >= 0) throw new RangeError('PrivilegedHelper.mount: pidnsFd goes with MOUNT_WANT.FUSE, and only with it');
+    const fds = [req.rootFd, req.usernsFd, req.cwdFd, req.mntnsFd];
+    if (fuse) fds.push(req.pidnsFd);
+    const errno = this.exchange(at, fds, 16);
     const mountId = BigInt(this.reply[2]! >>> 0) | (BigInt(this.reply[3]! >>> 0) << 32n);
     return { errno, mountId };
   }

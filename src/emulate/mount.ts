@@ -94,6 +94,15 @@ export interface MountOperands {
   fstype: Uint8Array;
   /** MountOption bits. */
   options: number;
+  /** The FUSE program's file name to run instead of a kernel mount (a view of the policy's memory), or null. */
+  fuse: Uint8Array | null;
+}
+
+/** A FUSE program's file name: 1..63 of [A-Za-z0-9._+-], not "." or "..". */
+export function acceptableFuseProgram(name: Uint8Array): boolean {
+  if (name.byteLength < 1 || name.byteLength > MOUNT_FSTYPE_MAX) return false;
+  const text = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+  return /^[A-Za-z0-9._+-]+$/.test(text) && text !== '.' && text !== '..';
 }
 
 export class MountEmulator {
@@ -132,7 +141,8 @@ export class MountEmulator {
     let msFlags = words[argLo(3)]! >>> 0;
     if (((msFlags & MS_MGC_MSK) >>> 0) === MS_MGC_VAL) msFlags = (msFlags & ~MS_MGC_MSK) >>> 0;
     if (msFlags & MS_NOT_EMULATED) return this.continueCall(words);
-    if ((operands.options & ~MOUNT_OPTIONS_KNOWN) !== 0 || !acceptableFstype(operands.fstype)) {
+    if ((operands.options & ~MOUNT_OPTIONS_KNOWN) !== 0 || !acceptableFstype(operands.fstype)
+      || (operands.fuse !== null && !acceptableFuseProgram(operands.fuse))) {
       this.warn(`mount emulation: the policy's operands are not a filesystem type and option bits the host knows; failing the call closed`);
       return -E.EPERM;
     }
@@ -162,14 +172,23 @@ export class MountEmulator {
     if (sourceLength === 0 || targetLength === 0) return -E.ENOENT;
     if (this.afterPathRead !== null) this.afterPathRead();
     const { attr, want } = mountAttributes(msFlags, operands.options);
+    const fuse = operands.fuse;
     return this.withCaller(notif, words, caller, (fds, creds) => {
-      const { errno, mountId } = this.helper!.mount({
-        ...fds, source: this.source.subarray(0, sourceLength), target: this.target.subarray(0, targetLength),
-        fstype: operands.fstype, options, attr, flags: want, tracked: [], creds,
-      });
-      if (errno !== 0) return -errno;
-      if (mountId !== 0n && this.tracked.length < MOUNT_MAX_TRACKED) this.tracked.push(mountId);
-      return 0;
+      let pidnsFd = -1;
+      try {
+        if (fuse !== null) pidnsFd = native.openPath(`/proc/${tid}/ns/pid`, native.constants.O_RDONLY);
+        if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+        const { errno, mountId } = this.helper!.mount({
+          ...fds, pidnsFd, source: this.source.subarray(0, sourceLength), target: this.target.subarray(0, targetLength),
+          fstype: fuse ?? operands.fstype, options, attr, flags: fuse !== null ? want | MOUNT_WANT.FUSE : want, tracked: [], creds,
+        });
+        if (errno !== 0) return -errno;
+        // A FUSE mount is the caller's own (its program made it): its umount is the kernel's.
+        if (fuse === null && mountId !== 0n && this.tracked.length < MOUNT_MAX_TRACKED) this.tracked.push(mountId);
+        return 0;
+      } finally {
+        if (pidnsFd >= 0) native.close(pidnsFd);
+      }
     });
   }
 
@@ -188,7 +207,7 @@ export class MountEmulator {
     if (targetLength === 0) return -E.ENOENT;
     return this.withCaller(notif, words, caller, (fds, creds) => {
       const { errno, mountId } = this.helper!.mount({
-        ...fds, source: new Uint8Array(0), target: this.target.subarray(0, targetLength), fstype: new Uint8Array(0),
+        ...fds, pidnsFd: -1, source: new Uint8Array(0), target: this.target.subarray(0, targetLength), fstype: new Uint8Array(0),
         options: new Uint8Array(0), attr: 0, flags: (MOUNT_REQUEST_UMOUNT | flags) >>> 0, tracked: this.tracked, creds,
       });
       if (errno === E.EAGAIN) return this.continueCall(words); // not one of ours: the kernel's

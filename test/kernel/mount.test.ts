@@ -3,7 +3,8 @@
 // kernel's (other types, binds).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runWasmsup, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
@@ -106,6 +107,49 @@ test('mount policy unconfigured allows nothing (the kernel\'s EPERM)', async () 
     const r = await runWasmsup(['run', '--userns', '--policy', MOUNT, '--', 'python3', '-c', py]);
     assert.is(r.stdout, 'ext4 EPERM\n', r.stderr);
   } finally { img.cleanup(); }
+});
+
+function fuse2fsGap(): string | null {
+  if (!['/usr/bin/fuse2fs', '/usr/sbin/fuse2fs', '/sbin/fuse2fs', '/bin/fuse2fs'].some(existsSync)) return 'fuse2fs is not installed (apt-get install fuse2fs)';
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
+  return null;
+}
+
+test('mount policy, fuse: {"ext4": "fuse2fs"} mounts an image file through fuse2fs run as the caller; umount ends it', async () => {
+  if (!privileged('mount fuse2fs', fuse2fsGap())) return;
+  const img = ext4Image();
+  // The container's root must be able to open /dev/fuse (most distributions make it 0666).
+  const fuseMode = statSync('/dev/fuse').mode & 0o777;
+  chmodSync('/dev/fuse', 0o666);
+  try {
+    chownSync(img.image, 100000, 100000);
+    const cfg = config(img.dir, { fuse: { ext4: 'fuse2fs' } });
+    const t = JSON.stringify(img.target);
+    const py = `${PY_MOUNT}
+import subprocess
+m("fuse-file", ${JSON.stringify(img.image)}, ${t}, "ext4")
+print("opts", opts(${t}))
+print(open(${JSON.stringify(join(img.target, 'hello.txt'))}).read().strip())
+st = os.stat(${JSON.stringify(join(img.target, 'dir', 'user.txt'))}); print("owner", st.st_uid, st.st_gid)
+daemon = subprocess.run(["pgrep", "-x", "fuse2fs"], capture_output=True, text=True).stdout.split()
+print("daemon", len(daemon))
+u("umount", ${t})
+print("after", opts(${t}))`;
+    const r = await runWasmsup(['run', '--userns', '--policy', MOUNT, '--policy-config', cfg, '--', 'python3', '-c', py]);
+    process.stdout.write(`  workload printed:\n${r.stdout.replace(/^/gm, '    ')}`);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, [
+      'fuse-file ok', 'opts rw,nosuid,nodev,relatime fuse.ext4', 'hello', 'owner 1000 1000', 'daemon 1', 'umount ok', 'after none', '',
+    ].join('\n'), r.stderr);
+    assert.equal(hostMounts(img.dir), []);
+    // wasmsup run reaped the daemon (a child subreaper) before it exited: none is left.
+    let left = '';
+    try { left = execFileSync('pgrep', ['-f', `fuse2fs /proc/self/fd/3`], { encoding: 'utf8' }); } catch { /* none */ }
+    assert.is(left, '');
+  } finally {
+    chmodSync('/dev/fuse', fuseMode);
+    img.cleanup();
+  }
 });
 
 test.run();

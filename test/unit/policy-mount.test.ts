@@ -66,6 +66,8 @@ function decide(policy: PolicyInstance, syscall: string, args: bigint[], who: Ca
   return {
     decision, primitive: view.getInt32(96, true), errno: Number(view.getBigInt64(88, true)),
     fstype: new TextDecoder().decode(memory.subarray(fstypePtr, fstypePtr + fstypeLen)), options: view.getUint32(108, true),
+    fuse: new TextDecoder().decode(memory.subarray(view.getUint32(112, true), view.getUint32(112, true) + view.getUint32(116, true))),
+    reserved: [view.getUint32(120, true), view.getUint32(124, true)],
   };
 }
 
@@ -81,7 +83,12 @@ test('configuration: LXD\'s keys are accepted; unknown keys, bad types, FUSE typ
     ['{"allowed": ["ext4", "fuseblk"]}', 'allowed[1]: "fuseblk" is not a filesystem type (1..31 of a-z 0-9 _, no FUSE type)'],
     ['{"allowed": [""]}', 'allowed[0]: "" is not a filesystem type (1..31 of a-z 0-9 _, no FUSE type)'],
     ['{"allowed": ["ext4"], "shift": "yes"}', 'shift: must be true or false, not "yes"'],
-    ['{"allowed": ["ext4"], "fuse": {"ext4": "fuse2fs"}}', 'fuse: the FUSE fallback is not available on this host; remove {"ext4": "fuse2fs"}'],
+    ['{"allowed": ["ext4"], "fuse": {"ext4": "fuse2fs"}}', 'fuse: "ext4" is also in allowed (a type is mounted either by the kernel or by a FUSE program)'],
+    ['{"fuse": ["fuse2fs"]}', 'fuse: must be an object of "type": "program", not ["fuse2fs"]'],
+    ['{"fuse": {"ext4": "/usr/bin/fuse2fs"}}', 'fuse: "ext4": "/usr/bin/fuse2fs" is not a program\'s file name (1..63 of A-Z a-z 0-9 . _ + -, no slash)'],
+    ['{"fuse": {"ext4": ".."}}', 'fuse: "ext4": ".." is not a program\'s file name (1..63 of A-Z a-z 0-9 . _ + -, no slash)'],
+    ['{"fuse": {"ext4": ""}}', 'fuse: "ext4": "" is not a program\'s file name (1..63 of A-Z a-z 0-9 . _ + -, no slash)'],
+    ['{"fuse": {"Ext4": "fuse2fs"}}', 'fuse: "Ext4" is not a filesystem type (1..31 of a-z 0-9 _, no FUSE type)'],
   ];
   for (const [text, why] of refused) assert.is(configured(text).error, `policy mount refused its configuration: ${why}`, text);
 });
@@ -103,7 +110,7 @@ test('configured: an allowed type is emulated with the type as read and the conf
   callerFstype = 'xfs';
   const [sys, args] = mount();
   const r = decide(policy!, sys, [...args]);
-  assert.equal([r.decision, r.primitive, r.fstype, r.options], [EMULATE, PRIMITIVE_MOUNT, 'xfs', 1 | 4]);
+  assert.equal([r.decision, r.primitive, r.fstype, r.options, r.fuse, r.reserved], [EMULATE, PRIMITIVE_MOUNT, 'xfs', 1 | 4, '', [0, 0]]);
   for (const other of ['btrfs', 'tmpfs', 'ext', 'ext44', 'x'.repeat(40)]) {
     callerFstype = other;
     assert.is(decide(policy!, sys, [...args]).decision, CONTINUE, other);
@@ -121,6 +128,20 @@ test('configured: an allowed type is emulated with the type as read and the conf
   assert.is(decide(policy!, 'fsopen', [FSTYPE_AT, 0n]).decision, CONTINUE, 'fsopen of another type');
   const u = decide(policy!, 'umount2', [0x2000n, 0n]);
   assert.equal([u.decision, u.primitive], [EMULATE, PRIMITIVE_MOUNT]);
+});
+
+test('fuse: a type in the fuse map is emulated with its program as operand; fsopen of it is ENOSYS too', () => {
+  const { policy } = configured('{"allowed": ["xfs"], "fuse": {"ext4": "fuse2fs", "ntfs": "ntfs-3g"}}');
+  callerFstype = 'ext4';
+  const [sys, args] = mount();
+  const r = decide(policy!, sys, [...args]);
+  assert.equal([r.decision, r.primitive, r.fstype, r.options, r.fuse], [EMULATE, PRIMITIVE_MOUNT, 'ext4', 0, 'fuse2fs']);
+  callerFstype = 'ntfs';
+  assert.is(decide(policy!, sys, [...args]).fuse, 'ntfs-3g');
+  callerFstype = 'xfs';
+  assert.is(decide(policy!, sys, [...args]).fuse, '');
+  callerFstype = 'ext4';
+  assert.is(decide(policy!, 'fsopen', [FSTYPE_AT, 0n]).errno, ENOSYS);
 });
 
 test.run();
