@@ -12,6 +12,10 @@
  *                                       cost of a call a filter lets through
  *   workload mknod DIR N                N times mknod(DIR/bench-null, S_IFCHR|0666, 1:3) + unlink;
  *                                       prints "ns_per_pair"
+ *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
+ *                                       container's first intercepted call costs, supervisor start
+ *                                       included), prints "ns", then waits until it is killed
+ *                                       (bench/agent-scale.ts keeps many such containers alive)
  *   workload hold                       makes one getppid() (so a supervisor that starts its data
  *                                       plane on the first intercepted call has it running), prints
  *                                       "ready", then waits for stdin to close (the bench reads the
@@ -128,6 +132,20 @@ static int run_mknod(int argc, char **argv) {
   return 0;
 }
 
+static int run_first_call(int argc, char **argv) {
+  if (argc != 3) return 2;
+  if (strcmp(argv[2], "any") != 0) {
+    expect_any = 0;
+    long v = atol(argv[2]);
+    if (v < 0) expect_errno = (int)-v; else expected = v;
+  }
+  double start = now_ns();
+  check(syscall(nr));
+  printf("%.0f\n", now_ns() - start);
+  fflush(stdout);
+  for (;;) pause();
+}
+
 static int run_hold(void) {
   syscall(SYS_getppid);
   printf("ready\n");
@@ -142,7 +160,8 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "getppid") == 0) rc = run_getppid(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "getpid") == 0) { nr = SYS_getpid; rc = run_getppid(argc, argv); }
   else if (argc >= 2 && strcmp(argv[1], "mknod") == 0) rc = run_mknod(argc, argv);
+  else if (argc >= 2 && strcmp(argv[1], "first-call") == 0) rc = run_first_call(argc, argv);
   else if (argc == 2 && strcmp(argv[1], "hold") == 0) rc = run_hold();
-  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | hold\n");
+  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | first-call EXPECT | hold\n");
   return rc;
 }
