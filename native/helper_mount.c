@@ -11,10 +11,11 @@
  * with RESOLVE_IN_ROOT from the caller's root fd, relative ones from its cwd inside its root. It
  * passes both fds back; nothing is looked up by name again.
  *
- * The helper then checks, with its own credentials: the caller's mount namespace is owned by the
- * caller's user namespace (else the caller's CAP_SYS_ADMIN does not cover it: EPERM, as the kernel's
- * may_mount); the target is no procfs, sysfs or other kernel pseudo-filesystem directory, nor under
- * one, up to the caller's root (EPERM: a mount there could hide what the container's runtime masked).
+ * The same child checks that the target is no procfs, sysfs or other kernel pseudo-filesystem
+ * directory, nor under one, up to the caller's root (EPERM: a mount there could hide what the
+ * container's runtime masked). The helper itself first checks that the caller's mount namespace is
+ * owned by the caller's user namespace (else the caller's CAP_SYS_ADMIN does not cover it: EPERM, as
+ * the kernel's may_mount).
  *
  * Step 2, the mount (mount_child), with the helper's own credentials (the initial user namespace's
  * CAP_SYS_ADMIN, which a block filesystem needs): fsopen(fstype), which must be a filesystem that
@@ -277,7 +278,9 @@ static int join_mount_namespace(const struct mount_request *m) {
   return setns(m->mntns_fd, CLONE_NEWNS) < 0 ? errno : 0;
 }
 
-/* Step 1, as the caller: its source device and target directory, opened once. */
+static int check_target(int target, int root_fd);
+
+/* Step 1, as the caller: its source device and target directory, opened once, and the target checked. */
 static void lookup_child(int sock, const struct mount_request *m) {
   int err = join_mount_namespace(m);
   if (err == 0) err = become_caller(&m->caller);
@@ -302,6 +305,13 @@ static void lookup_child(int sock, const struct mount_request *m) {
   int target = open_as_caller(&m->caller, m->target, O_PATH | O_DIRECTORY, 0);
   if (target < 0) {
     answer_with(sock, -target, 0, NULL, 0);
+    return;
+  }
+  /* Here, in this bounded child, not in the helper: statfs of a directory on a FUSE filesystem the
+   * workload serves may never return. */
+  int err_target = check_target(target, m->caller.root_fd);
+  if (err_target != 0) {
+    answer_with(sock, err_target, 0, NULL, 0);
     return;
   }
   int fds[2] = {source, target};
@@ -578,7 +588,6 @@ int serve_mount(struct helper *h, struct mount_request *m, uint64_t *mnt_id) {
   int err = run_mount_child(h, m, lookup_child, IMPERSONATOR_TIMEOUT_MS, &answer, fds);
   if (err == 0) err = answer.err;
   if (err == 0 && (fds[0] < 0 || fds[1] < 0)) err = EPERM;
-  if (err == 0) err = check_target(fds[1], m->caller.root_fd);
   if (err == 0) {
     m->source_fd = fds[0];
     m->target_fd = fds[1];
