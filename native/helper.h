@@ -44,7 +44,8 @@ struct impersonator {
 struct mount_request {
   struct helper_request caller; /* ids, capabilities, root_fd, userns_fd, start_fd (the cwd) */
   int mntns_fd;
-  int pidns_fd; /* FUSE only, else -1 */
+  int pidns_fd;  /* FUSE only, else -1 */
+  int cgroup_fd; /* the caller's cgroup.procs (MOUNT_HAS_CGROUP), else -1 */
   int umount;
   uint32_t attr, flags;
   uint32_t tracked_count; /* umount: the mounts the supervisor tracks for this workload */

@@ -3,7 +3,8 @@
  * as Incus's security.syscalls.intercept.mount does, in three steps, each in a process of its own
  * and each bounded in time (helper.h):
  *
- * Step 1, the caller's own view (lookup_child): a child joins the caller's mount namespace, then
+ * Step 1, the caller's own view (lookup_child): a child joins the caller's cgroup (cgroup2, when the
+ * supervisor found one: the caller's device programs then judge its opens) and mount namespace, then
  * takes on all of the caller (root, cwd, ids, groups, user namespace, capabilities: become_caller)
  * and opens, once each and never through a /proc magic link, the source (read-write, or read-only
  * for a read-only mount: a block device the caller itself could open, so its permission bits, a
@@ -114,7 +115,7 @@ static int fuse_program_name(const char *name) {
 
 int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, size_t nfds, struct mount_request *m) {
   struct helper_request *req = &m->caller;
-  if (length < WIRE_HEADER_BYTES + 12 || nfds < 4 || nfds > 5) return EINVAL;
+  if (length < WIRE_HEADER_BYTES + 12 || nfds < 4 || nfds > 6) return EINVAL;
   req->op = word_at(buf, WIRE_OP);
   m->attr = word_at(buf, WIRE_MODE);
   m->flags = word_at(buf, WIRE_DEV);
@@ -163,12 +164,18 @@ int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, si
   req->userns_fd = fds[1];
   req->start_fd = fds[2];
   m->mntns_fd = fds[3];
-  m->pidns_fd = nfds == 5 ? fds[4] : -1;
-  int fuse = (m->flags & MOUNT_WANT_FUSE) != 0;
-  if (fuse != (nfds == 5) || (fuse && ioctl(m->pidns_fd, NS_GET_NSTYPE) != CLONE_NEWPID)) return EINVAL;
+  int fuse = !umount && (m->flags & MOUNT_WANT_FUSE) != 0, cgroup = !umount && (m->flags & MOUNT_HAS_CGROUP) != 0;
+  if (nfds != 4u + (size_t)cgroup + (size_t)fuse) return EINVAL;
+  m->cgroup_fd = cgroup ? fds[4] : -1;
+  m->pidns_fd = fuse ? fds[4 + cgroup] : -1;
+  if (fuse && ioctl(m->pidns_fd, NS_GET_NSTYPE) != CLONE_NEWPID) return EINVAL;
+  if (cgroup) {
+    struct stat st;
+    if (fstat(m->cgroup_fd, &st) != 0 || !S_ISREG(st.st_mode)) return EINVAL;
+  }
   if (fuse && !fuse_program_name(m->fstype)) return EINVAL;
   if (!is_directory(req->root_fd) || !is_directory(req->start_fd)) return EINVAL;
-  if (!umount && (m->flags & ~(uint32_t)(MOUNT_WANT_SB_FLAGS | MOUNT_WANT_SHIFT | MOUNT_WANT_FUSE)) != 0) return EINVAL;
+  if (!umount && (m->flags & ~(uint32_t)(MOUNT_WANT_SB_FLAGS | MOUNT_WANT_SHIFT | MOUNT_WANT_FUSE | MOUNT_HAS_CGROUP)) != 0) return EINVAL;
   if (ioctl(req->userns_fd, NS_GET_NSTYPE) != CLONE_NEWUSER || ioctl(m->mntns_fd, NS_GET_NSTYPE) != CLONE_NEWNS) return EINVAL;
   return 0;
 }
@@ -278,11 +285,27 @@ static int join_mount_namespace(const struct mount_request *m) {
   return setns(m->mntns_fd, CLONE_NEWNS) < 0 ? errno : 0;
 }
 
+/* Moves this process into the caller's cgroup (its cgroup2 cgroup.procs, opened by the supervisor),
+ * so that the caller's device programs judge the open of the source, and a FUSE program lives and
+ * is accounted where the caller does. */
+static int join_cgroup(const struct mount_request *m) {
+  if (m->cgroup_fd < 0) return 0;
+  ssize_t n;
+  do {
+    n = write(m->cgroup_fd, "0", 1);
+  } while (n < 0 && errno == EINTR);
+  if (n == 1) return 0;
+  int err = n < 0 ? errno : EIO;
+  fprintf(stderr, "wasmsup-helper: mount: cannot join the caller's cgroup: %s\n", strerror(err));
+  return err;
+}
+
 static int check_target(int target, int root_fd);
 
 /* Step 1, as the caller: its source device and target directory, opened once, and the target checked. */
 static void lookup_child(int sock, const struct mount_request *m) {
-  int err = join_mount_namespace(m);
+  int err = join_cgroup(m);
+  if (err == 0) err = join_mount_namespace(m);
   if (err == 0) err = become_caller(&m->caller);
   if (err != 0) {
     fprintf(stderr, "wasmsup-helper: cannot take on the mount caller: %s\n", strerror(err));
@@ -476,7 +499,7 @@ static const char *const FUSE_PROGRAM_DIRS[] = {"/usr/sbin", "/usr/bin", "/sbin"
 #define FUSE_PROGRAM_TIMEOUT_MS 5000
 
 /*
- * The FUSE fallback, as the caller: joins its mount and pid namespaces, becomes the caller (root,
+ * The FUSE fallback, as the caller: joins its cgroup, mount and pid namespaces, becomes the caller (root,
  * cwd, ids, user namespace, capabilities), finds the program in the caller's own
  * root, and runs it (a grandchild, in that pid namespace) as `PROGRAM /proc/self/fd/3 . -o OPTIONS`
  * with the source the caller opened as fd 3 and the target as its cwd; nothing else of the helper's
@@ -486,7 +509,8 @@ static const char *const FUSE_PROGRAM_DIRS[] = {"/usr/sbin", "/usr/bin", "/sbin"
 static void fuse_child(int sock, const struct mount_request *m) {
   /* The pid namespace first, with the helper's privilege (the caller need not own its own): it only
    * decides where the program's process will live, which is where the caller lives. */
-  int err = join_mount_namespace(m);
+  int err = join_cgroup(m);
+  if (err == 0) err = join_mount_namespace(m);
   if (err == 0 && setns(m->pidns_fd, CLONE_NEWPID) < 0) err = errno;
   if (err == 0) err = become_caller(&m->caller);
   if (err != 0) {

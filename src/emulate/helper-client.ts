@@ -51,6 +51,8 @@ export interface MountRequest {
   mntnsFd: number;
   /** The caller's /proc/TID/ns/pid, with MOUNT_WANT.FUSE only; else -1. */
   pidnsFd: number;
+  /** The caller's cgroup2 cgroup.procs opened for writing (MOUNT_HAS_CGROUP is then set here), or -1. */
+  cgroupProcsFd: number;
   /** Empty for an umount. */
   source: Uint8Array;
   target: Uint8Array;
@@ -73,6 +75,7 @@ const OP_SETXATTR = 2;
 const OP_MOUNT = 4;
 export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100, FUSE: 0x200 } as const;
 export const MOUNT_REQUEST_UMOUNT = 0x80000000;
+const MOUNT_HAS_CGROUP = 0x400;
 export const MOUNT_FSTYPE_MAX = 63;
 export const MOUNT_MAX_TRACKED = 64;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -228,7 +231,8 @@ export class PrivilegedHelper {
       throw new RangeError('PrivilegedHelper.mount: source, target, fstype or options out of bounds');
     }
     checkCreds(req.creds, 'mount');
-    let at = this.header(OP_MOUNT, req.attr, req.flags, req.creds, req.source.byteLength);
+    const cgroup = req.cgroupProcsFd >= 0 && !umount;
+    let at = this.header(OP_MOUNT, req.attr, cgroup ? (req.flags | MOUNT_HAS_CGROUP) >>> 0 : req.flags, req.creds, req.source.byteLength);
     const view = new DataView(this.request.buffer);
     view.setUint32(at, req.target.byteLength, true);
     view.setUint32(at + 4, req.fstype.byteLength, true);
@@ -246,6 +250,7 @@ export class PrivilegedHelper {
     const fuse = (req.flags & MOUNT_WANT.FUSE) !== 0 && !umount;
     if (fuse !== req.pidnsFd >= 0) throw new RangeError('PrivilegedHelper.mount: pidnsFd goes with MOUNT_WANT.FUSE, and only with it');
     const fds = [req.rootFd, req.usernsFd, req.cwdFd, req.mntnsFd];
+    if (cgroup) fds.push(req.cgroupProcsFd);
     if (fuse) fds.push(req.pidnsFd);
     const errno = this.exchange(at, fds, 16);
     const mountId = BigInt(this.reply[2]! >>> 0) | (BigInt(this.reply[3]! >>> 0) << 32n);

@@ -22,6 +22,7 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
+import { cgroup2DirOf } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
 import { MOUNT_FSTYPE_MAX, MOUNT_MAX_TRACKED, MOUNT_REQUEST_UMOUNT, MOUNT_WANT, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED } from './contract.js';
@@ -30,6 +31,7 @@ const PATH_MAX = 4096;
 /** The kernel's copy_mount_options copies one page; path_mount then cuts it at PAGE_SIZE - 1. */
 export const MOUNT_OPTIONS_PAGE = 4096;
 const CAP_SYS_ADMIN = 21;
+const O_WRONLY = 1;
 const E = { EPERM: 1, ENOENT: 2, EFAULT: 14, EINVAL: 22, EAGAIN: 11, ENAMETOOLONG: 36 } as const;
 
 // mount(2)'s flags (linux/mount.h, MS_*).
@@ -174,12 +176,16 @@ export class MountEmulator {
     const { attr, want } = mountAttributes(msFlags, operands.options);
     const fuse = operands.fuse;
     return this.withCaller(notif, words, caller, (fds, creds) => {
-      let pidnsFd = -1;
+      let pidnsFd = -1, cgroupProcsFd = -1;
       try {
         if (fuse !== null) pidnsFd = native.openPath(`/proc/${tid}/ns/pid`, native.constants.O_RDONLY);
+        // The caller's cgroup (cgroup2): the helper's children that act as the caller join it, so its
+        // device programs judge the source's open, and a FUSE program runs (and is accounted) there.
+        const cgroupDir = cgroup2DirOf(tid);
+        if (cgroupDir !== null) cgroupProcsFd = native.openPath(`${cgroupDir}/cgroup.procs`, O_WRONLY);
         if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
         const { errno, mountId } = this.helper!.mount({
-          ...fds, pidnsFd, source: this.source.subarray(0, sourceLength), target: this.target.subarray(0, targetLength),
+          ...fds, pidnsFd, cgroupProcsFd, source: this.source.subarray(0, sourceLength), target: this.target.subarray(0, targetLength),
           fstype: fuse ?? operands.fstype, options, attr, flags: fuse !== null ? want | MOUNT_WANT.FUSE : want, tracked: [], creds,
         });
         if (errno !== 0) return -errno;
@@ -188,6 +194,7 @@ export class MountEmulator {
         return 0;
       } finally {
         if (pidnsFd >= 0) native.close(pidnsFd);
+        if (cgroupProcsFd >= 0) native.close(cgroupProcsFd);
       }
     });
   }
@@ -207,7 +214,7 @@ export class MountEmulator {
     if (targetLength === 0) return -E.ENOENT;
     return this.withCaller(notif, words, caller, (fds, creds) => {
       const { errno, mountId } = this.helper!.mount({
-        ...fds, pidnsFd: -1, source: new Uint8Array(0), target: this.target.subarray(0, targetLength), fstype: new Uint8Array(0),
+        ...fds, pidnsFd: -1, cgroupProcsFd: -1, source: new Uint8Array(0), target: this.target.subarray(0, targetLength), fstype: new Uint8Array(0),
         options: new Uint8Array(0), attr: 0, flags: (MOUNT_REQUEST_UMOUNT | flags) >>> 0, tracked: this.tracked, creds,
       });
       if (errno === E.EAGAIN) return this.continueCall(words); // not one of ours: the kernel's

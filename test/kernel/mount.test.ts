@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { runWasmsup, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { ext4Image, hostMounts, PY_MOUNT } from '../support/mount-image.js';
+import { cgroup2Mount, createCgroup } from '../support/cgroups.js';
 
 const MOUNT = POLICY('mount');
 
@@ -142,12 +143,46 @@ print("after", opts(${t}))`;
       'fuse-file ok', 'opts rw,nosuid,nodev,relatime fuse.ext4', 'hello', 'owner 1000 1000', 'daemon 1', 'umount ok', 'after none', '',
     ].join('\n'), r.stderr);
     assert.equal(hostMounts(img.dir), []);
-    // wasmsup run reaped the daemon (a child subreaper) before it exited: none is left.
-    let left = '';
-    try { left = execFileSync('pgrep', ['-f', `fuse2fs /proc/self/fd/3`], { encoding: 'utf8' }); } catch { /* none */ }
+    // The daemon ended with the umount (fuse2fs exits when its filesystem goes; wasmsup run, a child
+    // subreaper, reaps it): none is left (allowing it a moment to flush the image and exit).
+    let left = 'not checked';
+    for (let i = 0; i < 100 && left !== ''; i++) {
+      try { left = execFileSync('pgrep', ['-x', 'fuse2fs'], { encoding: 'utf8' }); } catch { left = ''; }
+      if (left !== '') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     assert.is(left, '');
   } finally {
     chmodSync('/dev/fuse', fuseMode);
+    img.cleanup();
+  }
+});
+
+test('mount policy, fuse: the FUSE program runs in the caller\'s cgroup (cgroup2), not the helper\'s', async () => {
+  const top = cgroup2Mount();
+  if (!privileged('mount fuse2fs cgroup', fuse2fsGap() ?? (top === null ? 'needs a cgroup2 mount' : null))) return;
+  const img = ext4Image();
+  const cg = createCgroup(top!, `wasmsup-mount-${process.pid}`, 100000);
+  const fuseMode = statSync('/dev/fuse').mode & 0o777;
+  chmodSync('/dev/fuse', 0o666);
+  try {
+    chownSync(img.image, 100000, 100000);
+    const cfg = config(img.dir, { fuse: { ext4: 'fuse2fs' } });
+    const t = JSON.stringify(img.target);
+    const py = `${PY_MOUNT}
+import subprocess
+os.mkdir(${JSON.stringify(join(cg.dir, 'ctr'))})
+open(${JSON.stringify(join(cg.dir, 'ctr', 'cgroup.procs'))}, "w").write(str(os.getpid()))
+m("fuse-file", ${JSON.stringify(img.image)}, ${t}, "ext4")
+pids = subprocess.run(["pgrep", "-x", "fuse2fs"], capture_output=True, text=True).stdout.split()
+cgroups = [[l.split("::")[1].strip() for l in open("/proc/%s/cgroup" % p) if l.startswith("0::")][0] for p in pids]
+print("daemon cgroup", [c.endswith("/ctr") for c in cgroups if ${JSON.stringify(cg.dir.split('/').pop())} in c])
+u("umount", ${t})
+open(${JSON.stringify(join(cg.dir, 'cgroup.procs'))}, "w").write(str(os.getpid()))`;
+    const r = await runWasmsup(['run', '--userns', '--policy', MOUNT, '--policy-config', cfg, '--', 'python3', '-c', py], { prefix: cg.prefix });
+    assert.is(r.stdout, 'fuse-file ok\ndaemon cgroup [True]\numount ok\n', r.stderr);
+  } finally {
+    chmodSync('/dev/fuse', fuseMode);
+    cg.remove(['ctr']);
     img.cleanup();
   }
 });
