@@ -96,6 +96,8 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
+  /** SCHED's operands: allowed policies (bit N = SCHED_* N), highest RT priority, lowest nice (i32); reserved from 28. */
+  SCHED_POLICIES: 25, SCHED_MAX_RT_PRIORITY: 26, SCHED_MIN_NICE: 27, SCHED_RESERVED: 28,
   WORDS: 32,
 } as const;
 

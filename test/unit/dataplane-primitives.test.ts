@@ -37,6 +37,7 @@ test('each primitive applies to its own calls only', () => {
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
+    SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
   });
   assert.is(table[0], undefined);
   assert.is(table[6], undefined);
