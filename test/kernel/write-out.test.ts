@@ -75,6 +75,12 @@ test('a bad pointer from the caller gets EFAULT, as from the kernel', async () =
   assert.equal(await getxattr('user.wasmsup', 64, 'bad'), { ret: '-1', errno: 'EFAULT', value: '', canary: 'ok', untouched: 'yes', rest: 'ok' });
 });
 
+test('a read-only page is not written (no /proc/PID/mem FOLL_FORCE): EFAULT, as from the kernel', async () => {
+  if (!privileged('write_out read-only page')) return;
+  const out = await underPolicy(`${buildProbe('outptr-probe')} getxattr / user.wasmsup 64 ro`);
+  assert.is(out.trim(), 'ret=-1 errno=EFAULT untouched=yes');
+});
+
 test('a source outside the policy\'s memory traps: the call fails closed', async () => {
   if (!privileged('write_out trap')) return;
   const r = await runWasmsup(['run', '--userns', '--policy', POLICY, '--', buildProbe('outptr-probe'), 'getxattr', '/', 'user.trap-range', '64']);

@@ -5,7 +5,7 @@
  *   outptr-probe uname                      "nodename=N release=R"
  *   outptr-probe getxattr PATH NAME SIZE [null|bad]
  *       getxattr(PATH, NAME, buf, SIZE) with a 512-byte buffer of 0xAA (null: a NULL value pointer;
- *       bad: an unmapped one). Prints "ret=N errno=NAME value=TEXT canary=ok|broken untouched=yes|no":
+ *       bad: an unmapped one; ro: a read-only page, printing only ret, errno, untouched). Prints "ret=N errno=NAME value=TEXT canary=ok|broken untouched=yes|no":
  *       TEXT is the first min(ret, SIZE) bytes (non-printable as '.'), canary whether buf[SIZE..512) is
  *       still 0xAA, untouched whether all of buf is, rest whether buf[ret..SIZE) is (written: bytes past the
  *       answer's length were written).
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -52,6 +53,17 @@ int main(int argc, char **argv) {
     void *value = buf;
     if (argc >= 6 && strcmp(argv[5], "null") == 0) value = NULL;
     if (argc >= 6 && strcmp(argv[5], "bad") == 0) value = (void *)16;
+    if (argc >= 6 && strcmp(argv[5], "ro") == 0) {
+      /* A read-only page: the kernel's copy_to_user faults there; so must the host's write. */
+      unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      memset(page, 0xAA, 4096);
+      mprotect(page, 4096, PROT_READ);
+      long ret = syscall(SYS_getxattr, argv[2], argv[3], page, size);
+      int err = errno, untouched = 1;
+      for (size_t i = 0; i < 4096; i++) if (page[i] != 0xAA) untouched = 0;
+      printf("ret=%ld errno=%s untouched=%s\n", ret, ret < 0 ? strerrorname_np(err) : "0", untouched ? "yes" : "no");
+      return 0;
+    }
     long ret = syscall(SYS_getxattr, argv[2], argv[3], value, size);
     int err = errno;
     char text[520] = {0};
