@@ -23,6 +23,9 @@
 //   arguments): the kernel answers with the caller's own privileges, which grants nothing.
 // ID_VALID after every read of the caller; the pidfd must still name a live thread right before the call.
 // Results as every emulator's (contract.ts): 0, -errno, or ANSWERED after a CONTINUE.
+//
+// Run by the worker thread directly, not the privileged helper (its wire op OP_SCHED stays unused): no
+// credential or namespace change is needed, only the process's own CAP_SYS_NICE and /proc, as SYSINFO.
 import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
