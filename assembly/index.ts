@@ -12,3 +12,4 @@ export { OpenHow, CloneArgs, readExtensibleStruct, O, Resolve, Clone } from "./s
 export { FdInfo, AddressFamily, FsMagic } from "./fdinfo";
 export { Json, JsonKind, JSON_MAX_DEPTH } from "./json";
 export { configuration, refuse, identity } from "./config";
+export { asCaller, AsCaller } from "./as-caller";

@@ -79,6 +79,11 @@ export namespace Primitive {
   export const BPF: i32 = 4;
   /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
   export const SYSINFO: i32 = 5;
+  /**
+   * A filesystem call (mkdir, mknod, symlink, link, unlink, rmdir, rename, chown, chmod, the xattrs...)
+   * performed by the host exactly as the caller would, plus the capabilities the policy lends: see `asCaller()`.
+   */
+  export const AS_CALLER: i32 = 6;
 }
 
 /** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */

@@ -96,6 +96,10 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
+  /** AS_CALLER's operands (src/dataplane/as-caller-operands.ts): lent capabilities, what is replaced, the replacement block. */
+  AS_CALLER_LEND_LO: 25, AS_CALLER_LEND_HI: 26, AS_CALLER_REPLACE: 27, AS_CALLER_BLOCK: 28,
+  /** AS_CALLER's reserved words (bytes 116..128), which must be zero. */
+  AS_CALLER_RESERVED: 29,
   WORDS: 32,
 } as const;
 
