@@ -250,11 +250,17 @@ test('the directory is the caller\'s own: owner, group, mode after umask, setgid
 
 test('without a user namespace (runc spec\'s config): the container\'s root makes the directory, as runc\'s users run it', async () => {
   const s = await agentFor('host users'); if (!s) return;
-  const b = runcBundle(s.t, { script: 'umask 022; mkdir /tmp/d && runc-agent-probe --i386 mkdir /tmp/e 700', hostUsers: true, seccomp: notifyProfile(s.t.socket, ['mkdir']) });
+  // Also: a relative path from the cwd, `..` included (the sample's securejoin stopped `..` at the cwd);
+  // an absolute symlink (/esc -> /etc) resolved inside the container's root, never the host's.
+  const leak = `wasmsup-runc-sample-${process.pid}`;
+  const script = `umask 022; mkdir /tmp/d && runc-agent-probe --i386 mkdir /tmp/e 700 && cd /tmp/d-bar && mkdir ../up && mkdir /esc/${leak}`;
+  const b = runcBundle(s.t, { script, hostUsers: true, seccomp: notifyProfile(s.t.socket, ['mkdir']) });
   const r = await runContainer(s.runc, s.t.state, b.bundle, containerId('host-users'));
   assert.is(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^ret=0 errno=0$/m);
-  assert.equal(ownership(b.rootfs, ['tmp/d-bar', 'tmp/e-bar']), ['tmp/d-bar 0:0 755 dir', 'tmp/e-bar 0:0 700 dir']);
+  assert.equal(ownership(b.rootfs, ['tmp/d-bar', 'tmp/e-bar', 'tmp/up-bar', `etc/${leak}-bar`]),
+    ['tmp/d-bar 0:0 755 dir', 'tmp/e-bar 0:0 700 dir', 'tmp/up-bar 0:0 755 dir', `etc/${leak}-bar 0:0 755 dir`]);
+  assert.not.ok(existsSync(`/etc/${leak}-bar`));
 });
 
 test('errors are the kernel\'s for the caller: EEXIST, ENOENT, ENAMETOOLONG, EFAULT never become ENOSYS', async () => {
