@@ -65,6 +65,32 @@ test('parity: every covered call, good and bad inputs, under the kernel alone an
   } finally { kernel.cleanup(); emulated.cleanup(); }
 });
 
+test('parity through the exact way alone (the helper: the caller\'s own call in its namespace), with and without lending', async () => {
+  if (!privileged('as-caller parity, exact way')) return;
+  const probe = buildProbe('as-caller-probe');
+  const env = { ...process.env, WASMSUP_TEST_FAULTS: 'mknod-helper-only=1' };
+  const kernel = suiteDir(), emulated = suiteDir();
+  try {
+    const k = await runWasmsup(['run', '--userns', '--', probe, 'suite', kernel.path]);
+    assert.is(k.code, 0, k.stderr);
+    const e = await runWasmsup(['run', '--userns', '--policy', ALL, '--', probe, 'suite', emulated.path], { env, timeoutMs: 180_000 });
+    assert.is(e.code, 0, e.stderr);
+    assert.is(e.stdout, k.stdout);
+  } finally { kernel.cleanup(); emulated.cleanup(); }
+  // The lend step: the helper repeats a step the caller was refused on the fds its child resolved.
+  const t = suiteDir();
+  try {
+    const hostOwned = join(t.path, 'host-owned');
+    writeFileSync(hostOwned, 'x');
+    const lent = await runWasmsup(['run', '--userns', '--max-lend', 'mknod,chown', '--policy', LEND, '--', 'sh', '-c',
+      `${probe} one mknod-chr ${t.path}/null; ${probe} one chown0 ${hostOwned}`], { env });
+    assert.is(lent.code, 0, lent.stderr);
+    assert.is(lent.stdout.replace(/ +/g, ' '), 'mknod-chr ret=0 errno=0\nchown0 ret=0 errno=0\n');
+    assert.ok(lstatSync(`${t.path}/null`).isCharacterDevice());
+    assert.is(lstatSync(hostOwned).uid, NS_ROOT);
+  } finally { t.cleanup(); }
+});
+
 test('path replacement: mkdir PATH becomes PATH.sfx, resolved in the caller\'s root (a chroot)', async () => {
   if (!privileged('as-caller path replacement')) return;
   const root = chrootDir();

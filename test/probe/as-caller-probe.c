@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -257,6 +258,25 @@ int main(int argc, char **argv) {
     else if (strcmp(call, "rmdir") == 0) CALL("rmdir", syscall(SYS_rmdir, path));
     else if (strcmp(call, "symlink") == 0) CALL("symlink", syscall(SYS_symlink, "x", path));
     else if (strcmp(call, "unlink") == 0) CALL("unlink", syscall(SYS_unlink, path));
+    else if (strcmp(call, "swap-mknod") == 0) {
+      /* PATH is "LINK/NAME": a second process renames LINK.next over LINK 100 ms after this mknod
+       * of a FIFO at PATH began (the host holds the call longer after reading the path). */
+      char link[4096], next[4200];
+      snprintf(link, sizeof link, "%s", path);
+      char *slash = strrchr(link, '/');
+      if (slash == NULL) return 2;
+      *slash = '\0';
+      snprintf(next, sizeof next, "%s.next", link);
+      pid_t child = fork();
+      if (child == 0) {
+        usleep(100 * 1000);
+        _exit(syscall(SYS_rename, next, link) < 0 ? 1 : 0);
+      }
+      CALL("swap-mknod", syscall(SYS_mknod, path, S_IFIFO | 0644, 0));
+      int status;
+      waitpid(child, &status, 0);
+      printf("swapped=%d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
     else if (strcmp(call, "setxattr-trusted") == 0) CALL("setxattr-trusted", syscall(SYS_setxattr, path, "trusted.t", "y", 1, 0));
     else return 2;
     return 0;
