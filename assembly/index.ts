@@ -13,3 +13,4 @@ export { FdInfo, AddressFamily, FsMagic } from "./fdinfo";
 export { Json, JsonKind, JSON_MAX_DEPTH } from "./json";
 export { configuration, refuse, identity } from "./config";
 export { writeOut, writeOutBytes } from "./out";
+export { asCaller, AsCaller } from "./as-caller";

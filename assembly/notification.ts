@@ -80,6 +80,11 @@ export namespace Primitive {
   /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
   export const SYSINFO: i32 = 5;
   /**
+   * A filesystem call (mkdir, mknod, symlink, link, unlink, rmdir, rename, chown, chmod, the xattrs...)
+   * performed by the host exactly as the caller would, plus the capabilities the policy lends: see `asCaller()`.
+   */
+  export const AS_CALLER: i32 = 6;
+  /**
    * sched_setscheduler/sched_setparam/sched_setattr performed by the host with its CAP_SYS_NICE for the
    * workload's root, on a thread of the workload, within a ceiling (see `emulateSched`).
    */

@@ -185,6 +185,9 @@ export interface NativeBinding {
    * not restore throws code EWASMSUP_THREAD_TAINTED and must not be used again.
    */
   mknodatAsCaller(rootFd: number, startFd: number, path: ArrayBufferView, pathLength: number, mode: number, dev: number, creds: Uint32Array): number;
+  /** One call of native/as_caller_ops.h on this thread as the caller (native/impersonate.cc, actAsCaller). */
+  actAsCaller(rootFd: number, startFd: number, start2Fd: number, targetFd: number, call: Uint32Array, path: ArrayBufferView,
+    path2: ArrayBufferView, name: ArrayBufferView, value: ArrayBufferView, creds: Uint32Array, effective: number): number;
   nsInode(tid: number, kind: NamespaceKind): number;
   readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
 

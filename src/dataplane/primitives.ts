@@ -4,7 +4,9 @@
 // is where a policy's operands become an emulator's arguments: the emulators never see a policy.
 // Every primitive returns as every emulator does (src/emulate/contract.ts): ≥ 0, -errno, or ANSWERED.
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
-import { MknodEmulator } from '../emulate/mknod.js';
+import { AsCallerEmulator, newAsCallerRequest } from '../emulate/as-caller.js';
+import { CALL_SHAPES } from '../emulate/as-caller-calls.js';
+import { CAP_MKNOD, DEFAULT_MAX_LEND, asCallerOperands } from './as-caller-operands.js';
 import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
@@ -47,16 +49,32 @@ export function createPrimitives(ctx: {
   workloadUsernsInode?: number;
   /** The workload as recorded at start (BPF and SYSINFO need its cgroups, first process, start time). */
   workload?: WorkloadInfo | null;
+  /** --max-lend: what AS_CALLER may lend (bits 0..31); DEFAULT_MAX_LEND when absent. */
+  maxLend?: number;
 }): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
   const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null,
+  // One emulator performs every call "as the caller"; MKNOD (for policies older than AS_CALLER) is
+  // AS_CALLER of mknod/mknodat lending CAP_MKNOD, whatever --max-lend says (it always could).
+  const asCaller = new AsCallerEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null,
     !(ctx.faults?.mknodHelperOnly));
-  const SYS_MKNODAT = portableId('mknodat');
+  const maxLend = (ctx.maxLend ?? DEFAULT_MAX_LEND) >>> 0;
+  const mknodRequest = newAsCallerRequest();
+  mknodRequest.lend = 1 << CAP_MKNOD;
   table[Primitive.MKNOD] = {
     name: 'mknod',
-    syscalls: [portableId('mknod'), SYS_MKNODAT],
-    run: (c) => mknod.emulate(c.notif, c.words, c.portable === SYS_MKNODAT, c.caller),
+    syscalls: [portableId('mknod'), portableId('mknodat')],
+    run: (c) => asCaller.emulate(c.notif, c.words, c.portable, mknodRequest, c.caller),
+  };
+  const asCallerRequest = newAsCallerRequest();
+  const asCallerSyscalls = CALL_SHAPES.map((s) => portableId(s.name)).filter((id) => id !== 0);
+  table[Primitive.AS_CALLER] = {
+    name: 'as-caller',
+    syscalls: asCallerSyscalls,
+    run: (c) => {
+      const request = asCallerOperands(c.policy, asCaller.shapeOf(c.portable)!, asCallerRequest, maxLend, ctx.warn);
+      return typeof request === 'number' ? request : asCaller.emulate(c.notif, c.words, c.portable, request, c.caller);
+    },
   };
   const setxattr = new SetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
   const SYS_LSETXATTR = portableId('lsetxattr'), SYS_FSETXATTR = portableId('fsetxattr');

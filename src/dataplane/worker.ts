@@ -55,6 +55,7 @@ const newPolicySet = (policies: DataPlaneConfig['policies'], slots: number[] | u
 const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd, config.helperPidfd) : null;
 const primitives = createPrimitives({
   helper, listenerFd, warn: warnOnce, faults, workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null,
+  maxLend: config.maxLend,
 });
 const responder = new Responder(listener, words, stats, warn);
 const handler = new NotificationHandler({
