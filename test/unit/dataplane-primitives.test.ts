@@ -38,6 +38,7 @@ test('each primitive applies to its own calls only', () => {
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
     MOUNT: [portableId('mount'), portableId('umount2'), portableId('umount')],
+    SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
   });
   assert.is(table[0], undefined);
   assert.is(table[6], undefined);
