@@ -34,7 +34,7 @@ test('each primitive applies to its own calls only', () => {
   const applies = Object.fromEntries(Object.entries(Primitive).map(([name, id]) => [name, [...table[id]!.syscalls]]));
   assert.equal(applies, {
     MKNOD: [portableId('mknod'), portableId('mknodat')],
-    SETXATTR: [portableId('setxattr'), portableId('lsetxattr'), portableId('fsetxattr')],
+    SETXATTR: ['setxattr', 'lsetxattr', 'fsetxattr', 'removexattr', 'lremovexattr', 'fremovexattr'].map(portableId),
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
