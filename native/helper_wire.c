@@ -110,7 +110,7 @@ int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, 
   if (req->op == OP_SETXATTR) {
     req->xattr_flags = req->mode;
     req->at_flags = req->dev;
-    if (req->xattr_flags > 3 || (req->at_flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return EINVAL;
+    if ((req->xattr_flags > 3 && req->xattr_flags != XATTR_REMOVE_REQUEST) || (req->at_flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return EINVAL;
     empty_path = (req->at_flags & AT_EMPTY_PATH) != 0;
     if (empty_path && path_length != 0) return EINVAL;
     size_t names_at = WIRE_HEADER_BYTES + 4 * (size_t)req->ngroups + path_length;
@@ -118,6 +118,7 @@ int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, 
     req->name_length = word_at(buf, names_at);
     req->value_length = word_at(buf, names_at + 4);
     if (req->name_length == 0 || req->name_length > XATTR_NAME_LIMIT || req->value_length > XATTR_VALUE_LIMIT) return EINVAL;
+    if (req->xattr_flags == XATTR_REMOVE_REQUEST && req->value_length != 0) return EINVAL;
     tail = 8 + req->name_length + req->value_length;
     if (length == names_at + tail) {
       const unsigned char *name = buf + names_at + 8;

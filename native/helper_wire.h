@@ -32,7 +32,7 @@
  *   Ids are as seen from the helper's user namespace (that of the supervisor).
  *
  *   SETXATTR's reinterpreted words: xattr_flags is XATTR_CREATE (1) | XATTR_REPLACE (2) as the caller
- *   passed them; at_flags is AT_SYMLINK_NOFOLLOW (0x100: lsetxattr) or AT_EMPTY_PATH (0x1000:
+ *   passed them, or XATTR_REMOVE_REQUEST (4) alone for removexattr (value_length 0); at_flags is AT_SYMLINK_NOFOLLOW (0x100: lsetxattr) or AT_EMPTY_PATH (0x1000:
  *   fsetxattr, no path) or 0 (setxattr).
  *
  * OP_AS_CALLER (a call performed as the caller, native/as_caller_ops.h), after the path (path_length
@@ -144,6 +144,8 @@ enum {
   (WIRE_HEADER_BYTES + 4 * WIRE_MAX_GROUPS + WIRE_MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + WIRE_MAX_PATH_LENGTH + \
    XATTR_NAME_LIMIT + AS_CALLER_VALUE_LIMIT)
 #define WIRE_MAX_REQUEST_FDS 5
+/* SETXATTR's xattr_flags bit asking for removexattr of the name (value_length 0); never a kernel bit. */
+#define XATTR_REMOVE_REQUEST 4
 
 /* One request of either op, checked; the fields after target_fd are SETXATTR's. */
 struct helper_request {

@@ -1,5 +1,5 @@
 // mknodatAsCaller: mknodat(2) on the calling thread with a seccomp caller's root, umask and file-system
-// credentials: the fast path of the mknod emulation (src/emulate/mknod.ts), which otherwise takes two
+// credentials: the fast path of the mknod emulation (src/emulate/as-caller.ts; actAsCaller below is its general form), which otherwise takes two
 // process hand-offs through wasmsup-helper (native/helper.c). Every privileged step is the shared
 // "as the caller" core's (native/as_caller.h), which the helper uses too; this file is its N-API face
 // and what only a thread of Node needs.
@@ -21,7 +21,7 @@
 // capability only CAP_MKNOD (what the caller lacks by not being in the initial user namespace). Not
 // CAP_FSETID: the initial namespace's would keep a setgid bit in every setgid directory, the
 // caller's only in those whose owner and group its namespace maps, so a caller with CAP_FSETID
-// asking for S_ISGID|S_IXGRP goes the exact way (src/emulate/mknod.ts). Without CAP_DAC_OVERRIDE or
+// asking for S_ISGID|S_IXGRP goes the exact way (src/emulate/as-caller.ts). Without CAP_DAC_OVERRIDE or
 // CAP_DAC_READ_SEARCH the walk can only be stricter than the caller's own, whose capabilities in its
 // namespace may let it through: the caller of this function retries EACCES and EPERM the exact (slow)
 // way. Any other errno comes from a point the caller would have reached the same way. The path is

@@ -79,11 +79,15 @@ export function createPrimitives(ctx: {
   };
   const setxattr = new SetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
   const SYS_LSETXATTR = portableId('lsetxattr'), SYS_FSETXATTR = portableId('fsetxattr');
+  // removexattr of what SETXATTR may set, with the same checks (added within abi 1).
+  const SYS_REMOVEXATTR = portableId('removexattr'), SYS_LREMOVEXATTR = portableId('lremovexattr'), SYS_FREMOVEXATTR = portableId('fremovexattr');
   table[Primitive.SETXATTR] = {
     name: 'setxattr',
-    syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR],
+    syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR, SYS_REMOVEXATTR, SYS_LREMOVEXATTR, SYS_FREMOVEXATTR],
     run: (c) => setxattr.emulate(c.notif, c.words,
-      c.portable === SYS_FSETXATTR ? SetxattrCall.FD : c.portable === SYS_LSETXATTR ? SetxattrCall.LINK : SetxattrCall.PATH),
+      c.portable === SYS_FSETXATTR || c.portable === SYS_FREMOVEXATTR ? SetxattrCall.FD
+        : c.portable === SYS_LSETXATTR || c.portable === SYS_LREMOVEXATTR ? SetxattrCall.LINK : SetxattrCall.PATH,
+      c.portable === SYS_REMOVEXATTR || c.portable === SYS_LREMOVEXATTR || c.portable === SYS_FREMOVEXATTR),
   };
   const open = new OpenEmulator(ctx.listenerFd, ctx.warn);
   const openRequest: OpenRequest = { path: new Uint8Array(0), flags: 0, resolve: 0, policyName: '' };

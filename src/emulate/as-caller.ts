@@ -44,6 +44,8 @@ const CAP_FSETID = 4, CAP_MKNOD = 27;
 const S_ISGID = 0o2000, S_IXGRP = 0o010;
 /** No id: the kernel's (uid_t)-1, "leave unchanged". */
 const NO_ID = 0xffffffff;
+const SIXTEEN_BIT_CHOWN = new Set(['chown', 'lchown', 'fchown']);
+const AUDIT_ARCH_I386 = 0x40000003, AUDIT_ARCH_ARM = 0x40000028;
 /** The fast way could not run for this call: the helper decides. */
 const FAST_PATH_UNAVAILABLE = 1;
 
@@ -221,11 +223,16 @@ export class AsCallerEmulator {
       creds = statusFiles.withAllGroups(tid, creds);
 
       // chown's ids are the caller's namespace's: the host acts with them mapped into its own.
-      let hostUid = NO_ID, hostGid = NO_ID, unmapped = false;
+      let hostUid = NO_ID, hostGid = NO_ID, unmapped = false, callerUid = NO_ID, callerGid = NO_ID;
       if (shape.op === Op.CHOWN) {
-        const uid = arg(shape.uid) >>> 0, gid = arg(shape.gid) >>> 0;
-        call[CallWord.UID] = uid;
-        call[CallWord.GID] = gid;
+        let uid = arg(shape.uid) >>> 0, gid = arg(shape.gid) >>> 0;
+        // i386 and arm's chown, lchown and fchown (not the *32 forms) take 16-bit ids, -1 being 0xffff.
+        if (SIXTEEN_BIT_CHOWN.has(shape.name) && (words[Notif.ARCH] === AUDIT_ARCH_I386 || words[Notif.ARCH] === AUDIT_ARCH_ARM)) {
+          uid = (uid & 0xffff) === 0xffff ? NO_ID : uid & 0xffff;
+          gid = (gid & 0xffff) === 0xffff ? NO_ID : gid & 0xffff;
+        }
+        call[CallWord.UID] = callerUid = uid;
+        call[CallWord.GID] = callerGid = gid;
         this.uidMap.lines = native.readIdMap(tid, 'uid', this.uidMap.triples);
         this.gidMap.lines = native.readIdMap(tid, 'gid', this.gidMap.triples);
         if (uid !== NO_ID) hostUid = this.uidMap.toHost(uid);
@@ -239,7 +246,7 @@ export class AsCallerEmulator {
         // This thread is in the initial namespace: the ids as it names them, then the caller's again.
         if (shape.op === Op.CHOWN) { call[CallWord.UID] = hostUid; call[CallWord.GID] = hostGid; }
         const result = this.onThisThread(fds[ROOT]!, fds[START]!, fds[START2]!, fds[TARGET]!, creds, request.lend >>> 0);
-        if (shape.op === Op.CHOWN) { call[CallWord.UID] = arg(shape.uid) >>> 0; call[CallWord.GID] = arg(shape.gid) >>> 0; }
+        if (shape.op === Op.CHOWN) { call[CallWord.UID] = callerUid; call[CallWord.GID] = callerGid; }
         if (result !== -E.EACCES && result !== -E.EPERM && result !== FAST_PATH_UNAVAILABLE) return result;
       }
       fds[USERNS] = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
