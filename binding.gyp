@@ -16,6 +16,7 @@
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",
+        "native/sched.cc",
         "native/signals.cc",
         "native/socket.cc",
         "native/sysinfo.cc",

@@ -11,6 +11,7 @@ import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
+import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
 import type { WorkloadInfo } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
 import { PolicyBlock } from '../layouts.js';
@@ -110,6 +111,23 @@ export function createPrimitives(ctx: {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
     run: (c) => sysinfo.emulate(c.notif, c.words, c.policy.blockWords[PolicyBlock.SYSINFO_FROM_HOST]!),
+  };
+  const sched = new SchedEmulator(ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
+  const ceiling: SchedCeiling = { allowedPolicies: 0, maxRtPriority: 0, minNice: 0 };
+  const SYS_SCHED_SETPARAM = portableId('sched_setparam'), SYS_SCHED_SETATTR = portableId('sched_setattr');
+  table[Primitive.SCHED] = {
+    name: 'sched',
+    syscalls: [portableId('sched_setscheduler'), SYS_SCHED_SETPARAM, SYS_SCHED_SETATTR],
+    run: (c) => {
+      const op = c.policy.blockWords;
+      ceiling.allowedPolicies = op[PolicyBlock.SCHED_POLICIES]! >>> 0;
+      ceiling.maxRtPriority = op[PolicyBlock.SCHED_MAX_RT_PRIORITY]! | 0;
+      ceiling.minNice = op[PolicyBlock.SCHED_MIN_NICE]! | 0;
+      let reserved = 0;
+      for (let w = PolicyBlock.SCHED_RESERVED; w < PolicyBlock.WORDS; w++) reserved |= op[w]!;
+      const call = c.portable === SYS_SCHED_SETATTR ? SchedCall.SETATTR : c.portable === SYS_SCHED_SETPARAM ? SchedCall.SETPARAM : SchedCall.SETSCHEDULER;
+      return sched.emulate(c.notif, c.words, call, ceiling, reserved);
+    },
   };
   return table;
 }

@@ -39,9 +39,11 @@ test('each primitive applies to its own calls only', () => {
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
     AS_CALLER: CALL_SHAPES.map((s) => portableId(s.name)),
+    SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
   });
   assert.is(table[0], undefined);
   assert.is(table[7], undefined);
+  assert.is(table[9], undefined);
   dispose();
 });
 
