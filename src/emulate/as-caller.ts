@@ -44,8 +44,12 @@ const CAP_FSETID = 4, CAP_MKNOD = 27;
 const S_ISGID = 0o2000, S_IXGRP = 0o010;
 /** No id: the kernel's (uid_t)-1, "leave unchanged". */
 const NO_ID = 0xffffffff;
+/** What each op is called in log lines. */
+const OP_NAMES = ['', 'mknod', 'mkdir', 'symlink', 'link', 'unlink', 'rename', 'chown', 'chmod', 'setxattr', 'removexattr'];
 const SIXTEEN_BIT_CHOWN = new Set(['chown', 'lchown', 'fchown']);
 const AUDIT_ARCH_I386 = 0x40000003, AUDIT_ARCH_ARM = 0x40000028;
+/** Slots of AsCallerEmulator.fds. */
+const ROOT = 0, START = 1, START2 = 2, TARGET = 3, USERNS = 4;
 /** The fast way could not run for this call: the helper decides. */
 const FAST_PATH_UNAVAILABLE = 1;
 
@@ -96,6 +100,9 @@ export class AsCallerEmulator {
   private readonly uidMap = new IdMap();
   private readonly gidMap = new IdMap();
   private readonly fds = [-1, -1, -1, -1, -1, -1];
+  /** The notification and request being emulated (for argOf). */
+  private words: Uint32Array = new Uint32Array(0);
+  private request: AsCallerRequest = newAsCallerRequest();
 
   constructor(
     private readonly helper: PrivilegedHelper | null,
@@ -122,11 +129,14 @@ export class AsCallerEmulator {
     const shape = this.shapes.get(portable);
     if (shape === undefined) return -E.EPERM; // the primitive table lists only covered calls
     if (this.helper === null) {
-      this.warn(`${shape.name} as the caller needs a privileged supervisor (root in the initial user namespace); answering EPERM`);
+      this.warn(`${OP_NAMES[shape.op]} emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM`);
       return -E.EPERM;
     }
     const tid = words[Notif.TID]!;
-    const arg = (i: number): number => ((request.argMask >>> i) & 1) !== 0 ? request.args[2 * i]! : words[argLo(i)]!;
+    // No closure or array per call: the data plane allocates nothing per notification.
+    this.words = words;
+    this.request = request;
+    const arg = this.argOf;
     const call = this.call;
     call.fill(0);
     call[CallWord.OP] = shape.op;
@@ -202,18 +212,17 @@ export class AsCallerEmulator {
 
     const fds = this.fds;
     fds.fill(-1);
-    const [ROOT, START, START2, TARGET, USERNS, PIDFD] = [0, 1, 2, 3, 4, 5];
     try {
       fds[ROOT] = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       // The first path's start: only a relative path that is resolved (a symlink's content is not).
-      const dirfd = (i: number): number => (i >= 0 ? arg(i) | 0 : AT_FDCWD);
       if (shape.op !== Op.SYMLINK && shape.path >= 0 && (flags & CallFlag.EMPTY_PATH) === 0 && this.path[0] !== 0x2f) {
-        fds[START] = this.startOf(tid, dirfd(shape.dirfd));
+        fds[START] = this.startOf(tid, this.dirfdOf(shape.dirfd));
       }
-      if (shape.path2 >= 0 && this.path2[0] !== 0x2f) fds[START2] = this.startOf(tid, dirfd(shape.dirfd2));
-      if ((flags & CallFlag.EMPTY_PATH) !== 0) fds[TARGET] = this.startOf(tid, dirfd(shape.dirfd));
+      if (shape.path2 >= 0 && this.path2[0] !== 0x2f) fds[START2] = this.startOf(tid, this.dirfdOf(shape.dirfd2));
+      if ((flags & CallFlag.EMPTY_PATH) !== 0) fds[TARGET] = this.startOf(tid, this.dirfdOf(shape.dirfd));
       if ((flags & CallFlag.BY_FD) !== 0) fds[TARGET] = this.callerFd(tid, arg(shape.fd) | 0);
-      if (fds[START]! < -1 || fds[START2]! < -1 || fds[TARGET]! < -1) return Math.min(fds[START]!, fds[START2]!, fds[TARGET]!);
+      // A dirfd or fd the caller does not have: its -errno (EBADF).
+      for (let i = START; i <= TARGET; i++) if (fds[i]! < -1) return fds[i]!;
 
       let creds = caller.credsOf(words);
       if (creds === null) {
@@ -272,6 +281,15 @@ export class AsCallerEmulator {
     } finally {
       for (let i = 0; i < fds.length; i++) if (fds[i]! >= 0) native.close(fds[i]!);
     }
+  }
+
+  /** Argument i of the call being emulated: the policy's replacement, or the caller's own (low word). */
+  private readonly argOf = (i: number): number =>
+    ((this.request.argMask >>> i) & 1) !== 0 ? this.request.args[2 * i]! : this.words[argLo(i)]!;
+
+  /** The dirfd argument at index i (-1: the call has none, AT_FDCWD). */
+  private dirfdOf(i: number): number {
+    return i >= 0 ? this.argOf(i) | 0 : AT_FDCWD;
   }
 
   /** The path at argument `index` (or the policy's replacement) into `out`: its length, or -errno. */

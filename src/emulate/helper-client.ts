@@ -143,6 +143,7 @@ export class PrivilegedHelper {
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private readonly asCallerFds: number[] = [];
+  private readonly view = new DataView(this.request.buffer);
   private closed = false;
   private wedged = false;
 
@@ -301,7 +302,6 @@ export class PrivilegedHelper {
     const pathOffset = this.header(OP_AS_CALLER, c[3]!, c[4]!, req.creds, pathLength);
     this.request.set(req.path.subarray(0, pathLength), pathOffset);
     const wordsAt = pathOffset + pathLength;
-    const view = new DataView(this.request.buffer, wordsAt, 4 * AS_CALLER_WIRE_WORDS);
     let mask = 0;
     const fds = this.asCallerFds;
     fds.length = 0;
@@ -309,14 +309,23 @@ export class PrivilegedHelper {
     if (req.startFd >= 0) { mask |= 1; fds.push(req.startFd); }
     if (req.start2Fd >= 0) { mask |= 2; fds.push(req.start2Fd); }
     if (req.targetFd >= 0) { mask |= 4; fds.push(req.targetFd); }
-    const w = [c[0]!, c[1]!, c[2]!, c[5]!, c[6]!, req.hostUid >>> 0, req.hostGid >>> 0, c[7]!, req.lend >>> 0, mask,
-      path2Length, nameLength, valueLength];
-    for (let i = 0; i < AS_CALLER_WIRE_WORDS; i++) view.setUint32(4 * i, w[i]!, true);
+    // native/helper_wire.h, AS_CALLER_WIRE_*: op, flags, rename flags, uid, gid, host uid, host gid,
+    // xattr flags, lend, fd mask, path2, name and value lengths.
+    let o = wordsAt;
+    o = this.word(o, c[0]!); o = this.word(o, c[1]!); o = this.word(o, c[2]!); o = this.word(o, c[5]!); o = this.word(o, c[6]!);
+    o = this.word(o, req.hostUid); o = this.word(o, req.hostGid); o = this.word(o, c[7]!); o = this.word(o, req.lend);
+    o = this.word(o, mask); o = this.word(o, path2Length); o = this.word(o, nameLength); this.word(o, valueLength);
     let at = wordsAt + 4 * AS_CALLER_WIRE_WORDS;
     this.request.set(req.path2.subarray(0, path2Length), at); at += path2Length;
     this.request.set(req.name.subarray(0, nameLength), at); at += nameLength;
     this.request.set(req.value.subarray(0, valueLength), at); at += valueLength;
     return this.exchange(at, fds);
+  }
+
+  /** Writes a u32 of the request at byte `at`; returns the next word's offset. */
+  private word(at: number, value: number): number {
+    this.view.setUint32(at, value >>> 0, true);
+    return at + 4;
   }
 
   /** Writes the common header and the groups (WIRE_* offsets in native/helper_wire.h); returns where the path goes. */

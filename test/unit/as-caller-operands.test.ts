@@ -141,8 +141,8 @@ test('AS_CALLER through the primitives table: operands refused before anything e
   assert.is(table[Primitive.MKNOD]!.run(ctx), -EPERM);
   assert.equal(warnings, [
     'policy p: AS_CALLER operands for mknod refused: it lends mknod beyond --max-lend (none); failing the call closed',
-    'mknod as the caller needs a privileged supervisor (root in the initial user namespace); answering EPERM',
-    'mknod as the caller needs a privileged supervisor (root in the initial user namespace); answering EPERM',
+    'mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
+    'mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
   ]);
 });
 

@@ -53,7 +53,7 @@ test('without what they need, emulators answer -EPERM and say why', () => {
   assert.is(run(Primitive.SETXATTR, 'setxattr'), -E.EPERM);
   assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
   assert.equal(warnings, [
-    'mknodat as the caller needs a privileged supervisor (root in the initial user namespace); answering EPERM',
+    'mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
     'setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
     'sysinfo emulation: the workload was not recorded at start; answering EPERM',
   ]);
