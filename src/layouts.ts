@@ -96,6 +96,8 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
+  /** PROC_VIEW's operands: which view (ProcView, src/emulate/proc-views.ts), the caller's open flags; words 27.. reserved (0). */
+  PROC_VIEW_ID: 25, PROC_VIEW_FLAGS: 26, PROC_VIEW_RESERVED: 27,
   WORDS: 32,
 } as const;
 
