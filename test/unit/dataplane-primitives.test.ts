@@ -37,6 +37,7 @@ test('each primitive applies to its own calls only', () => {
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
+    PROC_VIEW: [portableId('open'), portableId('openat'), portableId('openat2')],
   });
   assert.is(table[0], undefined);
   assert.is(table[6], undefined);
@@ -61,6 +62,23 @@ test('SYSINFO: its operand is read from the policy\'s block; bits the host does 
   blockWords[PolicyBlock.SYSINFO_FROM_HOST] = 8;
   assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
   assert.equal(warnings, ['sysinfo emulation: unknown source bits 0x8 in the policy\'s operand; answering EPERM']);
+  dispose();
+});
+
+test('PROC_VIEW: an unknown view, non-zero reserved bytes, or no recorded workload fail closed with a reason', () => {
+  const { run, warnings, blockWords, dispose } = setup();
+  blockWords[PolicyBlock.PROC_VIEW_ID] = 99;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  blockWords[PolicyBlock.PROC_VIEW_ID] = 1;
+  blockWords[PolicyBlock.PROC_VIEW_RESERVED] = 1;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  blockWords[PolicyBlock.PROC_VIEW_RESERVED] = 0;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  assert.equal(warnings, [
+    'proc-view emulation: unknown view 99 in the policy\'s operand; answering EPERM',
+    'policy p: PROC_VIEW operands refused: reserved bytes 108..128 are not zero; failing the call closed',
+    'proc-view emulation: the workload was not recorded at start; answering EPERM',
+  ]);
   dispose();
 });
 
