@@ -10,12 +10,16 @@
  *                                       so a row that silently measured the wrong thing fails.
  *   workload getpid N THREADS EXPECT    the same with getpid(), which no bench filter intercepts: the
  *                                       cost of a call a filter lets through
- *   workload mknod DIR N                N times mknod(DIR/bench-null, S_IFCHR|0666, 1:3) + unlink;
- *                                       prints "ns_per_pair"
+ *   workload mknod DIR N                warms up for 0.1 s, then N times mknod(DIR/bench-null,
+ *                                       S_IFCHR|0666, 1:3) + unlink; prints "ns_per_pair"
  *   workload openread PATH N EXPECT     warms up with N/10, then N times open(PATH, O_RDONLY) + read
  *                                       of all of it + close; prints "ns_per_open". EXPECT is a
  *                                       string the first read must hold ("any": none), so a row that
  *                                       read the host's file instead of a view fails
+ *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
+ *                                       container's first intercepted call costs, supervisor start
+ *                                       included), prints "ns", then waits until it is killed
+ *                                       (bench/agent-scale.ts keeps many such containers alive)
  *   workload hold                       makes one getppid() (so a supervisor that starts its data
  *                                       plane on the first intercepted call has it running), prints
  *                                       "ready", then waits for stdin to close (the bench reads the
@@ -124,6 +128,12 @@ static int run_mknod(int argc, char **argv) {
   long n = atol(argv[3]);
   if (n < 1) return 2;
   unlink(path);
+  /* Warm-up as for getppid: the first pairs pay for the supervisor's lazy start and JIT. */
+  double until = now_ns() + WARMUP_NS;
+  do {
+    if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) != 0) { fprintf(stderr, "workload: mknod %s: %s\n", path, strerror(errno)); return 1; }
+    if (unlink(path) != 0) { fprintf(stderr, "workload: unlink %s: %s\n", path, strerror(errno)); return 1; }
+  } while (now_ns() < until);
   double start = now_ns();
   for (long i = 0; i < n; i++) {
     if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) != 0) { fprintf(stderr, "workload: mknod %s: %s\n", path, strerror(errno)); return 1; }
@@ -162,6 +172,20 @@ static int run_openread(int argc, char **argv) {
   return 0;
 }
 
+static int run_first_call(int argc, char **argv) {
+  if (argc != 3) return 2;
+  if (strcmp(argv[2], "any") != 0) {
+    expect_any = 0;
+    long v = atol(argv[2]);
+    if (v < 0) expect_errno = (int)-v; else expected = v;
+  }
+  double start = now_ns();
+  check(syscall(nr));
+  printf("%.0f\n", now_ns() - start);
+  fflush(stdout);
+  for (;;) pause();
+}
+
 static int run_hold(void) {
   syscall(SYS_getppid);
   printf("ready\n");
@@ -177,7 +201,8 @@ int main(int argc, char **argv) {
   else if (argc >= 2 && strcmp(argv[1], "getpid") == 0) { nr = SYS_getpid; rc = run_getppid(argc, argv); }
   else if (argc >= 2 && strcmp(argv[1], "mknod") == 0) rc = run_mknod(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "openread") == 0) rc = run_openread(argc, argv);
+  else if (argc >= 2 && strcmp(argv[1], "first-call") == 0) rc = run_first_call(argc, argv);
   else if (argc == 2 && strcmp(argv[1], "hold") == 0) rc = run_hold();
-  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | openread PATH N EXPECT | hold\n");
+  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | openread PATH N EXPECT | first-call EXPECT | hold\n");
   return rc;
 }
