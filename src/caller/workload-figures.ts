@@ -125,18 +125,24 @@ export class WorkloadFigures {
   private readonly files = new KeptFiles(96);
   /** /proc/TID/cgroup of callers: a separate set, so that many callers do not push out the cgroup files. */
   private readonly callerFiles = new KeptFiles(32);
-  private readonly mounts: CgroupMount[];
+  /** The cgroup mounts, read on first use (not at the worker's start, which every workload pays). */
+  private mountsRead: CgroupMount[] | null = null;
   private readonly cgroupsByText = new Map<string, CallerCgroups>();
   /** Callers' cgroups as last read, and when (CGROUPS_TTL_MS). */
   private readonly cgroupsByTid = new Map<number, { cgroups: CallerCgroups; atMs: number }>();
   private readonly host = new Float64Array(14);
-  private readonly tasks: TaskCounter;
+  private tasksCounter: TaskCounter | null = null;
   private readonly loads = [0, 0, 0];
   private loadSampledAt = -1;
 
-  constructor(readonly workload: WorkloadInfo) {
-    this.mounts = cgroupMounts();
-    this.tasks = new TaskCounter(workload, this.files);
+  constructor(readonly workload: WorkloadInfo) {}
+
+  private get mounts(): CgroupMount[] {
+    return (this.mountsRead ??= cgroupMounts());
+  }
+
+  private get tasks(): TaskCounter {
+    return (this.tasksCounter ??= new TaskCounter(this.workload, this.files));
   }
 
   /** Closes the files it keeps (the worker's end). */
