@@ -101,9 +101,16 @@ export class ProcViewEmulator {
         native.notifAddFd(this.listenerFd, this.addfd);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. Anything else
-        // (EMFILE: the caller is at RLIMIT_NOFILE) left the call pending: it is answered with it.
+        // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. EINPROGRESS: the
+        // notification is already answered — an ADDFD with SEND marks it answered when it is queued,
+        // and when a signal interrupts the wait before the caller took the fd, the kernel withdraws
+        // the fd but not the answer (the caller's open returns 0); the retried ADDFD then finds it
+        // answered. A second answer would be refused too: say so, send none.
         if (err.code === 'ENOENT') return ANSWERED;
+        if (err.code === 'EINPROGRESS') {
+          this.warn(`proc-view emulation (${name}) for tid ${tid}: the kernel answered the call itself after an interrupted SECCOMP_IOCTL_NOTIF_ADDFD (the caller's open returns 0)`);
+          return ANSWERED;
+        }
         if (typeof err.errno === 'number') return -err.errno;
         throw e;
       }

@@ -6,7 +6,8 @@
 // it is a memfd fail there, which is what makes them worth running.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runWasmsup, POLICY } from '../support/wasmsup.js';
+import { spawnSync } from 'node:child_process';
+import { runWasmsup, buildProbe, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -81,6 +82,27 @@ test('without the policy the same open is the host\'s procfs file (the checks ab
   const out = results(r.stdout);
   assert.is(out.link, '/proc/meminfo');
   assert.is(out.procfs, 'True');
+});
+
+// The injection (SECCOMP_IOCTL_NOTIF_ADDFD with SEND) marks the notification answered when it is
+// queued; a signal interrupting the supervisor's wait withdrew the fd but not the answer, and the
+// caller's open returned 0 — someone else's fd (stdin), a confused deputy by accident. Bombarded
+// with the data plane's own interrupt signal (SIGRTMIN+3, to every thread), every open must still get
+// its view. Failed before native/seccomp.cc blocked signals around the ioctl.
+test('signals to the supervisor\'s threads during injections never hand the caller a wrong fd', async () => {
+  if (!privileged('proc-view interrupted injection')) return;
+  const signaller = buildProbe('signal-threads');
+  const rtmin = Number(spawnSync('sh', ['-c', 'kill -l RTMIN'], { encoding: 'utf8' }).stdout.trim()) || 34;
+  const loop = 'import os\nbad = 0\nfor i in range(30000):\n    fd = os.open("/proc/meminfo", os.O_RDONLY)\n    bad += os.read(fd, 9) != b"MemTotal:"\n    os.close(fd)\nprint("bad", bad)';
+  let supervisor = 0;
+  const run = runWasmsup(['run', '--policy', POLICY('proc-view'), '--', PYTHON, '-c', loop], { onSpawn: (pid) => { supervisor = pid; }, timeoutMs: 120_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  // bin/wasmsup execs node: the supervisor's pid is the spawned one.
+  spawnSync(signaller, [String(supervisor), '5000', String(rtmin + 3)], { timeout: 60_000 });
+  const r = await run;
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim(), 'bad 0', r.stderr);
+  assert.not.match(r.stderr, /interrupted SECCOMP_IOCTL_NOTIF_ADDFD/);
 });
 
 test.run();
