@@ -248,7 +248,8 @@ export class WorkloadFigures {
         const l = numberOf(this.files.read(`${dir}/memory.limit_in_bytes`));
         if (l === null) break;
         limit = Math.min(limit, l);
-        memsw = Math.min(memsw, numberOf(this.files.read(`${dir}/memory.memsw.limit_in_bytes`)) ?? Infinity);
+        // Without swap on the host there is no swap figure to narrow: the memsw files are not read.
+        if (host.totalswap > 0) memsw = Math.min(memsw, numberOf(this.files.read(`${dir}/memory.memsw.limit_in_bytes`)) ?? Infinity);
         if (dir === cg.mount) break;
         dir = dir.slice(0, dir.lastIndexOf('/'));
       }
@@ -256,7 +257,7 @@ export class WorkloadFigures {
       if (!(ramLimit < host.totalram) && !(memsw < UNLIMITED)) return m;
       stat = this.memoryStat(cg.dir);
       ramUsage = numberOf(this.files.read(`${cg.dir}/memory.usage_in_bytes`)) ?? 0;
-      const memswUsage = numberOf(this.files.read(`${cg.dir}/memory.memsw.usage_in_bytes`));
+      const memswUsage = host.totalswap > 0 ? numberOf(this.files.read(`${cg.dir}/memory.memsw.usage_in_bytes`)) : null;
       // memsw counts memory + swap: what swap may hold is the difference of the two limits.
       swapLimit = memsw >= UNLIMITED || ramLimit === Infinity ? Infinity : Math.max(0, memsw - ramLimit);
       swapUsage = memswUsage === null ? 0 : Math.max(0, memswUsage - ramUsage);

@@ -18,7 +18,7 @@
 //   reads it: Python's os.cpu_count(), OpenMP, ...).
 import { CLOCK_TICKS_PER_SECOND } from '../caller/workload.js';
 import { KeptFiles } from '../caller/kept-files.js';
-import { parseCpuList, type CpuFigures, type WorkloadFigures } from '../caller/workload-figures.js';
+import { parseCpuList, type CpuFigures, type MemoryFigures, type WorkloadFigures } from '../caller/workload-figures.js';
 
 /** The views, by the PROC_VIEW operand's number (docs/policy-abi.md, section 4). */
 export const ProcView = { MEMINFO: 1, CPUINFO: 2, STAT: 3, UPTIME: 4, LOADAVG: 5, SWAPS: 6, CPU_ONLINE: 7 } as const;
@@ -35,12 +35,46 @@ const kib = (bytes: number) => Math.floor(Math.max(0, bytes) / 1024);
 /** A meminfo line as the kernel prints it: "Key:" padded to 16 columns, the value to 8, " kB". */
 const meminfoLine = (key: string, bytes: number) => `${(key + ':').padEnd(16)}${String(kib(bytes)).padStart(8)} kB`;
 
+/** The figure a limited workload's meminfo shows for `key`, or undefined for the host's line. */
+function meminfoValue(key: string, m: MemoryFigures): number | undefined {
+  if (m.swapLimited) {
+    if (key === 'SwapTotal') return m.swapTotal;
+    if (key === 'SwapFree') return m.swapFree;
+  }
+  if (!m.ramLimited) return undefined;
+  switch (key) {
+    case 'MemTotal': return m.total;
+    case 'MemFree': return m.free;
+    case 'MemAvailable': return m.available;
+    case 'Cached': return m.cached;
+    case 'Active': return m.activeAnon + m.activeFile;
+    case 'Inactive': return m.inactiveAnon + m.inactiveFile;
+    case 'Active(anon)': return m.activeAnon;
+    case 'Inactive(anon)': return m.inactiveAnon;
+    case 'Active(file)': return m.activeFile;
+    case 'Inactive(file)': return m.inactiveFile;
+    case 'Unevictable': return m.unevictable;
+    case 'Dirty': return m.dirty;
+    case 'Writeback': return m.writeback;
+    case 'AnonPages': return Math.max(0, m.activeAnon + m.inactiveAnon - m.shared);
+    case 'Mapped': return m.mapped;
+    case 'Shmem': return m.shared;
+    case 'AnonHugePages': return m.anonHuge;
+    case 'Buffers': case 'SwapCached': case 'KReclaimable': case 'Slab': case 'SReclaimable': case 'SUnreclaim':
+    case 'ShmemHugePages': case 'ShmemPmdMapped':
+      return 0;
+    default: return undefined;
+  }
+}
+
 export class ProcViews {
   private readonly files = new KeptFiles(8);
   private cpuinfo = '';
   private cpuinfoAtMs = -Infinity;
   private hostMeminfo = '';
   private hostMeminfoAtMs = -Infinity;
+  private hostMeminfoLines: string[] = [];
+  private hostMeminfoKeys: string[] = [];
 
   constructor(private readonly figures: WorkloadFigures) {}
 
@@ -73,33 +107,25 @@ export class ProcViews {
     const now = Date.now();
     if (!m.ramLimited && !m.swapLimited) {
       // The host's figures: its file as it is now.
-      this.hostMeminfo = this.host('/proc/meminfo');
-      this.hostMeminfoAtMs = now;
+      this.setHostMeminfo(this.host('/proc/meminfo'), now);
       return this.hostMeminfo;
     }
-    if (now - this.hostMeminfoAtMs >= HOST_MEMINFO_TTL_MS) {
-      this.hostMeminfo = this.host('/proc/meminfo');
-      this.hostMeminfoAtMs = now;
-    }
-    const text = this.hostMeminfo;
-    const ram: Record<string, number> = m.ramLimited ? {
-      MemTotal: m.total, MemFree: m.free, MemAvailable: m.available, Buffers: 0, Cached: m.cached, SwapCached: 0,
-      Active: m.activeAnon + m.activeFile, Inactive: m.inactiveAnon + m.inactiveFile,
-      'Active(anon)': m.activeAnon, 'Inactive(anon)': m.inactiveAnon, 'Active(file)': m.activeFile, 'Inactive(file)': m.inactiveFile,
-      Unevictable: m.unevictable, Dirty: m.dirty, Writeback: m.writeback,
-      AnonPages: Math.max(0, m.activeAnon + m.inactiveAnon - m.shared), Mapped: m.mapped, Shmem: m.shared,
-      KReclaimable: 0, Slab: 0, SReclaimable: 0, SUnreclaim: 0,
-      AnonHugePages: m.anonHuge, ShmemHugePages: 0, ShmemPmdMapped: 0,
-    } : {};
-    if (m.swapLimited) { ram.SwapTotal = m.swapTotal; ram.SwapFree = m.swapFree; }
-    const lines = text.split('\n');
+    if (now - this.hostMeminfoAtMs >= HOST_MEMINFO_TTL_MS) this.setHostMeminfo(this.host('/proc/meminfo'), now);
+    const lines = this.hostMeminfoLines, keys = this.hostMeminfoKeys;
+    const out = new Array<string>(lines.length);
     for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!, colon = line.indexOf(':');
-      if (colon < 0) continue;
-      const value = ram[line.slice(0, colon)];
-      if (value !== undefined) lines[i] = meminfoLine(line.slice(0, colon), value);
+      const value = meminfoValue(keys[i]!, m);
+      out[i] = value === undefined ? lines[i]! : meminfoLine(keys[i]!, value);
     }
-    return lines.join('\n');
+    return out.join('\n');
+  }
+
+  /** Keeps the host's meminfo, split into lines and their keys once (not per open). */
+  private setHostMeminfo(text: string, now: number): void {
+    this.hostMeminfo = text;
+    this.hostMeminfoAtMs = now;
+    this.hostMeminfoLines = text.split('\n');
+    this.hostMeminfoKeys = this.hostMeminfoLines.map((l) => l.slice(0, Math.max(0, l.indexOf(':'))));
   }
 
   private hostCpuinfo(): string {
