@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/args.cc",
         "native/as_caller.c",
+        "native/as_caller_ops.c",
         "native/bpf.cc",
         "native/errors.cc",
         "native/fdinfo.cc",
@@ -16,6 +17,7 @@
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",
+        "native/sched.cc",
         "native/signals.cc",
         "native/socket.cc",
         "native/sysinfo.cc",
@@ -49,7 +51,10 @@
         "native/helper_impersonator.c",
         "native/helper_mknod.c",
         "native/helper_setxattr.c",
-        "native/as_caller.c"
+        "native/helper_mount.c",
+        "native/helper_as_caller.c",
+        "native/as_caller.c",
+        "native/as_caller_ops.c"
       ],
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra"]

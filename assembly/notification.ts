@@ -80,6 +80,21 @@ export namespace Primitive {
   /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
   export const SYSINFO: i32 = 5;
   /**
+   * A filesystem call (mkdir, mknod, symlink, link, unlink, rmdir, rename, chown, chmod, the xattrs...)
+   * performed by the host exactly as the caller would, plus the capabilities the policy lends: see `asCaller()`.
+   */
+  export const AS_CALLER: i32 = 6;
+  /**
+   * sched_setscheduler/sched_setparam/sched_setattr performed by the host with its CAP_SYS_NICE for the
+   * workload's root, on a thread of the workload, within a ceiling (see `emulateSched`).
+   */
+  export const SCHED: i32 = 8;
+  /**
+   * mount(2) of a block-device filesystem for the workload's root, in its mount namespace, and
+   * umount2 of the mounts made so (see `emulateMount`; docs/policies.md, mount).
+   */
+  export const MOUNT: i32 = 7;
+  /**
    * open/openat/openat2 answered with a generated read-only file: the workload's view of a /proc or
    * /sys file (`ProcView`), as lxcfs gives containers (see `emulateProcView`).
    */
@@ -179,6 +194,59 @@ export namespace SysinfoSource {
 export function emulateSysinfo(sources: u32 = 0): i32 {
   store<u32>(BLOCK + OPERANDS, sources);
   return emulate(Primitive.SYSINFO);
+}
+
+/** MOUNT's option bits (docs/policy-abi.md, section 4). */
+export namespace MountOption {
+  /** Idmap the mount with the caller's user namespace: files owned by uid 0 on disk appear owned by the container's root. */
+  export const SHIFT: u32 = 1;
+  /** Honour set-user-id bits (no forced nosuid; the caller's MS_NOSUID still counts). */
+  export const ALLOW_SUID: u32 = 2;
+  /** Honour device nodes (no forced nodev; the caller's MS_NODEV still counts). */
+  export const ALLOW_DEV: u32 = 4;
+}
+
+/**
+ * Ask the host to mount, for the caller, the filesystem type at `fstype` (`len` bytes in the policy's
+ * own memory: the type the policy read from the caller and allowed) with `options` (MountOption bits)
+ * (Primitive.MOUNT; for umount2/umount the operands are not read). With `fuse`/`fuseLen` (a program's
+ * file name in the policy's memory, e.g. "fuse2fs") the host runs that FUSE program as the caller
+ * instead of mounting in the kernel. The host reads source, target and option string from the caller
+ * itself and checks everything (docs/policy-abi.md, section 4).
+ */
+export function emulateMount(fstype: usize, len: i32, options: u32 = 0, fuse: usize = 0, fuseLen: i32 = 0): i32 {
+  store<u32>(BLOCK + OPERANDS, <u32>fstype);
+  store<u32>(BLOCK + OPERANDS + 4, <u32>len);
+  store<u32>(BLOCK + OPERANDS + 8, options);
+  store<u32>(BLOCK + OPERANDS + 12, <u32>fuse);
+  store<u32>(BLOCK + OPERANDS + 16, <u32>fuseLen);
+  return emulate(Primitive.MOUNT);
+}
+
+/** Scheduling policies (`SCHED_*`), as bits of `emulateSched`'s allowed set: bit N allows policy N. */
+export namespace SchedPolicy {
+  export const OTHER: u32 = 1 << 0;
+  export const FIFO: u32 = 1 << 1;
+  export const RR: u32 = 1 << 2;
+  export const BATCH: u32 = 1 << 3;
+  export const IDLE: u32 = 1 << 5;
+  export const DEADLINE: u32 = 1 << 6;
+}
+
+/**
+ * Ask the host to perform sched_setscheduler, sched_setparam or sched_setattr with its own CAP_SYS_NICE
+ * (Primitive.SCHED; docs/policy-abi.md, section 4), within a ceiling: the policies `allowed`
+ * (SchedPolicy bits), an RT priority (SCHED_FIFO, SCHED_RR) of at most `maxRtPriority` (0..99), a nice
+ * value (sched_setattr, SCHED_OTHER and SCHED_BATCH) of at least `minNice` (-20..19). The host checks
+ * the caller (the workload's user namespace, CAP_SYS_NICE effective there) and the target (a thread of
+ * the workload, in the caller's pid namespace) itself; anything outside the ceiling or those checks is
+ * continued, and the kernel answers with the caller's own privileges.
+ */
+export function emulateSched(allowed: u32, maxRtPriority: i32, minNice: i32): i32 {
+  store<u32>(BLOCK + OPERANDS, allowed);
+  store<i32>(BLOCK + OPERANDS + 4, maxRtPriority);
+  store<i32>(BLOCK + OPERANDS + 8, minNice);
+  return emulate(Primitive.SCHED);
 }
 
 /** The files PROC_VIEW can generate (docs/policy-abi.md, section 4). */

@@ -12,6 +12,8 @@ import { PrivilegedHelper } from '../emulate/helper-client.js';
 import { CredsBlockWriter } from './creds-block.js';
 import { FdInspector } from './fd-info.js';
 import { HostFunctions } from './host-functions.js';
+import { OutWrites } from './out-writes.js';
+import { OutBufferTable } from './out-buffers.js';
 import { Stat, StatsWriter } from './stats.js';
 import { AuditWriter } from './audit.js';
 import { PolicySet } from './policy-set.js';
@@ -44,21 +46,23 @@ const statsWriter = new StatsWriter(config.stats);
 
 const caller = new CallerSnapshot();
 const credsBlock = new CredsBlockWriter(config.workloadUsernsInode, config.supervisorUsernsInode);
+const outWrites = new OutWrites(new OutBufferTable());
 const host = new HostFunctions(listener, notif, words, caller, credsBlock, new FdInspector(listenerFd),
-  (level, message) => post({ type: 'log', level, message }));
+  (level, message) => post({ type: 'log', level, message }), outWrites);
 const newPolicySet = (policies: DataPlaneConfig['policies'], slots: number[] | undefined) =>
   new PolicySet(policies, host, { maxTraps: config.maxTraps, slots, stats: statsWriter });
 
 const helper = config.helperFd >= 0 ? new PrivilegedHelper(config.helperFd, config.helperPidfd) : null;
 const primitives = createPrimitives({
   helper, listenerFd, warn: warnOnce, faults, workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null,
+  maxLend: config.maxLend,
 });
 const responder = new Responder(listener, words, stats, warn);
 const handler = new NotificationHandler({
   notif, words, listener, responder, policySet: newPolicySet(config.policies, config.policySlots), primitives, caller,
   stats, statsWriter, audit: config.audit ? new AuditWriter(config.audit, statsWriter) : null,
   failErrno: config.failErrno, defaultAction: config.defaultAction ?? 'continue', workload: config.workload ?? null,
-  warn, beforeHandle: faults ? throwEveryNth(faults) : null,
+  warn, beforeHandle: faults ? throwEveryNth(faults) : null, outWrites,
 });
 
 /** Applies pending control messages; returns false when the worker must stop. */

@@ -42,9 +42,68 @@ export interface SetxattrRequest {
   creds: Uint32Array;
 }
 
-// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*.
+export interface MountRequest {
+  rootFd: number;
+  /** The caller's cwd (always: the source or target may be relative). */
+  cwdFd: number;
+  usernsFd: number;
+  /** The caller's /proc/TID/ns/mnt. */
+  mntnsFd: number;
+  /** The caller's /proc/TID/ns/pid, with MOUNT_WANT.FUSE only; else -1. */
+  pidnsFd: number;
+  /** The caller's cgroup2 cgroup.procs opened for writing (MOUNT_HAS_CGROUP is then set here), or -1. */
+  cgroupProcsFd: number;
+  /** Empty for an umount. */
+  source: Uint8Array;
+  target: Uint8Array;
+  /** Empty for an umount; the FUSE program's file name with MOUNT_WANT.FUSE. */
+  fstype: Uint8Array;
+  /** The caller's option string, cut as the kernel cuts it (at most 4095 bytes, no NUL). */
+  options: Uint8Array;
+  /** MOUNT_ATTR_* of the new mount. */
+  attr: number;
+  /** MOUNT_WANT_* bits; for an umount, MOUNT_REQUEST_UMOUNT | umount2's flags. */
+  flags: number;
+  /** For an umount: ids of the mounts made for this workload (1..MOUNT_MAX_TRACKED). */
+  tracked: readonly bigint[];
+  creds: Uint32Array;
+}
+
+/** One AS_CALLER call (src/emulate/as-caller.ts) for the exact way. */
+export interface AsCallerHelperRequest {
+  rootFd: number;
+  usernsFd: number;
+  /** Where the first/second relative path starts (the caller's cwd or dirfd), else -1. */
+  startFd: number;
+  start2Fd: number;
+  /** The caller's open file (f* forms) or the fd of an AT_EMPTY_PATH form, else -1. */
+  targetFd: number;
+  /** actAsCaller's call words (as-caller.ts, CallWord), uid/gid as the caller's namespace names them. */
+  call: Uint32Array;
+  path: Uint8Array;
+  path2: Uint8Array;
+  name: Uint8Array;
+  value: Uint8Array;
+  creds: Uint32Array;
+  /** The ids mapped into the supervisor's namespace (for the lend step), or 0xffffffff. */
+  hostUid: number;
+  hostGid: number;
+  /** Capabilities lent (bits 0..31). */
+  lend: number;
+}
+
+// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*, AS_CALLER_WIRE_*, MOUNT_*.
 const OP_MKNOD = 1;
 const OP_SETXATTR = 2;
+const OP_AS_CALLER = 3;
+const AS_CALLER_WIRE_WORDS = 13;
+const AS_CALLER_VALUE_LIMIT = 65536;
+const OP_MOUNT = 4;
+export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100, FUSE: 0x200 } as const;
+export const MOUNT_REQUEST_UMOUNT = 0x80000000;
+const MOUNT_HAS_CGROUP = 0x400;
+export const MOUNT_FSTYPE_MAX = 63;
+export const MOUNT_MAX_TRACKED = 64;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
 const XATTR_LIMIT = 255;
@@ -75,12 +134,16 @@ function checkCreds(creds: Uint32Array, op: string): void {
 
 export class PrivilegedHelper {
   readonly socketFd: number;
-  private static readonly MAX_REQUEST_BYTES = HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + 2 * XATTR_LIMIT;
+  private static readonly MAX_REQUEST_BYTES = Math.max(
+    HEADER_BYTES + 4 * MAX_GROUPS + 2 * MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + XATTR_LIMIT + AS_CALLER_VALUE_LIMIT,
+    HEADER_BYTES + 4 * MAX_GROUPS + 12 + 3 * MAX_PATH_LENGTH + MOUNT_FSTYPE_MAX + 4 + 8 * MOUNT_MAX_TRACKED);
   private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
-  private readonly reply = new Int32Array(2);
+  private readonly reply = new Int32Array(4);
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
+  private readonly asCallerFds: number[] = [];
+  private readonly view = new DataView(this.request.buffer);
   private closed = false;
   private wedged = false;
 
@@ -183,6 +246,88 @@ export class PrivilegedHelper {
     return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
   }
 
+  /**
+   * Mounts (or, with MOUNT_REQUEST_UMOUNT in flags, unmounts as the caller) for the caller
+   * (native/helper_mount.c). The errno the caller must see (0 = done) and the mount's id; an umount
+   * of a path that names no tracked mount answers EAGAIN. Throws when the helper is gone.
+   */
+  mount(req: MountRequest): { errno: number; mountId: bigint } {
+    const umount = (req.flags & MOUNT_REQUEST_UMOUNT) !== 0;
+    const lengths = [req.source.byteLength, req.target.byteLength, req.fstype.byteLength, req.options.byteLength];
+    if (lengths.some((n) => n > MAX_PATH_LENGTH) || req.target.byteLength === 0 || req.fstype.byteLength > MOUNT_FSTYPE_MAX
+      || (umount ? req.source.byteLength !== 0 || req.tracked.length === 0 || req.tracked.length > MOUNT_MAX_TRACKED
+        : req.source.byteLength === 0 || req.fstype.byteLength === 0)) {
+      throw new RangeError('PrivilegedHelper.mount: source, target, fstype or options out of bounds');
+    }
+    checkCreds(req.creds, 'mount');
+    const cgroup = req.cgroupProcsFd >= 0 && !umount;
+    let at = this.header(OP_MOUNT, req.attr, cgroup ? (req.flags | MOUNT_HAS_CGROUP) >>> 0 : req.flags, req.creds, req.source.byteLength);
+    const view = new DataView(this.request.buffer);
+    view.setUint32(at, req.target.byteLength, true);
+    view.setUint32(at + 4, req.fstype.byteLength, true);
+    view.setUint32(at + 8, req.options.byteLength, true);
+    at += 12;
+    for (const part of [req.source, req.target, req.fstype, req.options]) {
+      this.request.set(part, at);
+      at += part.byteLength;
+    }
+    if (umount) {
+      view.setUint32(at, req.tracked.length, true);
+      at += 4;
+      for (const id of req.tracked) { view.setBigUint64(at, id, true); at += 8; }
+    }
+    const fuse = (req.flags & MOUNT_WANT.FUSE) !== 0 && !umount;
+    if (fuse !== req.pidnsFd >= 0) throw new RangeError('PrivilegedHelper.mount: pidnsFd goes with MOUNT_WANT.FUSE, and only with it');
+    const fds = [req.rootFd, req.usernsFd, req.cwdFd, req.mntnsFd];
+    if (cgroup) fds.push(req.cgroupProcsFd);
+    if (fuse) fds.push(req.pidnsFd);
+    const errno = this.exchange(at, fds, 16);
+    const mountId = BigInt(this.reply[2]! >>> 0) | (BigInt(this.reply[3]! >>> 0) << 32n);
+    return { errno, mountId };
+  }
+
+  /**
+   * Performs one AS_CALLER call the exact way (native/helper_as_caller.c): as the caller in its user
+   * namespace, then, refused EPERM/EACCES and with capabilities lent, the lend step. 0 or the
+   * positive errno the caller must see. Throws when the helper is gone.
+   */
+  asCaller(req: AsCallerHelperRequest): number {
+    const c = req.call;
+    // as-caller.ts CallWord: OP, FLAGS, RENAME_FLAGS, MODE, DEV, UID, GID, XATTR_FLAGS, lengths.
+    const pathLength = c[8]!, path2Length = c[9]!, nameLength = c[10]!, valueLength = c[11]!;
+    if (pathLength > MAX_PATH_LENGTH || path2Length > MAX_PATH_LENGTH || nameLength > XATTR_LIMIT || valueLength > AS_CALLER_VALUE_LIMIT) {
+      throw new RangeError('PrivilegedHelper.asCaller: a path, name or value is too long');
+    }
+    checkCreds(req.creds, 'asCaller');
+    const pathOffset = this.header(OP_AS_CALLER, c[3]!, c[4]!, req.creds, pathLength);
+    this.request.set(req.path.subarray(0, pathLength), pathOffset);
+    const wordsAt = pathOffset + pathLength;
+    let mask = 0;
+    const fds = this.asCallerFds;
+    fds.length = 0;
+    fds.push(req.rootFd, req.usernsFd);
+    if (req.startFd >= 0) { mask |= 1; fds.push(req.startFd); }
+    if (req.start2Fd >= 0) { mask |= 2; fds.push(req.start2Fd); }
+    if (req.targetFd >= 0) { mask |= 4; fds.push(req.targetFd); }
+    // native/helper_wire.h, AS_CALLER_WIRE_*: op, flags, rename flags, uid, gid, host uid, host gid,
+    // xattr flags, lend, fd mask, path2, name and value lengths.
+    let o = wordsAt;
+    o = this.word(o, c[0]!); o = this.word(o, c[1]!); o = this.word(o, c[2]!); o = this.word(o, c[5]!); o = this.word(o, c[6]!);
+    o = this.word(o, req.hostUid); o = this.word(o, req.hostGid); o = this.word(o, c[7]!); o = this.word(o, req.lend);
+    o = this.word(o, mask); o = this.word(o, path2Length); o = this.word(o, nameLength); this.word(o, valueLength);
+    let at = wordsAt + 4 * AS_CALLER_WIRE_WORDS;
+    this.request.set(req.path2.subarray(0, path2Length), at); at += path2Length;
+    this.request.set(req.name.subarray(0, nameLength), at); at += nameLength;
+    this.request.set(req.value.subarray(0, valueLength), at); at += valueLength;
+    return this.exchange(at, fds);
+  }
+
+  /** Writes a u32 of the request at byte `at`; returns the next word's offset. */
+  private word(at: number, value: number): number {
+    this.view.setUint32(at, value >>> 0, true);
+    return at + 4;
+  }
+
   /** Writes the common header and the groups (WIRE_* offsets in native/helper_wire.h); returns where the path goes. */
   private header(op: number, word1: number, word2: number, creds: Uint32Array, pathLength: number): number {
     const w = this.words;
@@ -204,7 +349,7 @@ export class PrivilegedHelper {
     return HEADER_BYTES + 4 * ngroups;
   }
 
-  private exchange(length: number, fds: number[]): number {
+  private exchange(length: number, fds: number[], answerBytes = 4): number {
     if (this.wedged) throw new Error(`wasmsup-helper: killed after it gave no answer within ${HELPER_TIMEOUT_MS} ms`);
     native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
     let answer;
@@ -221,7 +366,7 @@ export class PrivilegedHelper {
     }
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);
-    if (answer.bytes !== 4) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
+    if (answer.bytes !== answerBytes) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
     return this.reply[0]!;
   }
 

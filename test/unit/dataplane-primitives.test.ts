@@ -11,6 +11,7 @@ import { ANSWERED } from '../../src/emulate/contract.js';
 import type { OpenRequest } from '../../src/emulate/open.js';
 import { Notif, PolicyBlock, argLo } from '../../src/layouts.js';
 import { portableId } from '../../src/syscalls/tables.js';
+import { CALL_SHAPES } from '../../src/emulate/as-caller-calls.js';
 
 const E = { EPERM: 1, E2BIG: 7, EINVAL: 22, EROFS: 30 } as const;
 
@@ -33,14 +34,17 @@ test('each primitive applies to its own calls only', () => {
   const applies = Object.fromEntries(Object.entries(Primitive).map(([name, id]) => [name, [...table[id]!.syscalls]]));
   assert.equal(applies, {
     MKNOD: [portableId('mknod'), portableId('mknodat')],
-    SETXATTR: [portableId('setxattr'), portableId('lsetxattr'), portableId('fsetxattr')],
+    SETXATTR: ['setxattr', 'lsetxattr', 'fsetxattr', 'removexattr', 'lremovexattr', 'fremovexattr'].map(portableId),
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
+    AS_CALLER: CALL_SHAPES.map((s) => portableId(s.name)),
+    MOUNT: [portableId('mount'), portableId('umount2'), portableId('umount')],
+    SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
     PROC_VIEW: [portableId('open'), portableId('openat'), portableId('openat2')],
   });
   assert.is(table[0], undefined);
-  assert.is(table[6], undefined);
+  assert.is(table[10], undefined);
   dispose();
 });
 
