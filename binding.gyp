@@ -13,6 +13,7 @@
         "native/fds.cc",
         "native/impersonate.cc",
         "native/interrupt.cc",
+        "native/memfd.cc",
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",

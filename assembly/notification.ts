@@ -94,6 +94,11 @@ export namespace Primitive {
    * umount2 of the mounts made so (see `emulateMount`; docs/policies.md, mount).
    */
   export const MOUNT: i32 = 7;
+  /**
+   * open/openat/openat2 answered with a generated read-only file: the workload's view of a /proc or
+   * /sys file (`ProcView`), as lxcfs gives containers (see `emulateProcView`).
+   */
+  export const PROC_VIEW: i32 = 9;
 }
 
 /** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */
@@ -242,6 +247,35 @@ export function emulateSched(allowed: u32, maxRtPriority: i32, minNice: i32): i3
   store<i32>(BLOCK + OPERANDS + 4, maxRtPriority);
   store<i32>(BLOCK + OPERANDS + 8, minNice);
   return emulate(Primitive.SCHED);
+}
+
+/** The files PROC_VIEW can generate (docs/policy-abi.md, section 4). */
+export namespace ProcView {
+  /** /proc/meminfo: memory and swap from the caller's memory cgroup. */
+  export const MEMINFO: u32 = 1;
+  /** /proc/cpuinfo: the caller's cpus (cpuset, cut to its cpu quota), renumbered from 0. */
+  export const CPUINFO: u32 = 2;
+  /** /proc/stat: those cpus' lines, with the cgroup's cpu time. */
+  export const STAT: u32 = 3;
+  /** /proc/uptime: since the workload started, and those cpus' idle time. */
+  export const UPTIME: u32 = 4;
+  /** /proc/loadavg: the workload's load averages and tasks. */
+  export const LOADAVG: u32 = 5;
+  /** /proc/swaps: the cgroup's swap limit. */
+  export const SWAPS: u32 = 6;
+  /** /sys/devices/system/cpu/online: 0-(N-1) for the caller's N cpus. */
+  export const CPU_ONLINE: u32 = 7;
+}
+
+/**
+ * Ask the host to answer this open with a sealed, read-only, generated file holding the workload's
+ * view `view` (`ProcView`), honouring the caller's open flags `flags` (O_CLOEXEC, O_NONBLOCK; write
+ * access is answered EACCES) (Primitive.PROC_VIEW; docs/policy-abi.md, section 4).
+ */
+export function emulateProcView(view: u32, flags: u32): i32 {
+  store<u32>(BLOCK + OPERANDS, view);
+  store<u32>(BLOCK + OPERANDS + 4, flags);
+  return emulate(Primitive.PROC_VIEW);
 }
 
 /** Ask the host to perform emulation `primitive` (see `Primitive`). */

@@ -6,7 +6,7 @@
 // Prints a table and writes build/bench/results.json and build/bench/latency.svg. Must run as root
 // (the user-namespace and mknod rows); a benchmark, never a test.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,10 @@ const OUT = join(ROOT, 'build', 'bench');
 const WASMSUP = [join(ROOT, 'bin', 'wasmsup')];
 const GETPPID42 = join(OUT, 'getppid42.wasm');
 const MKNOD_POLICY = join(ROOT, 'build', 'policies', 'mknod.wasm');
+const PROC_VIEW_POLICY = join(ROOT, 'build', 'policies', 'proc-view.wasm');
+/** The memory limit of the proc-view rows' cgroup, and the MemTotal line the view must show for it. */
+const VIEW_LIMIT = 1024 * 1024 * 1024;
+const VIEW_MEMTOTAL = `MemTotal:        ${VIEW_LIMIT / 1024} kB`;
 const NS_ROOT = 100000;
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, runs: { type: 'string' } } });
@@ -30,6 +34,7 @@ const N = quick ? 20_000 : 100_000;
 const N_FAST = N * 10;
 const N_SLOW = N / 5;
 const N_MKNOD = quick ? 2_000 : 10_000;
+const N_OPEN = quick ? 1_000 : 5_000;
 if (process.getuid?.() !== 0) { console.error('bench: run as root (user namespaces, mknod as root)'); process.exit(2); }
 
 function compile(): { workload: string; mini: string; miniMknod: string } {
@@ -64,10 +69,10 @@ interface Scenario {
   /** Use the second printed number (calls/s) instead of the first. */
   second?: boolean;
   /** Not part of the per-call table's ratio column (different unit or different workload). */
-  group: 'latency' | 'mknod' | 'throughput' | 'startup' | 'rss';
+  group: 'latency' | 'mknod' | 'proc-view' | 'throughput' | 'startup' | 'rss';
 }
 
-function scenarios(workload: string, mini: string, miniMknod: string, dirs: BenchDirs): Scenario[] {
+function scenarios(workload: string, mini: string, miniMknod: string, dirs: BenchDirs & { viewPrefix: string[] }): Scenario[] {
   const getppid = (n: number, threads: number, expect: string) => [workload, 'getppid', String(n), String(threads), expect];
   const getpid = (n: number) => [workload, 'getpid', String(n), '1', 'any'];
   const wasmsup = (...args: string[]) => [...WASMSUP, 'run', ...args, '--'];
@@ -91,6 +96,9 @@ function scenarios(workload: string, mini: string, miniMknod: string, dirs: Benc
     { id: 'f-kernel-tmpfs', label: '(f) mknod+unlink, kernel, as root, tmpfs', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([workload, 'mknod', dirs.kernelTmpfs, String(N_MKNOD * 10)]) },
     { id: 'f-wasmsup-tmpfs', label: '(f) mknod+unlink, wasmsup --userns, mknod.wasm, tmpfs', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([...wasmsup('--userns', '--policy', MKNOD_POLICY), workload, 'mknod', dirs.usernsTmpfs, String(N_MKNOD)]) },
     { id: 'f-c-tmpfs', label: '(f) mknod+unlink, minimal C emulator, tmpfs', unit: 'ns/pair', group: 'mknod', sample: () => runForNumbers([miniMknod, '--', workload, 'mknod', dirs.usernsTmpfs, String(N_MKNOD)]) },
+    // Both in a cgroup with a 1 GiB memory limit: the view is the limited one (MemTotal checked).
+    { id: 'p-kernel', label: '(p) open+read+close /proc/meminfo, kernel', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, workload, 'openread', '/proc/meminfo', String(N_OPEN * 5), 'MemTotal']) },
+    { id: 'p-wasmsup', label: '(p) the same, wasmsup, proc-view.wasm (1 GiB cgroup)', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, ...wasmsup('--policy', PROC_VIEW_POLICY), workload, 'openread', '/proc/meminfo', String(N_OPEN), VIEW_MEMTOTAL]) },
   ];
   for (const threads of [1, 2, 8]) {
     list.push({ id: `t${threads}-c`, label: `throughput, ${threads} thread(s), C supervisor (sync)`, unit: 'calls/s', group: 'throughput', second: true, sample: () => runForNumbers([mini, 'notify-sync', '--', ...getppid(N / threads, threads, '42')]) });
@@ -122,6 +130,29 @@ function machine() {
   return { kernel: release(), cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, spectreV2 };
 }
 
+/** A memory cgroup with a VIEW_LIMIT limit (v1 memory controller or cgroup2) and a prefix that starts a command in it. */
+function makeViewCgroup(): { prefix: string[]; cleanup: () => void } {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' - '));
+  const v1 = mounts.find(([, right]) => right?.startsWith('cgroup ') && right.split(' ')[2]?.split(',').includes('memory'));
+  const v2 = mounts.find(([, right]) => right?.startsWith('cgroup2 '));
+  const mountPoint = (v1 ?? v2)?.[0]?.split(' ')[4];
+  if (!mountPoint) throw new Error('bench: the proc-view rows need a memory cgroup hierarchy');
+  const dir = join(mountPoint, `wasmsup-bench-view-${process.pid}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, v1 ? 'memory.limit_in_bytes' : 'memory.max'), String(VIEW_LIMIT));
+  return {
+    prefix: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', join(dir, 'cgroup.procs')],
+    cleanup: () => {
+      for (let i = 0; i < 200; i++) {
+        try { rmdirSync(dir); return; } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
+      }
+    },
+  };
+}
+
 interface BenchDirs { kernel: string; userns: string; kernelTmpfs: string; usernsTmpfs: string; agentSocket: string; cleanup: () => void }
 
 function makeDirs(): BenchDirs {
@@ -150,7 +181,8 @@ function makeDirs(): BenchDirs {
 async function main(): Promise<void> {
   const { workload, mini, miniMknod } = compile();
   const dirs = makeDirs();
-  const list = scenarios(workload, mini, miniMknod, dirs);
+  const viewCgroup = makeViewCgroup();
+  const list = scenarios(workload, mini, miniMknod, { ...dirs, viewPrefix: viewCgroup.prefix });
   const samples = new Map<string, number[]>(list.map((s) => [s.id, []]));
   const started = Date.now();
   try {
@@ -163,6 +195,7 @@ async function main(): Promise<void> {
     }
   } finally {
     dirs.cleanup();
+    viewCgroup.cleanup();
   }
   const summaries = new Map<string, Summary>(list.map((s) => [s.id, summarize(samples.get(s.id)!)]));
   const med = (id: string) => summaries.get(id)!.median;
@@ -173,6 +206,7 @@ async function main(): Promise<void> {
     { name: '(d) / (e)', value: med('d') / med('e'), limit: 10, unit: '× (at least)', met: med('d') / med('e') >= 10 },
     { name: 'non-intercepted / (b)', value: med('g') / med('g-b'), limit: 1.05, unit: '×', met: med('g') / med('g-b') <= 1.05 },
     { name: '(f) wasmsup / kernel', value: med('f-wasmsup') / med('f-kernel'), limit: 3, unit: '×', met: med('f-wasmsup') / med('f-kernel') <= 3 },
+    { name: '(p) proc-view open / kernel open', value: med('p-wasmsup') / med('p-kernel'), limit: 10, unit: '×', met: med('p-wasmsup') / med('p-kernel') <= 10 },
     // Not a target of the issue: how close the design's floor (the same steps in C) comes to it.
     { name: '(f) minimal C emulator / kernel (the floor)', value: med('f-c') / med('f-kernel'), limit: 3, unit: '×', met: med('f-c') / med('f-kernel') <= 3, informational: true },
     { name: '(f) wasmsup / minimal C emulator', value: med('f-wasmsup') / med('f-c'), limit: 1, unit: '×', met: true, informational: true },
@@ -189,7 +223,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
     machine: machine(),
-    params: { runs, quick, callsPerSample: { default: N, fast: N_FAST, slow: N_SLOW, mknod: N_MKNOD } },
+    params: { runs, quick, callsPerSample: { default: N, fast: N_FAST, slow: N_SLOW, mknod: N_MKNOD, open: N_OPEN } },
     baseline: 'c-sync',
     rows: rows.map((r) => ({ ...r, ratioToBaseline: r.group === 'latency' ? r.median / med('c-sync') : undefined })),
     targets,

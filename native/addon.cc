@@ -107,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterWatch(env, exports);
   RegisterImpersonate(env, exports);
   RegisterSched(env, exports);
+  RegisterMemfd(env, exports);
   return exports;
 }
 

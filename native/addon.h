@@ -19,6 +19,7 @@ void RegisterSignals(Napi::Env env, Napi::Object exports);
 void RegisterWatch(Napi::Env env, Napi::Object exports);
 void RegisterImpersonate(Napi::Env env, Napi::Object exports);
 void RegisterSched(Napi::Env env, Napi::Object exports);
+void RegisterMemfd(Napi::Env env, Napi::Object exports);
 
 }  // namespace wasmsup
 

@@ -1,6 +1,8 @@
 // The seccomp listener ioctls. These are the supervisor's hot path: on success nothing is allocated
 // on the JavaScript heap (numbers and booleans only; the structs live in the caller's buffers).
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,8 +179,20 @@ Napi::Value NotifAddFd(const Napi::CallbackInfo& info) {
   }
   struct seccomp_notif_addfd addfd;
   memcpy(&addfd, buf, sizeof addfd);
+  // With SECCOMP_ADDFD_FLAG_SEND the kernel marks the notification answered when the request is
+  // queued; if a signal interrupts the wait before the caller took the fd, the kernel withdraws the
+  // request but not the answer, and the caller's syscall returns 0 (observed on 6.18: a caller's
+  // open() returning its stdin; the retry then fails with EINPROGRESS). So no signal may interrupt
+  // this ioctl: every signal is blocked on this thread (per-thread mask) for its length, and what
+  // arrived meanwhile is delivered right after. The caller takes the fd promptly (it sleeps in the
+  // kernel waiting for exactly this), so nothing waits long.
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &saved);
   int target_fd = IoctlRetrying(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-  if (target_fd < 0) return ThrowErrno(info.Env(), "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", errno);
+  int addfd_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (target_fd < 0) return ThrowErrno(info.Env(), "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", addfd_errno);
   return Napi::Number::New(info.Env(), target_fd);
 }
 

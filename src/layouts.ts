@@ -107,6 +107,8 @@ export const PolicyBlock = {
   AS_CALLER_LEND_LO: 25, AS_CALLER_LEND_HI: 26, AS_CALLER_REPLACE: 27, AS_CALLER_BLOCK: 28,
   /** AS_CALLER's reserved words (bytes 116..128), which must be zero. */
   AS_CALLER_RESERVED: 29,
+  /** PROC_VIEW's operands: which view (ProcView, src/emulate/proc-views.ts), the caller's open flags; words 27.. reserved (0). */
+  PROC_VIEW_ID: 25, PROC_VIEW_FLAGS: 26, PROC_VIEW_RESERVED: 27,
   WORDS: 32,
 } as const;
 

@@ -209,6 +209,14 @@ export interface NativeBinding {
   openTreeClone(fd: number): number;
   /** mount_setattr(fd, "", AT_EMPTY_PATH, {attr_set: attrSet}): MOUNT_ATTR_* bits on that mount. */
   mountSetattr(fd: number, attrSet: number): void;
+  /** memfd_create(name, flags | MFD_CLOEXEC): a new in-memory file (native/memfd.cc). */
+  memfdCreate(name: string, flags: number): number;
+  /** fcntl(fd, F_ADD_SEALS, seals). */
+  fdAddSeals(fd: number, seals: number): void;
+  /** fcntl(fd, F_GET_SEALS). */
+  fdGetSeals(fd: number): number;
+  /** fchmod(fd, mode & 07777). */
+  fdChmod(fd: number, mode: number): void;
 
   /** A listening AF_UNIX SOCK_STREAM socket bound to `path` (non-blocking, so accept never blocks). */
   unixListen(path: string, backlog: number): number;

@@ -12,6 +12,10 @@
  *                                       cost of a call a filter lets through
  *   workload mknod DIR N                warms up for 0.1 s, then N times mknod(DIR/bench-null,
  *                                       S_IFCHR|0666, 1:3) + unlink; prints "ns_per_pair"
+ *   workload openread PATH N EXPECT     warms up with N/10, then N times open(PATH, O_RDONLY) + read
+ *                                       of all of it + close; prints "ns_per_open". EXPECT is a
+ *                                       string the first read must hold ("any": none), so a row that
+ *                                       read the host's file instead of a view fails
  *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
  *                                       container's first intercepted call costs, supervisor start
  *                                       included), prints "ns", then waits until it is killed
@@ -26,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +143,35 @@ static int run_mknod(int argc, char **argv) {
   return 0;
 }
 
+static int open_read(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { fprintf(stderr, "workload: open %s: %s\n", path, strerror(errno)); return -1; }
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
+  close(fd);
+  if (r < 0) { fprintf(stderr, "workload: read %s: %s\n", path, strerror(errno)); return -1; }
+  buf[len] = 0;
+  return 0;
+}
+
+static int run_openread(int argc, char **argv) {
+  if (argc != 5) return 2;
+  const char *path = argv[2], *expect = argv[4];
+  long n = atol(argv[3]);
+  if (n < 1) return 2;
+  static char buf[1 << 20];
+  for (long i = 0; i < n / 10 + 1; i++) if (open_read(path, buf, sizeof buf) != 0) return 1;
+  if (strcmp(expect, "any") != 0 && strstr(buf, expect) == NULL) {
+    fprintf(stderr, "workload: %s does not hold \"%s\"\n", path, expect);
+    return 1;
+  }
+  double start = now_ns();
+  for (long i = 0; i < n; i++) if (open_read(path, buf, sizeof buf) != 0) return 1;
+  printf("%.1f\n", (now_ns() - start) / n);
+  return 0;
+}
+
 static int run_first_call(int argc, char **argv) {
   if (argc != 3) return 2;
   if (strcmp(argv[2], "any") != 0) {
@@ -166,8 +200,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "getppid") == 0) rc = run_getppid(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "getpid") == 0) { nr = SYS_getpid; rc = run_getppid(argc, argv); }
   else if (argc >= 2 && strcmp(argv[1], "mknod") == 0) rc = run_mknod(argc, argv);
+  else if (argc >= 2 && strcmp(argv[1], "openread") == 0) rc = run_openread(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "first-call") == 0) rc = run_first_call(argc, argv);
   else if (argc == 2 && strcmp(argv[1], "hold") == 0) rc = run_hold();
-  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | first-call EXPECT | hold\n");
+  if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | openread PATH N EXPECT | first-call EXPECT | hold\n");
   return rc;
 }

@@ -29,17 +29,25 @@ export interface WorkloadInfo {
    */
   freezerDir?: string | null;
   supervisorFreezerDir?: string | null;
+  /**
+   * The v1 pids controller directory (host path) the first process was in at start, and the
+   * supervisor's own, or null/absent without one: a workload in a pids cgroup of its own is counted
+   * by its pids.current (src/caller/workload-figures.ts).
+   */
+  pidsDir?: string | null;
+  supervisorPidsDir?: string | null;
 }
 
 /** USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux ABI (the kernel converts to it). */
 export const CLOCK_TICKS_PER_SECOND = 100;
 
-interface CgroupMount { mountPoint: string; root: string; fstype: string; superOptions: string[] }
+export interface CgroupMount { mountPoint: string; root: string; fstype: string; superOptions: string[] }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-function cgroupMounts(): CgroupMount[] {
+/** The cgroup and cgroup2 mounts the supervisor sees. */
+export function cgroupMounts(): CgroupMount[] {
   const mounts: CgroupMount[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const dash = line.indexOf(' - ');
@@ -53,7 +61,7 @@ function cgroupMounts(): CgroupMount[] {
 }
 
 /** Host path of cgroup `path` (as /proc/PID/cgroup shows it) in `mount`, or null when the mount does not show it. */
-function hostPath(mount: CgroupMount, path: string): string | null {
+export function hostPath(mount: CgroupMount, path: string): string | null {
   const root = mount.root === '/' ? '' : mount.root;
   if (path !== root && !path.startsWith(root + '/')) return null;
   const rest = path.slice(root.length);
@@ -136,6 +144,8 @@ export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo
     supervisorCgroup2Dir: cgroup2DirOf('self', mounts),
     freezerDir: v1CgroupDirOf(pid, 'freezer', mounts),
     supervisorFreezerDir: v1CgroupDirOf('self', 'freezer', mounts),
+    pidsDir: v1CgroupDirOf(pid, 'pids', mounts),
+    supervisorPidsDir: v1CgroupDirOf('self', 'pids', mounts),
   };
 }
 

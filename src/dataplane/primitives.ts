@@ -10,6 +10,9 @@ import { CAP_MKNOD, DEFAULT_MAX_LEND, asCallerOperands } from './as-caller-opera
 import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
 import { MountEmulator, type MountOperands } from '../emulate/mount.js';
+import { ProcViewEmulator } from '../emulate/proc-view.js';
+import { ProcViews } from '../emulate/proc-views.js';
+import { WorkloadFigures } from '../caller/workload-figures.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
 import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
@@ -107,11 +110,31 @@ export function createPrimitives(ctx: {
     run: (c) => bpf.emulate(c.notif, c.words),
     dispose: () => bpf.dispose(),
   };
-  const sysinfo = new SysinfoEmulator(ctx.listenerFd, ctx.workload ?? null, ctx.warn);
+  // One computation of the workload's machine for both doors (sysinfo and the /proc views), so they agree.
+  const figures = ctx.workload ? new WorkloadFigures(ctx.workload) : null;
+  const sysinfo = new SysinfoEmulator(ctx.listenerFd, figures, ctx.warn);
   table[Primitive.SYSINFO] = {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
     run: (c) => sysinfo.emulate(c.notif, c.words, c.policy.blockWords[PolicyBlock.SYSINFO_FROM_HOST]!),
+    dispose: () => figures?.dispose(),
+  };
+  const views = figures ? new ProcViews(figures) : null;
+  const procView = new ProcViewEmulator(ctx.listenerFd, views, ctx.warn);
+  table[Primitive.PROC_VIEW] = {
+    name: 'proc-view',
+    syscalls: [portableId('open'), portableId('openat'), portableId('openat2')],
+    run: (c) => {
+      const op = c.policy.blockWords;
+      for (let w = PolicyBlock.PROC_VIEW_RESERVED; w < PolicyBlock.WORDS; w++) {
+        if (op[w] !== 0) {
+          ctx.warn(`policy ${c.policy.name}: PROC_VIEW operands refused: reserved bytes 108..128 are not zero; failing the call closed`);
+          return -1; // EPERM
+        }
+      }
+      return procView.emulate(c.notif, c.words, op[PolicyBlock.PROC_VIEW_ID]! >>> 0, op[PolicyBlock.PROC_VIEW_FLAGS]! >>> 0);
+    },
+    dispose: () => { procView.dispose(); views?.dispose(); },
   };
   const mountEmulator = new MountEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn,
     pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null);

@@ -41,9 +41,10 @@ test('each primitive applies to its own calls only', () => {
     AS_CALLER: CALL_SHAPES.map((s) => portableId(s.name)),
     MOUNT: [portableId('mount'), portableId('umount2'), portableId('umount')],
     SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
+    PROC_VIEW: [portableId('open'), portableId('openat'), portableId('openat2')],
   });
   assert.is(table[0], undefined);
-  assert.is(table[9], undefined);
+  assert.is(table[10], undefined);
   dispose();
 });
 
@@ -65,6 +66,23 @@ test('SYSINFO: its operand is read from the policy\'s block; bits the host does 
   blockWords[PolicyBlock.SYSINFO_FROM_HOST] = 8;
   assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
   assert.equal(warnings, ['sysinfo emulation: unknown source bits 0x8 in the policy\'s operand; answering EPERM']);
+  dispose();
+});
+
+test('PROC_VIEW: an unknown view, non-zero reserved bytes, or no recorded workload fail closed with a reason', () => {
+  const { run, warnings, blockWords, dispose } = setup();
+  blockWords[PolicyBlock.PROC_VIEW_ID] = 99;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  blockWords[PolicyBlock.PROC_VIEW_ID] = 1;
+  blockWords[PolicyBlock.PROC_VIEW_RESERVED] = 1;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  blockWords[PolicyBlock.PROC_VIEW_RESERVED] = 0;
+  assert.is(run(Primitive.PROC_VIEW, 'openat'), -E.EPERM);
+  assert.equal(warnings, [
+    'proc-view emulation: unknown view 99 in the policy\'s operand; answering EPERM',
+    'policy p: PROC_VIEW operands refused: reserved bytes 108..128 are not zero; failing the call closed',
+    'proc-view emulation: the workload was not recorded at start; answering EPERM',
+  ]);
   dispose();
 });
 
