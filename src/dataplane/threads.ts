@@ -1,0 +1,185 @@
+// The OCI agent's fixed set of data-plane threads (--dataplane-threads, default one per CPU), each
+// serving many containers' listeners (multiplex-worker.ts) with one V8 isolate and one privileged
+// helper between them. A new container is assigned to the least loaded thread that is up: starting
+// one then costs a message, its policies' instantiation from modules already compiled, and no new
+// thread or process. Threads start on demand: the first with the first container; another, in the
+// background, when every running one serves some container and fewer than the maximum exist, so
+// that no container waits for a thread's start once one is up.
+//
+// The helper is shared because nothing in it belongs to one container: every request carries the
+// caller's root, cwd and user-namespace fds and its credentials, and the helper's kept impersonators
+// are keyed by user namespace and ids (native/helper_pool.c). A thread serves one request at a time,
+// so its helper does too, as before.
+import type { Worker } from 'node:worker_threads';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { native } from '../native.js';
+import { log, type LogLevel } from '../log.js';
+import { PrivilegedHelper } from '../emulate/helper-client.js';
+import type { ControlMessage, WorkerMessage } from './protocol.js';
+import type { ServedListenerConfig } from './served-listener.js';
+import type { DataPlaneThreadConfig, ThreadControlMessage, ThreadMessage } from './thread-protocol.js';
+
+const require = createRequire(import.meta.url);
+
+/** How a DataPlane hears of its listener on a shared thread. */
+export interface SlotEvents {
+  /** The listener's own messages: ready, done, reloaded, reload-failed, log. */
+  message(m: WorkerMessage): void;
+  /** It is not served any more and never will be (its thread failed, or it could not be added or served). */
+  failed(reason: string): void;
+}
+
+/** One listener on a shared thread, as its DataPlane drives it. */
+export interface ThreadSlot {
+  send(message: ControlMessage): void;
+  /** Forget it (after its 'done' or failure): later messages of the thread about it are dropped. */
+  release(): void;
+}
+
+export interface DataPlaneThreadsOptions {
+  /** The most threads (default: one per CPU). */
+  threads?: number;
+  /** Start a privileged helper (native/helper.c) with each thread; only root can use one. */
+  privilegedHelper: boolean;
+  syncWakeUp: boolean;
+}
+
+class DataPlaneThread {
+  readonly slots = new Map<number, SlotEvents>();
+  ready = false;
+  dead = false;
+
+  constructor(
+    readonly worker: Worker,
+    readonly wakeFd: number,
+    readonly helper: { helper: PrivilegedHelper; process: ChildProcess } | null,
+  ) {}
+
+  post(message: ThreadControlMessage): void {
+    if (this.dead) return;
+    this.worker.postMessage(message);
+    native.eventfdWrite(this.wakeFd, 1);
+  }
+}
+
+export class DataPlaneThreads {
+  private readonly max: number;
+  private readonly threads: DataPlaneThread[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly opts: DataPlaneThreadsOptions) {
+    this.max = Math.max(1, opts.threads ?? availableParallelism());
+  }
+
+  /** Threads running now. */
+  get count(): number { return this.threads.length; }
+
+  /**
+   * Serves `listener` on one of the threads (starting the first if none runs). Throws when no thread
+   * can be started; the listener is then not served, and stays the caller's to close.
+   */
+  attach(listener: ServedListenerConfig, events: SlotEvents): ThreadSlot {
+    if (this.closed) throw new Error('the data-plane threads have been stopped');
+    const thread = this.pick() ?? this.start();
+    const id = this.nextId++;
+    thread.slots.set(id, events);
+    thread.post({ type: 'add', id, listener });
+    // Every running thread busy and room for another: start it now, off this container's path.
+    if (this.threads.length < this.max && this.threads.every((t) => t.slots.size > 0)) {
+      try { this.start(); } catch (e) { log('warn', `cannot start another data-plane thread: ${(e as Error).message}`); }
+    }
+    return {
+      send: (message) => { if (thread.slots.has(id)) thread.post({ type: 'to', id, message }); },
+      release: () => { thread.slots.delete(id); },
+    };
+  }
+
+  /** The least loaded thread that is up; else the least loaded one still starting; null when none runs. */
+  private pick(): DataPlaneThread | null {
+    let best: DataPlaneThread | null = null;
+    for (const t of this.threads) {
+      if (best === null || (t.ready && !best.ready) || (t.ready === best.ready && t.slots.size < best.slots.size)) best = t;
+    }
+    return best;
+  }
+
+  private start(): DataPlaneThread {
+    const helper = this.opts.privilegedHelper ? PrivilegedHelper.start() : null;
+    let wakeFd = -1;
+    let worker: Worker;
+    try {
+      wakeFd = native.eventfd();
+      const config: DataPlaneThreadConfig = {
+        wakeFd,
+        helperFd: helper ? helper.helper.socketFd : -1,
+        helperPidfd: helper ? helper.helper.pidfd : -1,
+        supervisorUsernsInode: native.nsInode(process.pid, 'user'),
+        syncWakeUp: this.opts.syncWakeUp,
+      };
+      const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+      worker = new Worker(new URL('./multiplex-worker.js', import.meta.url), { workerData: config, stdout: true, stderr: true });
+    } catch (e) {
+      if (wakeFd >= 0) native.close(wakeFd);
+      if (helper) releaseHelper(helper);
+      throw e;
+    }
+    // Never what keeps the process alive: the agent's own work (its socket, its containers) does.
+    worker.unref();
+    const thread = new DataPlaneThread(worker, wakeFd, helper);
+    this.threads.push(thread);
+    log('debug', `data-plane thread ${this.threads.length} of at most ${this.max} started`);
+    worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    worker.on('message', ({ id, message }: ThreadMessage) => {
+      if (id === 0) {
+        if (message.type === 'log') log(message.level as LogLevel, message.message);
+        return;
+      }
+      const events = thread.slots.get(id);
+      if (events === undefined) return;
+      if (message.type === 'ready') thread.ready = true;
+      if (message.type === 'failed') { thread.slots.delete(id); events.failed(message.reason); } else events.message(message);
+    });
+    worker.on('error', (e) => {
+      log('error', `a data-plane thread failed: ${e.message.split('\n')[0]}; the ${thread.slots.size} container(s) it served are released`);
+      if (e.stack) log('debug', e.stack);
+      this.end(thread, e.message.split('\n')[0]!);
+    });
+    worker.on('exit', () => this.end(thread, 'its data-plane thread ended'));
+    return thread;
+  }
+
+  /** A thread is gone: each of its listeners fails (its DataPlane closes it: the kernel answers ENOSYS). */
+  private end(thread: DataPlaneThread, reason: string): void {
+    if (thread.dead) return;
+    thread.dead = true;
+    const i = this.threads.indexOf(thread);
+    if (i >= 0) this.threads.splice(i, 1);
+    const slots = [...thread.slots.values()];
+    thread.slots.clear();
+    for (const events of slots) events.failed(reason);
+    void thread.worker.terminate().finally(() => {
+      native.close(thread.wakeFd);
+      if (thread.helper) releaseHelper(thread.helper);
+    });
+  }
+
+  /** Ends every thread (the agent stops or has handed over: none serves a listener any more). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.threads].map(async (t) => {
+      t.post({ type: 'stop-thread' });
+      this.end(t, 'the data-plane threads have been stopped');
+    }));
+  }
+}
+
+/** The helper exits when its socket closes; it must not keep this process alive meanwhile. */
+function releaseHelper(h: { helper: PrivilegedHelper; process: ChildProcess }): void {
+  h.helper.close();
+  h.helper.closePidfd();
+  h.process.unref();
+}
