@@ -1,0 +1,112 @@
+// Many containers on few data-plane threads (src/dataplane/threads.ts, docs/oci.md "Threads and
+// memory"): 30 runc containers served at once by one agent with --dataplane-threads 2, each with its
+// own policy configuration, decisions and per-container metrics; one of them killed while the others
+// run on undisturbed; a SIGHUP reload that reaches every one; two privileged helpers for all of them.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { TEST_POLICY } from '../support/wasmsup.js';
+import { privileged } from '../support/privileged.js';
+import { AgentProcess, agentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, type ContainerResult } from '../support/oci.js';
+import { freePort, scrape, valueOf } from '../support/exposition.js';
+
+const CONTAINERS = 30;
+/** How many runc processes start containers at once (the machine may have 2 cores). */
+const STARTING_AT_ONCE = 6;
+
+/** The agent's children that are wasmsup-helper processes. */
+function helpersOf(agentPid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === agentPid && comm.startsWith('wasmsup-helper')) out.push(Number(entry));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+test(`agent --dataplane-threads 2: ${CONTAINERS} runc containers at once, each its own decisions and metrics; one killed disturbs none; a reload reaches all`, async () => {
+  if (!privileged('agent shared data-plane threads', ociGap())) return;
+  const t = agentSetup('wasmsup-shared-threads-', []);
+  // getppid answers the container's own configured n (io.wasmsup.config.json-reader).
+  copyFileSync(TEST_POLICY('json-reader'), join(t.policies, 'json-reader.wasm'));
+  const port = await freePort();
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies, '--dataplane-threads', '2', '--metrics', `127.0.0.1:${port}`]);
+  const runc = findTool('runc')!;
+  const ids: string[] = [];
+  const rootfses: string[] = [];
+  const running: Promise<ContainerResult>[] = [];
+  try {
+    const agentPid = await agent.ready();
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const seccomp = ociConfig(t.policies, t.socket);
+    // ash reads getppid() once at start for $PPID: each shell's first line is its policy's answer.
+    const script = ['echo first $PPID', 'while [ ! -e /tmp/go ]; do sleep 0.2; done', 'sh -c \'echo second $PPID\''].join('\n');
+    for (let i = 0; i < CONTAINERS; i++) {
+      const { bundle, rootfs } = makeBundle(t.bundleDir(), {
+        args: ['sh', '-c', script], seccomp, annotations: { 'io.wasmsup.config.json-reader': JSON.stringify({ n: 1000 + i }) },
+      });
+      const id = `wasmsup-shared-${process.pid}-${i}`;
+      ids.push(id);
+      rootfses.push(rootfs);
+    }
+    // Started a few at a time; each stays (waiting for /tmp/go) once it has made its first call.
+    for (let i = 0; i < CONTAINERS; i++) {
+      running.push(runContainer(runc, t.state, join(rootfses[i]!, '..'), ids[i]!, { timeoutMs: 180_000 }));
+      if ((i + 1) % STARTING_AT_ONCE === 0) {
+        const started = ids.slice(0, i + 1);
+        await eventually(async () => {
+          const m = await scrape(url);
+          return started.every((id) => valueOf(m, 'wasmsup_notifications_total', { container: id, syscall: 'getppid', decision: 'return' }) === 1);
+        }, `the first call of containers 0..${i}`, 60_000);
+      }
+    }
+    const served = await scrape(url);
+    assert.is(valueOf(served, 'wasmsup_containers'), CONTAINERS);
+    for (const id of ids) {
+      assert.is(valueOf(served, 'wasmsup_notifications_total', { container: id, syscall: 'getppid', decision: 'return' }), 1, id);
+      assert.is(valueOf(served, 'wasmsup_policy_decisions_total', { container: id, policy: 'json-reader', decision: 'return' }), 1, id);
+    }
+    // All of them on two threads: two privileged helpers, not one per container.
+    assert.is(helpersOf(agentPid).length, 2, `helpers: ${helpersOf(agentPid).join(' ')}`);
+
+    // One container killed: it is released alone.
+    let mark = agent.log.length;
+    const victim = ids[0]!;
+    spawnSync(runc, ['--root', t.state, 'kill', victim, 'KILL'], { stdio: 'ignore' });
+    await agent.waitFor(new RegExp(`container ${victim}: released \\(no task uses its filter any more\\)`), mark);
+    const after = await scrape(url);
+    assert.is(valueOf(after, 'wasmsup_containers'), CONTAINERS - 1);
+    assert.not.ok(agent.log.slice(mark).match(/data plane failed|error:/), agent.log.slice(mark));
+
+    // A reload reaches every container still served: a policy sorted first that answers 4242.
+    copyFileSync(TEST_POLICY('getppid-return'), join(t.policies, 'aaa-getppid.wasm'));
+    mark = agent.log.length;
+    killPid(agentPid, 'SIGHUP');
+    await agent.waitFor(/reload 1:/, mark);
+    for (const rootfs of rootfses.slice(1)) writeFileSync(join(rootfs, 'tmp', 'go'), '');
+    const results = await Promise.all(running);
+    for (let i = 1; i < CONTAINERS; i++) {
+      const r = results[i]!;
+      assert.is(r.code, 0, `${ids[i]}: ${r.stderr}`);
+      assert.equal(r.stdout.trim().split('\n'), [`first ${1000 + i}`, 'second 4242'], ids[i]);
+    }
+    assert.not.ok(results[0]!.stdout.includes('second'), 'the killed container did not go on');
+    for (const id of ids.slice(1)) await agent.waitFor(new RegExp(`container ${id}: released`), mark);
+    assert.is(helpersOf(agentPid).length, 2, 'the helpers stay for the next containers');
+    assert.not.ok(agent.log.match(/data plane failed/), agent.log);
+  } finally {
+    for (const rootfs of rootfses) { try { if (existsSync(join(rootfs, 'tmp'))) writeFileSync(join(rootfs, 'tmp', 'go'), ''); } catch { /* gone */ } }
+    await Promise.allSettled(running);
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+});
+
+test.run();
