@@ -34,6 +34,8 @@ class Served extends ServedListener {
 }
 
 const ring = new ListenerRing<Served>();
+/** Its helper was killed for not answering in time, and a new one was asked for. */
+let helperLost = false;
 const byId = new Map<number, Served>();
 
 function add(id: number, listenerConfig: ConstructorParameters<typeof ServedListener>[0]): void {
@@ -70,6 +72,12 @@ function control(): boolean {
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
     const message = m.message as ThreadControlMessage;
     if (message.type === 'stop-thread') return false;
+    if (message.type === 'helper') {
+      shared.helper?.replace(message.socketFd, message.pidfd);
+      helperLost = false;
+      post(0, { type: 'helper-replaced' });
+      continue;
+    }
     if (message.type === 'add') { add(message.id, message.listener); continue; }
     const served = byId.get(message.id);
     if (served === undefined) continue; // already dropped: its 'done' is on its way
@@ -92,7 +100,12 @@ function control(): boolean {
 try {
   serveMultiplexed({
     ring,
-    poll: (count) => native.pollListeners(ring.fds, count, ring.events, config.wakeFd, -1),
+    poll: (count) => {
+      // The helper serves every container of this thread: one killed (a request one container's
+      // caller wedged) is replaced, so that the others' emulations do not fail from then on.
+      if (!helperLost && shared.helper?.isWedged) { helperLost = true; post(0, { type: 'helper-lost' }); }
+      return native.pollListeners(ring.fds, count, ring.events, config.wakeFd, -1);
+    },
     control,
     dropped: (served, error) => {
       byId.delete(served.id);

@@ -22,8 +22,17 @@ export type ThreadControlMessage =
   | { type: 'add'; id: number; listener: ServedListenerConfig }
   /** A message for one listener ('stop': stop serving it, the fd stays the control plane's). */
   | { type: 'to'; id: number; message: ControlMessage }
+  /** A new helper, after the thread said 'helper-lost'; answered 'helper-replaced'. */
+  | { type: 'helper'; socketFd: number; pidfd: number }
   /** End the thread. */
   | { type: 'stop-thread' };
 
-/** Thread → control plane: a listener's message (id 0: the thread's own, only 'log'). */
-export type ThreadMessage = { id: number; message: WorkerMessage | { type: 'failed'; reason: string } };
+/**
+ * Thread → control plane: a listener's message, or (id 0) the thread's own: a log line; 'helper-lost'
+ * (its helper was killed for giving no answer in time: it asks for a new one); 'helper-replaced' (it
+ * uses the new one: the old one's fds can be closed).
+ */
+export type ThreadMessage = {
+  id: number;
+  message: WorkerMessage | { type: 'failed'; reason: string } | { type: 'helper-lost' } | { type: 'helper-replaced' };
+};

@@ -1,10 +1,8 @@
 // The OCI agent's fixed set of data-plane threads (--dataplane-threads, default one per CPU), each
 // serving many containers' listeners (multiplex-worker.ts) with one V8 isolate and one privileged
-// helper between them. A new container is assigned to the least loaded thread that is up: starting
-// one then costs a message, its policies' instantiation from modules already compiled, and no new
-// thread or process. Threads start on demand: the first with the first container; another, in the
-// background, when every running one serves some container and fewer than the maximum exist, so
-// that no container waits for a thread's start once one is up.
+// helper between them. They all start with the first container and then stay; a new container is
+// assigned to the least loaded one: starting it then costs a message and its policies' instantiation
+// from modules already compiled, no new thread or process.
 //
 // The helper is shared because nothing in it belongs to one container: every request carries the
 // caller's root, cwd and user-namespace fds and its credentials, and the helper's kept impersonators
@@ -46,15 +44,19 @@ export interface DataPlaneThreadsOptions {
   syncWakeUp: boolean;
 }
 
+type Helper = { helper: PrivilegedHelper; process: ChildProcess };
+
 class DataPlaneThread {
   readonly slots = new Map<number, SlotEvents>();
   ready = false;
   dead = false;
+  /** Helpers replaced, oldest first: each is closed once the thread says it uses the next one. */
+  readonly retiring: Helper[] = [];
 
   constructor(
     readonly worker: Worker,
     readonly wakeFd: number,
-    readonly helper: { helper: PrivilegedHelper; process: ChildProcess } | null,
+    public helper: Helper | null,
   ) {}
 
   post(message: ThreadControlMessage): void {
@@ -83,25 +85,36 @@ export class DataPlaneThreads {
    */
   attach(listener: ServedListenerConfig, events: SlotEvents): ThreadSlot {
     if (this.closed) throw new Error('the data-plane threads have been stopped');
-    const thread = this.pick() ?? this.start();
+    // All of them with the first container, so that the next ones find them up and are spread over
+    // them from the start (and one that failed is replaced with the next container); at least one
+    // must run.
+    while (this.threads.length < this.max) {
+      try {
+        this.start();
+      } catch (e) {
+        if (this.threads.length === 0) throw e;
+        log('warn', `cannot start another data-plane thread: ${(e as Error).message}`);
+        break;
+      }
+    }
+    const thread = this.pick();
     const id = this.nextId++;
     thread.slots.set(id, events);
     thread.post({ type: 'add', id, listener });
-    // Every running thread busy and room for another: start it now, off this container's path.
-    if (this.threads.length < this.max && this.threads.every((t) => t.slots.size > 0)) {
-      try { this.start(); } catch (e) { log('warn', `cannot start another data-plane thread: ${(e as Error).message}`); }
-    }
     return {
       send: (message) => { if (thread.slots.has(id)) thread.post({ type: 'to', id, message }); },
       release: () => { thread.slots.delete(id); },
     };
   }
 
-  /** The least loaded thread that is up; else the least loaded one still starting; null when none runs. */
-  private pick(): DataPlaneThread | null {
-    let best: DataPlaneThread | null = null;
+  /**
+   * The least loaded thread (spreading containers spreads what one container's slow emulation holds
+   * up), of equally loaded ones one that is up.
+   */
+  private pick(): DataPlaneThread {
+    let best = this.threads[0]!;
     for (const t of this.threads) {
-      if (best === null || (t.ready && !best.ready) || (t.ready === best.ready && t.slots.size < best.slots.size)) best = t;
+      if (t.slots.size < best.slots.size || (t.slots.size === best.slots.size && t.ready && !best.ready)) best = t;
     }
     return best;
   }
@@ -136,12 +149,15 @@ export class DataPlaneThreads {
     worker.on('message', ({ id, message }: ThreadMessage) => {
       if (id === 0) {
         if (message.type === 'log') log(message.level as LogLevel, message.message);
+        else if (message.type === 'helper-lost') this.replaceHelper(thread);
+        else if (message.type === 'helper-replaced') { const old = thread.retiring.shift(); if (old) releaseHelper(old); }
         return;
       }
       const events = thread.slots.get(id);
       if (events === undefined) return;
       if (message.type === 'ready') thread.ready = true;
-      if (message.type === 'failed') { thread.slots.delete(id); events.failed(message.reason); } else events.message(message);
+      if (message.type === 'failed') { thread.slots.delete(id); events.failed(message.reason); return; }
+      if (message.type !== 'helper-lost' && message.type !== 'helper-replaced') events.message(message);
     });
     worker.on('error', (e) => {
       log('error', `a data-plane thread failed: ${e.message.split('\n')[0]}; the ${thread.slots.size} container(s) it served are released`);
@@ -150,6 +166,22 @@ export class DataPlaneThreads {
     });
     worker.on('exit', () => this.end(thread, 'its data-plane thread ended'));
     return thread;
+  }
+
+  /** The thread's helper was killed for not answering in time: it gets a new one (its old fds closed once it uses the new). */
+  private replaceHelper(thread: DataPlaneThread): void {
+    if (thread.dead || thread.helper === null) return;
+    let fresh: Helper;
+    try {
+      fresh = PrivilegedHelper.start();
+    } catch (e) {
+      log('error', `cannot start a new privileged helper for a data-plane thread: ${(e as Error).message}; its containers' emulations that need one fail`);
+      return;
+    }
+    log('warn', `a data-plane thread's privileged helper was killed (no answer within its time limit); started a new one for its ${thread.slots.size} container(s)`);
+    thread.retiring.push(thread.helper);
+    thread.helper = fresh;
+    thread.post({ type: 'helper', socketFd: fresh.helper.socketFd, pidfd: fresh.helper.pidfd });
   }
 
   /** A thread is gone: each of its listeners fails (its DataPlane closes it: the kernel answers ENOSYS). */
@@ -164,6 +196,7 @@ export class DataPlaneThreads {
     void thread.worker.terminate().finally(() => {
       native.close(thread.wakeFd);
       if (thread.helper) releaseHelper(thread.helper);
+      for (const old of thread.retiring.splice(0)) releaseHelper(old);
     });
   }
 
@@ -178,7 +211,7 @@ export class DataPlaneThreads {
 }
 
 /** The helper exits when its socket closes; it must not keep this process alive meanwhile. */
-function releaseHelper(h: { helper: PrivilegedHelper; process: ChildProcess }): void {
+function releaseHelper(h: Helper): void {
   h.helper.close();
   h.helper.closePidfd();
   h.process.unref();

@@ -109,4 +109,65 @@ test(`agent --dataplane-threads 2: ${CONTAINERS} runc containers at once, each i
   }
 });
 
+// The helper a thread's containers share (native/helper.c), stopped here by the test (standing for
+// one blocked in a filesystem a workload serves): the call in hand fails after HELPER_TIMEOUT_MS, the
+// helper is killed and replaced, and the containers of that thread have their mknods served again.
+test('agent --dataplane-threads 1: a shared helper that stops answering is killed and replaced; the containers\' next mknods are served', async () => {
+  if (!privileged('agent shared helper replaced', ociGap())) return;
+  const t = agentSetup('wasmsup-shared-helper-', ['mknod']);
+  const faults = process.env.WASMSUP_TEST_FAULTS;
+  // Every mknod through the helper, never the thread's fast path.
+  process.env.WASMSUP_TEST_FAULTS = 'mknod-helper-only=1';
+  const agent = new AgentProcess(['--socket', t.socket, '--policies', t.policies, '--dataplane-threads', '1']);
+  if (faults === undefined) delete process.env.WASMSUP_TEST_FAULTS; else process.env.WASMSUP_TEST_FAULTS = faults;
+  const runc = findTool('runc')!;
+  const running: Promise<ContainerResult>[] = [];
+  const rootfses: string[] = [];
+  try {
+    const agentPid = await agent.ready();
+    const seccomp = ociConfig(t.policies, t.socket);
+    const script = (name: string) => [
+      `mknod /tmp/${name}-1 c 1 3; echo one=$?`,
+      'touch /tmp/first-done',
+      'while [ ! -e /tmp/go ]; do sleep 0.1; done',
+      `mknod /tmp/${name}-2 c 1 3; echo two=$?`,
+      'touch /tmp/second-done',
+      'while [ ! -e /tmp/go2 ]; do sleep 0.1; done',
+      `mknod /tmp/${name}-3 c 1 3; echo three=$?`,
+    ].join('\n');
+    for (const name of ['a', 'b']) {
+      const { bundle, rootfs } = makeBundle(t.bundleDir(), { args: ['sh', '-c', script(name)], seccomp });
+      rootfses.push(rootfs);
+      running.push(runContainer(runc, t.state, bundle, `wasmsup-shared-helper-${process.pid}-${name}`, { timeoutMs: 120_000 }));
+    }
+    for (const rootfs of rootfses) await eventually(() => existsSync(join(rootfs, 'tmp', 'first-done')), 'the first mknods', 30_000);
+    const helpers = helpersOf(agentPid);
+    assert.is(helpers.length, 1, `one thread, one helper: ${helpers.join(' ')}`);
+    killPid(helpers[0], 'SIGSTOP');
+    const mark = agent.log.length;
+    writeFileSync(join(rootfses[0]!, 'tmp', 'go'), '');
+    await agent.waitFor(/privileged helper was killed .*started a new one for its 2 container\(s\)/, mark, 30_000);
+    await eventually(() => existsSync(join(rootfses[0]!, 'tmp', 'second-done')), 'a\'s second mknod answered');
+    // b's second and both third mknods: served by the new helper.
+    writeFileSync(join(rootfses[1]!, 'tmp', 'go'), '');
+    await eventually(() => existsSync(join(rootfses[1]!, 'tmp', 'second-done')), 'b\'s second mknod answered');
+    for (const rootfs of rootfses) writeFileSync(join(rootfs, 'tmp', 'go2'), '');
+    const [a, b] = await Promise.all(running);
+    assert.is(a!.code, 0, a!.stderr);
+    assert.is(b!.code, 0, b!.stderr);
+    assert.match(a!.stdout, /^one=0$/m);
+    assert.match(a!.stdout, /^two=[1-9]\d*$/m, `the call in hand when the helper stopped answering fails: ${a!.stdout}`);
+    assert.match(a!.stdout, /^three=0$/m, a!.stdout);
+    assert.equal(b!.stdout.trim().split('\n'), ['one=0', 'two=0', 'three=0']);
+    const now = helpersOf(agentPid);
+    assert.is(now.length, 1, `the stopped helper is gone, one new one serves: ${now.join(' ')}`);
+    assert.is.not(now[0], helpers[0]);
+  } finally {
+    for (const rootfs of rootfses) for (const f of ['go', 'go2']) { try { writeFileSync(join(rootfs, 'tmp', f), ''); } catch { /* gone */ } }
+    await Promise.allSettled(running);
+    killPid(agent.child.pid);
+    t.tmp.cleanup();
+  }
+});
+
 test.run();
