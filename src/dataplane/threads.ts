@@ -59,6 +59,16 @@ class DataPlaneThread {
     public helper: Helper | null,
   ) {}
 
+  /**
+   * A thread keeps the process alive exactly while it serves a listener (as a worker of its own
+   * did): an agent that handed over its other containers must not exit while it still serves one it
+   * kept, nor be held up by idle threads once it serves none.
+   */
+  updateRef(): void {
+    if (this.dead) return;
+    if (this.slots.size > 0) this.worker.ref(); else this.worker.unref();
+  }
+
   post(message: ThreadControlMessage): void {
     if (this.dead) return;
     this.worker.postMessage(message);
@@ -100,10 +110,11 @@ export class DataPlaneThreads {
     const thread = this.pick();
     const id = this.nextId++;
     thread.slots.set(id, events);
+    thread.updateRef();
     thread.post({ type: 'add', id, listener });
     return {
       send: (message) => { if (thread.slots.has(id)) thread.post({ type: 'to', id, message }); },
-      release: () => { thread.slots.delete(id); },
+      release: () => { thread.slots.delete(id); thread.updateRef(); },
     };
   }
 
@@ -139,7 +150,7 @@ export class DataPlaneThreads {
       if (helper) releaseHelper(helper);
       throw e;
     }
-    // Never what keeps the process alive: the agent's own work (its socket, its containers) does.
+    // Idle until it serves a listener (updateRef).
     worker.unref();
     const thread = new DataPlaneThread(worker, wakeFd, helper);
     this.threads.push(thread);
@@ -156,7 +167,7 @@ export class DataPlaneThreads {
       const events = thread.slots.get(id);
       if (events === undefined) return;
       if (message.type === 'ready') thread.ready = true;
-      if (message.type === 'failed') { thread.slots.delete(id); events.failed(message.reason); return; }
+      if (message.type === 'failed') { thread.slots.delete(id); thread.updateRef(); events.failed(message.reason); return; }
       if (message.type !== 'helper-lost' && message.type !== 'helper-replaced') events.message(message);
     });
     worker.on('error', (e) => {
