@@ -96,17 +96,11 @@ export class DataPlaneThreads {
   attach(listener: ServedListenerConfig, events: SlotEvents): ThreadSlot {
     if (this.closed) throw new Error('the data-plane threads have been stopped');
     // All of them with the first container, so that the next ones find them up and are spread over
-    // them from the start (and one that failed is replaced with the next container); at least one
-    // must run.
-    while (this.threads.length < this.max) {
-      try {
-        this.start();
-      } catch (e) {
-        if (this.threads.length === 0) throw e;
-        log('warn', `cannot start another data-plane thread: ${(e as Error).message}`);
-        break;
-      }
-    }
+    // them from the start (a container that arrives before its thread is up waits for it; spreading
+    // matters more: it spreads what one container's slow emulation holds up). One that failed is
+    // replaced with the next container. At least one must run.
+    if (this.threads.length === 0) this.start();
+    this.topUp();
     const thread = this.pick();
     const id = this.nextId++;
     thread.slots.set(id, events);
@@ -116,6 +110,18 @@ export class DataPlaneThreads {
       send: (message) => { if (thread.slots.has(id)) thread.post({ type: 'to', id, message }); },
       release: () => { thread.slots.delete(id); thread.updateRef(); },
     };
+  }
+
+  /** Starts threads up to the maximum. */
+  private topUp(): void {
+    while (this.threads.length < this.max && !this.closed) {
+      try {
+        this.start();
+      } catch (e) {
+        log('warn', `cannot start another data-plane thread: ${(e as Error).message}`);
+        return;
+      }
+    }
   }
 
   /**
