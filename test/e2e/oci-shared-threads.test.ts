@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { TEST_POLICY } from '../support/wasmsup.js';
+import { TEST_POLICY, runWasmsup, tempDir } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import { AgentProcess, agentSetup, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer, type ContainerResult } from '../support/oci.js';
 import { freePort, scrape, valueOf } from '../support/exposition.js';
@@ -168,6 +168,19 @@ test('agent --dataplane-threads 1: a shared helper that stops answering is kille
     killPid(agent.child.pid);
     t.tmp.cleanup();
   }
+});
+
+test('agent --dataplane-threads: anything but a whole number from 1 to 1024 is a one-line usage error, no socket bound', async () => {
+  const t = tempDir();
+  try {
+    for (const bad of ['0', '1025', 'two', '1.5']) {
+      const socket = join(t.path, 'a.sock');
+      const r = await runWasmsup(['agent', '--socket', socket, '--policies', t.path, '--dataplane-threads', bad]);
+      assert.is(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n'), [`wasmsup: agent: --dataplane-threads: "${bad}" is not a whole number from 1 to 1024`]);
+      assert.not.ok(existsSync(socket));
+    }
+  } finally { t.cleanup(); }
 });
 
 test.run();
