@@ -100,6 +100,22 @@ test(`agent --dataplane-threads 2: ${CONTAINERS} runc containers at once, each i
     assert.not.ok(results[0]!.stdout.includes('second'), 'the killed container did not go on');
     for (const id of ids.slice(1)) await agent.waitFor(new RegExp(`container ${id}: released`), mark);
     assert.is(helpersOf(agentPid).length, 2, 'the helpers stay for the next containers');
+
+    // Nothing a served container held is left behind: five more, served and released, leave the
+    // agent with the fds it had before them.
+    const fdsBefore = readdirSync(`/proc/${agentPid}/fd`).length;
+    mark = agent.log.length;
+    const more = [];
+    for (let i = 0; i < 5; i++) {
+      const { bundle } = makeBundle(t.bundleDir(), {
+        args: ['sh', '-c', 'echo $PPID'], seccomp, annotations: { 'io.wasmsup.config.json-reader': '{"n": 7}' },
+      });
+      more.push(runContainer(runc, t.state, bundle, `wasmsup-shared-${process.pid}-more-${i}`));
+    }
+    for (const r of await Promise.all(more)) assert.equal([r.code, r.stdout.trim()], [0, '4242'], r.stderr); // the reloaded set's first policy
+    await eventually(() => (agent.log.slice(mark).match(/: released/g) ?? []).length === 5, 'the five released');
+    await eventually(() => readdirSync(`/proc/${agentPid}/fd`).length === fdsBefore,
+      `the agent's fds back to ${fdsBefore} (now ${readdirSync(`/proc/${agentPid}/fd`).length})`);
     assert.not.ok(agent.log.match(/data plane failed/), agent.log);
   } finally {
     for (const rootfs of rootfses) { try { if (existsSync(join(rootfs, 'tmp'))) writeFileSync(join(rootfs, 'tmp', 'go'), ''); } catch { /* gone */ } }
