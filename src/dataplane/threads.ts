@@ -1,6 +1,6 @@
-// The OCI agent's fixed set of data-plane threads (--dataplane-threads, default one per CPU), each
-// serving many containers' listeners (multiplex-worker.ts) with one V8 isolate and one privileged
-// helper between them. They all start with the first container and then stay; a new container is
+// The OCI agent's fixed set of data-plane threads (--dataplane-threads, default one per CPU up to
+// DEFAULT_MAX_THREADS), each serving many containers' listeners (multiplex-worker.ts) with one V8
+// isolate and one privileged helper between them. They all start with the first container and then stay; a new container is
 // assigned to the least loaded one: starting it then costs a message and its policies' instantiation
 // from modules already compiled, no new thread or process.
 //
@@ -21,6 +21,13 @@ import type { DataPlaneThreadConfig, ThreadControlMessage, ThreadMessage } from 
 
 const require = createRequire(import.meta.url);
 
+/**
+ * The default's cap. Each thread costs an isolate and a helper (~11 MiB) whatever it serves, and one
+ * thread answers far more calls than a node's containers make (docs/performance.md, (e)): on a
+ * 64-CPU node one per CPU would cost more than the containers themselves.
+ */
+export const DEFAULT_MAX_THREADS = 4;
+
 /** How a DataPlane hears of its listener on a shared thread. */
 export interface SlotEvents {
   /** The listener's own messages: ready, done, reloaded, reload-failed, log. */
@@ -37,7 +44,7 @@ export interface ThreadSlot {
 }
 
 export interface DataPlaneThreadsOptions {
-  /** The most threads (default: one per CPU). */
+  /** The most threads (default: one per CPU, at most DEFAULT_MAX_THREADS). */
   threads?: number;
   /** Start a privileged helper (native/helper.c) with each thread; only root can use one. */
   privilegedHelper: boolean;
@@ -83,7 +90,7 @@ export class DataPlaneThreads {
   private closed = false;
 
   constructor(private readonly opts: DataPlaneThreadsOptions) {
-    this.max = Math.max(1, opts.threads ?? availableParallelism());
+    this.max = Math.max(1, opts.threads ?? Math.min(availableParallelism(), DEFAULT_MAX_THREADS));
   }
 
   /** Threads running now. */

@@ -2,7 +2,7 @@
 // linux.seccomp.listenerPath is our socket connects once per container and sends the container process
 // state with the container's seccomp listener; each container then gets its own data plane (its own
 // policy instances, primitives and counters) on one of a fixed set of shared data-plane threads
-// (src/dataplane/threads.ts: one per CPU, or --dataplane-threads; each with one privileged helper),
+// (src/dataplane/threads.ts: one per CPU up to 4, or --dataplane-threads; each with one privileged helper),
 // released when its listener hangs up. The main thread is the control plane: it adopts containers, reloads policies on SIGHUP,
 // prints stats on SIGUSR1, and on SIGUSR2 hands every container to a freshly started agent process
 // (an upgrade that drops nothing).
@@ -57,7 +57,7 @@ export interface AgentOptions {
   passAnnotations?: readonly string[];
   /** --container-config: the policies a container may configure for itself; null = all of them. */
   containerConfig?: readonly string[] | null;
-  /** --dataplane-threads: the most data-plane threads the containers share (default: one per CPU). */
+  /** --dataplane-threads: the most data-plane threads the containers share (default: one per CPU, at most 4). */
   dataPlaneThreads?: number;
 }
 
