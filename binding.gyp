@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/args.cc",
         "native/as_caller.c",
+        "native/as_caller_ops.c",
         "native/bpf.cc",
         "native/errors.cc",
         "native/fdinfo.cc",
@@ -15,6 +16,7 @@
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",
+        "native/sched.cc",
         "native/signals.cc",
         "native/socket.cc",
         "native/sysinfo.cc",
@@ -48,7 +50,9 @@
         "native/helper_impersonator.c",
         "native/helper_mknod.c",
         "native/helper_setxattr.c",
-        "native/as_caller.c"
+        "native/helper_as_caller.c",
+        "native/as_caller.c",
+        "native/as_caller_ops.c"
       ],
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra"]

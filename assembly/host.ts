@@ -44,3 +44,11 @@ export declare function config_refuse(ptr: usize, len: i32): void;
 /** Copies up to `cap` bytes of the identity JSON to `dst`; its whole length. */
 @external("wasmsup", "identity")
 export declare function identity(dst: usize, cap: i32): i32;
+
+/**
+ * Stages `len` bytes at `src` to be written into the caller's out-buffer in argument `arg`, at
+ * `offset`, if the decision is RETURN; 0 or -errno (-EINVAL: not an out-buffer of this call, or beyond
+ * its declared size; -ENOSPC: the stage is full). Added within abi 1.
+ */
+@external("wasmsup", "write_out")
+export declare function write_out(arg: i32, offset: i32, src: usize, len: i32): i32;

@@ -1,5 +1,5 @@
 // The wasmsup policy SDK, imported by policies as "wasmsup". See docs/writing-policies.md.
-export { Notification, Decision, Primitive, Containment, Arch, noOpinion, continueCall, allow, fail, killWorkload, freezeWorkload, returnValue, emulate, emulateOpen, emulateSysinfo, SysinfoSource } from "./notification";
+export { Notification, Decision, Primitive, Containment, Arch, noOpinion, continueCall, allow, fail, killWorkload, freezeWorkload, returnValue, emulate, emulateOpen, emulateSysinfo, SysinfoSource, emulateSched, SchedPolicy } from "./notification";
 export { Errno } from "./errno";
 export { Creds, Cap, UNMAPPED_ID } from "./creds";
 export { readBytes, readString, readU32, readI32, readU64, readStruct, bytesEqual, bytesEqualBytes, bytesStartWith } from "./target";
@@ -12,3 +12,5 @@ export { OpenHow, CloneArgs, readExtensibleStruct, O, Resolve, Clone } from "./s
 export { FdInfo, AddressFamily, FsMagic } from "./fdinfo";
 export { Json, JsonKind, JSON_MAX_DEPTH } from "./json";
 export { configuration, refuse, identity } from "./config";
+export { writeOut, writeOutBytes } from "./out";
+export { asCaller, AsCaller } from "./as-caller";

@@ -79,6 +79,16 @@ export namespace Primitive {
   export const BPF: i32 = 4;
   /** sysinfo(2) answered with the workload's uptime, task count and memory cgroup limits. */
   export const SYSINFO: i32 = 5;
+  /**
+   * A filesystem call (mkdir, mknod, symlink, link, unlink, rmdir, rename, chown, chmod, the xattrs...)
+   * performed by the host exactly as the caller would, plus the capabilities the policy lends: see `asCaller()`.
+   */
+  export const AS_CALLER: i32 = 6;
+  /**
+   * sched_setscheduler/sched_setparam/sched_setattr performed by the host with its CAP_SYS_NICE for the
+   * workload's root, on a thread of the workload, within a ceiling (see `emulateSched`).
+   */
+  export const SCHED: i32 = 8;
 }
 
 /** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */
@@ -174,6 +184,32 @@ export namespace SysinfoSource {
 export function emulateSysinfo(sources: u32 = 0): i32 {
   store<u32>(BLOCK + OPERANDS, sources);
   return emulate(Primitive.SYSINFO);
+}
+
+/** Scheduling policies (`SCHED_*`), as bits of `emulateSched`'s allowed set: bit N allows policy N. */
+export namespace SchedPolicy {
+  export const OTHER: u32 = 1 << 0;
+  export const FIFO: u32 = 1 << 1;
+  export const RR: u32 = 1 << 2;
+  export const BATCH: u32 = 1 << 3;
+  export const IDLE: u32 = 1 << 5;
+  export const DEADLINE: u32 = 1 << 6;
+}
+
+/**
+ * Ask the host to perform sched_setscheduler, sched_setparam or sched_setattr with its own CAP_SYS_NICE
+ * (Primitive.SCHED; docs/policy-abi.md, section 4), within a ceiling: the policies `allowed`
+ * (SchedPolicy bits), an RT priority (SCHED_FIFO, SCHED_RR) of at most `maxRtPriority` (0..99), a nice
+ * value (sched_setattr, SCHED_OTHER and SCHED_BATCH) of at least `minNice` (-20..19). The host checks
+ * the caller (the workload's user namespace, CAP_SYS_NICE effective there) and the target (a thread of
+ * the workload, in the caller's pid namespace) itself; anything outside the ceiling or those checks is
+ * continued, and the kernel answers with the caller's own privileges.
+ */
+export function emulateSched(allowed: u32, maxRtPriority: i32, minNice: i32): i32 {
+  store<u32>(BLOCK + OPERANDS, allowed);
+  store<i32>(BLOCK + OPERANDS + 4, maxRtPriority);
+  store<i32>(BLOCK + OPERANDS + 8, minNice);
+  return emulate(Primitive.SCHED);
 }
 
 /** Ask the host to perform emulation `primitive` (see `Primitive`). */

@@ -106,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSignals(env, exports);
   RegisterWatch(env, exports);
   RegisterImpersonate(env, exports);
+  RegisterSched(env, exports);
   return exports;
 }
 

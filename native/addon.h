@@ -18,6 +18,7 @@ void RegisterInterrupt(Napi::Env env, Napi::Object exports);
 void RegisterSignals(Napi::Env env, Napi::Object exports);
 void RegisterWatch(Napi::Env env, Napi::Object exports);
 void RegisterImpersonate(Napi::Env env, Napi::Object exports);
+void RegisterSched(Napi::Env env, Napi::Object exports);
 
 }  // namespace wasmsup
 

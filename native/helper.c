@@ -21,6 +21,7 @@ static int serve_one(struct helper *h, ssize_t length, const int *fds, size_t nf
   if (truncated || nfds > WIRE_MAX_REQUEST_FDS) return EINVAL;
   int err = wire_parse_request(h->message, (size_t)length, fds, nfds, &h->request);
   if (err != 0) return err;
+  if (h->request.op == OP_AS_CALLER) return serve_as_caller(h, &h->request);
   return h->request.op == OP_SETXATTR ? serve_setxattr(h, &h->request) : serve_mknod(h, &h->request);
 }
 

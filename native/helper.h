@@ -9,6 +9,7 @@
  *   helper_impersonator.c  an impersonator's own loop (in the child, as the caller)
  *   helper_mknod.c         MKNOD: the caller's view, then the create step
  *   helper_setxattr.c      SETXATTR: the caller's check, then the helper's own setxattr
+ *   helper_as_caller.c     AS_CALLER: the caller's own call, then the lend step
  * The privileged steps themselves are the "as the caller" core's (native/as_caller.h), shared with
  * the addon. Only main and a forked child's top level exit; everything else returns an errno.
  */
@@ -104,6 +105,10 @@ typedef void child_act(int sock, const struct helper_request *req, const void *c
  * errno and the fd it passed back (or -1), or EPERM when it gave no answer. */
 int run_impersonating_child(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
                             int *fd, int *setgid);
+/* The same with up to `max_fds` fds passed back (fds[0..*nfds), the receiver's to close) and the
+ * answer's second word in *word. */
+int run_impersonating_child_fds(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
+                                int *fds, size_t max_fds, size_t *nfds, int *word);
 
 /* helper_pool.c */
 void helper_pool_watch_children(void);
@@ -122,5 +127,8 @@ int serve_mknod(struct helper *h, const struct helper_request *req);
 
 /* helper_setxattr.c */
 int serve_setxattr(struct helper *h, const struct helper_request *req);
+
+/* helper_as_caller.c */
+int serve_as_caller(struct helper *h, const struct helper_request *req);
 
 #endif

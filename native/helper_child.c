@@ -43,7 +43,18 @@ int wait_for(pid_t pid) {
 
 int run_impersonating_child(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
                             int *fd, int *setgid) {
-  *fd = -1;
+  size_t nfds;
+  int word;
+  int err = run_impersonating_child_fds(h, req, act, context, fd, 1, &nfds, &word);
+  if (nfds == 0) *fd = -1;
+  if (setgid != NULL) *setgid = word;
+  return err;
+}
+
+int run_impersonating_child_fds(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
+                                int *fds, size_t max_fds, size_t *nfds, int *word) {
+  *nfds = 0;
+  *word = SETGID_UNKNOWN;
   if (helper_own_credentials(h) != 0) return EPERM; /* the child starts from the helper's own */
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
@@ -74,12 +85,10 @@ int run_impersonating_child(struct helper *h, const struct helper_request *req, 
     return IMPERSONATOR_WEDGED_ERRNO;
   }
   int status = wait_for(pid);
-  int err = wire_receive_answer(pair[0], MSG_DONTWAIT, fd, setgid);
+  int err = wire_receive_answer_fds(pair[0], MSG_DONTWAIT, fds, max_fds, nfds, word);
   close(pair[0]);
   if (err < 0) {
     fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
     return EPERM;
   }
   return err;

@@ -66,10 +66,24 @@ static int raise_permitted(void) {
   return as_caller_capset(caps);
 }
 
+/*
+ * The helper's own user namespace, looked up once while /proc/self is still the helper's: after
+ * as_caller_enter_root a child sees the caller's root, whose /proc (a container's, of another pid
+ * namespace) has no /proc/self for it, and a caller in the helper's own namespace (a container
+ * without a user namespace) would be sent to setns() into it: EINVAL.
+ */
+static struct stat own_userns;
+static int own_userns_known;
+
+static void note_own_user_namespace(void) {
+  if (!own_userns_known && stat("/proc/self/ns/user", &own_userns) == 0) own_userns_known = 1;
+}
+
 int same_user_namespace_as_helper(int userns_fd) {
-  struct stat theirs, ours;
-  if (fstat(userns_fd, &theirs) < 0 || stat("/proc/self/ns/user", &ours) < 0) return 0;
-  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+  struct stat theirs;
+  note_own_user_namespace();
+  if (!own_userns_known || fstat(userns_fd, &theirs) < 0) return 0;
+  return theirs.st_ino == own_userns.st_ino && theirs.st_dev == own_userns.st_dev;
 }
 
 /* Irreversible and process-wide (glibc's set*id), hence only ever in a forked, single-threaded child. */
@@ -93,6 +107,7 @@ int become_identity(const struct helper_request *req) {
 
 int become_caller(const struct helper_request *req) {
   const char *failed;
+  note_own_user_namespace(); /* before the caller's root hides our /proc/self */
   int err = as_caller_enter_root(req->root_fd, &failed);
   if (err != 0) return err;
   if (req->start_fd >= 0 && fchdir(req->start_fd) < 0) return errno;

@@ -1,5 +1,5 @@
 /*
- * SETXATTR: a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW for
+ * SETXATTR (and removexattr of the same names, XATTR_REMOVE_REQUEST): a child takes on the caller, resolves the path once inside its root (O_PATH, O_NOFOLLOW for
  * lsetxattr; no magic links) and checks what the kernel would check for the caller's setxattr, its
  * namespace's CAP_SYS_ADMIN standing in for the initial one's only over inodes that namespace maps
  * (setxattr_child). It passes the O_PATH fd back and the helper itself, with CAP_SYS_ADMIN in the
@@ -106,14 +106,19 @@ int serve_setxattr(struct helper *h, const struct helper_request *req) {
   if (err == 0) {
     /* The helper's own credentials: CAP_SYS_ADMIN in the initial user namespace, which trusted.*
      * requires. The inode is the one the caller-impersonating child found, not a path re-resolved. */
+    const int remove = req->xattr_flags == XATTR_REMOVE_REQUEST;
     if (req->target_fd >= 0) {
-      if (fsetxattr(target, req->name, req->value, req->value_length, (int)req->xattr_flags) < 0) err = errno;
+      if ((remove ? fremovexattr(target, req->name) : fsetxattr(target, req->name, req->value, req->value_length, (int)req->xattr_flags)) < 0) {
+        err = errno;
+      }
     } else {
       /* An O_PATH fd is refused by fsetxattr and setxattrat(AT_EMPTY_PATH), but its /proc/self/fd
        * magic link reaches the inode itself (a symlink's own, for lsetxattr's O_NOFOLLOW fd). */
       char link[48];
       snprintf(link, sizeof link, "/proc/self/fd/%d", target);
-      if (setxattr(link, req->name, req->value, req->value_length, (int)req->xattr_flags) < 0) err = errno;
+      if ((remove ? removexattr(link, req->name) : setxattr(link, req->name, req->value, req->value_length, (int)req->xattr_flags)) < 0) {
+        err = errno;
+      }
     }
   }
   if (opened >= 0) close(opened);

@@ -32,8 +32,16 @@
  *   Ids are as seen from the helper's user namespace (that of the supervisor).
  *
  *   SETXATTR's reinterpreted words: xattr_flags is XATTR_CREATE (1) | XATTR_REPLACE (2) as the caller
- *   passed them; at_flags is AT_SYMLINK_NOFOLLOW (0x100: lsetxattr) or AT_EMPTY_PATH (0x1000:
+ *   passed them, or XATTR_REMOVE_REQUEST (4) alone for removexattr (value_length 0); at_flags is AT_SYMLINK_NOFOLLOW (0x100: lsetxattr) or AT_EMPTY_PATH (0x1000:
  *   fsetxattr, no path) or 0 (setxattr).
+ *
+ * OP_AS_CALLER (a call performed as the caller, native/as_caller_ops.h), after the path (path_length
+ * 0 for the f* and AT_EMPTY_PATH forms; mode and dev as MKNOD's, the call's mode for MKDIR/CHMOD):
+ *     ..    u32 x 13        AS_CALLER_WIRE_* words below (op, flags, ids, lend, fd mask, lengths)
+ *     ..    path2_length    path2, no NUL (0..4095: rename/link's new path, symlink's linkpath)
+ *     ..    name_length     xattr name, no NUL (0..255)
+ *     ..    value_length    xattr value (0..65536)
+ *   SCM_RIGHTS: root_fd, userns_fd, then start_fd, start2_fd, target_fd as the fd mask says.
  *
  * Response, one message: i32, the errno the caller must see (0 = done).
  *
@@ -60,6 +68,7 @@
 
 #define OP_MKNOD 1
 #define OP_SETXATTR 2
+#define OP_AS_CALLER 3
 
 /* Byte offsets of the request's header fields. */
 enum {
@@ -81,9 +90,30 @@ enum {
 #define WIRE_MAX_PATH_LENGTH 4095 /* PATH_MAX less the NUL */
 #define XATTR_NAME_LIMIT 255      /* the kernel's XATTR_NAME_MAX */
 #define XATTR_VALUE_LIMIT 255     /* the supervisor only ever sets short overlayfs values */
-#define WIRE_MAX_REQUEST_BYTES \
-  (WIRE_HEADER_BYTES + 4 * WIRE_MAX_GROUPS + WIRE_MAX_PATH_LENGTH + 8 + XATTR_NAME_LIMIT + XATTR_VALUE_LIMIT)
-#define WIRE_MAX_REQUEST_FDS 3
+/* OP_AS_CALLER's words after the path (AS_CALLER_WIRE_*), then path2, name and value. */
+enum {
+  AS_CALLER_WIRE_OP,
+  AS_CALLER_WIRE_FLAGS,
+  AS_CALLER_WIRE_RENAME_FLAGS,
+  AS_CALLER_WIRE_UID,      /* as the caller's user namespace names it (the caller's own argument) */
+  AS_CALLER_WIRE_GID,
+  AS_CALLER_WIRE_HOST_UID, /* the same mapped into the helper's namespace (the lend step's), or -1 */
+  AS_CALLER_WIRE_HOST_GID,
+  AS_CALLER_WIRE_XATTR_FLAGS,
+  AS_CALLER_WIRE_LEND,     /* capabilities lent, low word (bits 0..31) */
+  AS_CALLER_WIRE_FD_MASK,  /* which fds follow root and userns: 1 start, 2 start2, 4 target, in that order */
+  AS_CALLER_WIRE_PATH2_LENGTH,
+  AS_CALLER_WIRE_NAME_LENGTH,
+  AS_CALLER_WIRE_VALUE_LENGTH,
+  AS_CALLER_WIRE_WORDS
+};
+#define AS_CALLER_VALUE_LIMIT 65536 /* the kernel's XATTR_SIZE_MAX */
+#define WIRE_MAX_REQUEST_BYTES                                                                                 \
+  (WIRE_HEADER_BYTES + 4 * WIRE_MAX_GROUPS + WIRE_MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + WIRE_MAX_PATH_LENGTH + \
+   XATTR_NAME_LIMIT + AS_CALLER_VALUE_LIMIT)
+#define WIRE_MAX_REQUEST_FDS 5
+/* SETXATTR's xattr_flags bit asking for removexattr of the name (value_length 0); never a kernel bit. */
+#define XATTR_REMOVE_REQUEST 4
 
 /* One request of either op, checked; the fields after target_fd are SETXATTR's. */
 struct helper_request {
@@ -98,7 +128,11 @@ struct helper_request {
   int target_fd;                     /* SETXATTR with AT_EMPTY_PATH: the caller's open file; else -1 */
   uint32_t xattr_flags, at_flags, name_length, value_length;
   char name[XATTR_NAME_LIMIT + 1];
-  unsigned char value[XATTR_VALUE_LIMIT];
+  unsigned char value[AS_CALLER_VALUE_LIMIT];
+  /* OP_AS_CALLER only */
+  uint32_t call_op, call_flags, rename_flags, call_uid, call_gid, host_uid, host_gid, lend;
+  int start2_fd; /* -1 when path2 is absolute or there is none */
+  char path2[WIRE_MAX_PATH_LENGTH + 1];
 };
 
 /* Checks every field of one received message and fills req (the fds are only borrowed). 0 or the
@@ -153,5 +187,9 @@ void wire_send_answer(int sock, int err, int setgid, int fd);
 /* Receives an answer: its err, *fd the fd it carried or -1 (any more are closed), *setgid (when not
  * NULL) its SETGID_* word. -1 when there is none: the child died or said nothing. */
 int wire_receive_answer(int sock, int flags, int *fd, int *setgid);
+/* The same with up to `max_fds` fds (any more are closed; none are kept when it returns -1). */
+int wire_receive_answer_fds(int sock, int flags, int *fds, size_t max_fds, size_t *nfds, int *word);
+/* Sends an answer with fds[0..nfds). */
+void wire_send_answer_fds(int sock, int err, int word, const int *fds, size_t nfds);
 
 #endif

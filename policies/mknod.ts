@@ -12,8 +12,8 @@
 // "devices" replaces the default list below; a "b MAJOR:MINOR" entry is refused unless "allowBlock"
 // is true, so that letting a container create a disk's node is never a typo.
 import {
-  Cap, Creds, Json, JsonKind, LogLevel, Notification, Primitive, S_IFBLK, S_IFCHR, S_IFMT, Sys,
-  arg, continueCall, devMajor, devMinor, emulate, intercept, log, refuse,
+  Cap, Creds, Json, JsonKind, LogLevel, Notification, S_IFBLK, S_IFCHR, S_IFMT, Sys,
+  arg, asCaller, continueCall, devMajor, devMinor, intercept, log, refuse,
 } from "wasmsup";
 
 export function interest(): void {
@@ -129,5 +129,6 @@ export function decide(): i32 {
   if (Creds.inSupervisorUserns) return continueCall();
   // Only the workload's root (its user namespace, CAP_MKNOD effective) gets what LXD would give it.
   if (!Creds.inWorkloadUserns || !Creds.hasCap(Cap.MKNOD)) return continueCall();
-  return emulate(Primitive.MKNOD);
+  // The host creates the node as this caller, lending it only the CAP_MKNOD of the initial namespace.
+  return asCaller().lend(1 << Cap.MKNOD).emulate();
 }

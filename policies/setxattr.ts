@@ -31,6 +31,10 @@ export function interest(): void {
   intercept(Sys.setxattr).when(arg(3).eq(1)).and(arg(4).le(3));
   intercept(Sys.lsetxattr).when(arg(3).eq(1)).and(arg(4).le(3));
   intercept(Sys.fsetxattr).when(arg(3).eq(1)).and(arg(4).le(3));
+  // Removing what it may set: the same names, the same checks (the host's SETXATTR primitive).
+  intercept(Sys.removexattr);
+  intercept(Sys.lremovexattr);
+  intercept(Sys.fremovexattr);
 }
 
 export function configure(config: Json | null): bool {
@@ -63,10 +67,18 @@ export function decide(): i32 {
   let i = 0;
   while (i < names.length && !bytesEqualBytes(NAME, n, changetype<usize>(names[i]), names[i].byteLength)) i++;
   if (i == names.length) return continueCall();
+  // removexattr: a name it may set is enough (there is no value); the host re-checks everything.
+  const sys = Notification.sys;
+  if (sys == Sys.removexattr || sys == Sys.lremovexattr || sys == Sys.fremovexattr) return emulateFor();
   const value = values[i];
   if (readBytes(Notification.arg(2), VALUE, value.byteLength) != value.byteLength
     || !bytesEqualBytes(VALUE, value.byteLength, changetype<usize>(value), value.byteLength)) return continueCall();
 
+  return emulateFor();
+}
+
+/** The workload's root (CAP_SYS_ADMIN effective in its user namespace) gets the host's SETXATTR. */
+function emulateFor(): i32 {
   if (Creds.load() != 0) return continueCall();
   // In the supervisor's (initial) user namespace the kernel's own CAP_SYS_ADMIN check is the real one.
   if (Creds.inSupervisorUserns) return continueCall();

@@ -14,6 +14,7 @@ import { inspectorSignalRisk } from './signals.js';
 import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 import type { MetricsAddress } from './metrics/address.js';
 import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
+import { parseMaxLend } from './dataplane/as-caller-operands.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -21,7 +22,7 @@ const USAGE = `usage:
   wasmsup run [--policy FILE [--policy-config FILE.json]]... [--policies DIR] [--label TEXT] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
               [--no-new-privs] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
               [--no-sync-wake-up] [--wait-killable | --no-wait-killable] [--kill-on-exit]
-              [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
+              [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--max-lend CAP,...] [--audit FILE] [--metrics [HOST:]PORT]
               [--log-level LEVEL] [--log-format text|json] -- CMD [ARGS...]
   wasmsup build SRC.ts [-o OUT.wasm]
   wasmsup check [--policy-memory MIB] FILE.wasm...
@@ -29,7 +30,7 @@ const USAGE = `usage:
   wasmsup agent [--socket PATH] [--policies DIR] [--pass-annotation KEY]... [--container-config all|none|NAME,...]
                 [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
                 [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
-                [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--audit FILE] [--metrics [HOST:]PORT]
+                [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--max-lend CAP,...] [--audit FILE] [--metrics [HOST:]PORT]
                 [--dataplane-threads N]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help
@@ -47,6 +48,10 @@ is never interrupted by a signal; --wait-killable requires it, --no-wait-killabl
 it; the default), fail (--fail-errno), kill or freeze (fail it, then kill or freeze the whole workload
 or container; docs/oci.md). A container may choose its own with the io.wasmsup.default-action
 annotation or a default-action= item in listenerMetadata.
+
+--max-lend CAP[,CAP...]: the capabilities a policy may lend to a call the host performs as its caller
+(AS_CALLER, docs/security.md), e.g. mknod,chown,fowner; none for nothing. A call lent more fails
+closed with a log line. Default: mknod (what the shipped mknod policy lends).
 
 Configuration (docs/policies.md): NAME.json beside NAME.wasm in --policies DIR, --policy-config FILE for
 the --policy before it; per container the io.wasmsup.config.NAME annotation or a config.NAME= item in
@@ -88,14 +93,22 @@ function parseCount(command: string, flag: string, text: string, min: number, ma
 }
 
 /** --policy-fuel, --policy-memory (MiB → 64 KiB pages), --max-traps; undefined = the default. */
-export function parseLimits(command: string, values: Record<string, unknown>): { fuel?: number; maximumPages?: number; maxTraps?: number } {
+export function parseLimits(command: string, values: Record<string, unknown>): { fuel?: number; maximumPages?: number; maxTraps?: number; maxLend?: number } {
   const fuel = values['policy-fuel'] as string | undefined;
+  const lend = values['max-lend'] as string | undefined;
+  let maxLend: number | undefined;
+  try {
+    maxLend = lend === undefined ? undefined : parseMaxLend(lend);
+  } catch (e) {
+    throw new CliError(`${command}: --max-lend: ${(e as Error).message}`);
+  }
   const memory = values['policy-memory'] as string | undefined;
   const traps = values['max-traps'] as string | undefined;
   return {
     fuel: fuel === undefined ? undefined : parseCount(command, 'policy-fuel', fuel, 1000, 0x7fffffff),
     maximumPages: memory === undefined ? undefined : parseCount(command, 'policy-memory', memory, 1, 4096) * 16,
     maxTraps: traps === undefined ? undefined : parseCount(command, 'max-traps', traps, 0, 1_000_000),
+    maxLend,
   };
 }
 

@@ -96,6 +96,12 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
+  /** SCHED's operands: allowed policies (bit N = SCHED_* N), highest RT priority, lowest nice (i32); reserved from 28. */
+  SCHED_POLICIES: 25, SCHED_MAX_RT_PRIORITY: 26, SCHED_MIN_NICE: 27, SCHED_RESERVED: 28,
+  /** AS_CALLER's operands (src/dataplane/as-caller-operands.ts): lent capabilities, what is replaced, the replacement block. */
+  AS_CALLER_LEND_LO: 25, AS_CALLER_LEND_HI: 26, AS_CALLER_REPLACE: 27, AS_CALLER_BLOCK: 28,
+  /** AS_CALLER's reserved words (bytes 116..128), which must be zero. */
+  AS_CALLER_RESERVED: 29,
   WORDS: 32,
 } as const;
 

@@ -168,6 +168,17 @@ export interface NativeBinding {
   /** sysinfo(2) into out[0..14): uptime, loads×3 (raw), totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs, totalhigh, freehigh, mem_unit. */
   sysinfo(out: Float64Array): void;
 
+  /** sched_setscheduler(tid, policy, {priority}) with the supervisor's credentials (SCHED emulation). */
+  schedSetscheduler(tid: number, policy: number, priority: number): void;
+  /** sched_setparam(tid, {priority}). */
+  schedSetparam(tid: number, priority: number): void;
+  /** sched_setattr(tid, attr, flags) with struct sched_attr laid out in `attr` (≥ 48 bytes, its size field set). */
+  schedSetattr(tid: number, attr: ArrayBufferView, flags: number): void;
+  /** sched_getscheduler(tid): the policy, SCHED_RESET_ON_FORK included. */
+  schedGetscheduler(tid: number): number;
+  /** sched_getparam(tid).sched_priority. */
+  schedGetparam(tid: number): number;
+
   /** /proc/TID/status as words (src/layouts.ts, Creds) into out (at least CREDS_WORDS long). */
   readCreds(tid: number, out: Uint32Array): void;
   /** readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited. */
@@ -180,6 +191,9 @@ export interface NativeBinding {
    * not restore throws code EWASMSUP_THREAD_TAINTED and must not be used again.
    */
   mknodatAsCaller(rootFd: number, startFd: number, path: ArrayBufferView, pathLength: number, mode: number, dev: number, creds: Uint32Array): number;
+  /** One call of native/as_caller_ops.h on this thread as the caller (native/impersonate.cc, actAsCaller). */
+  actAsCaller(rootFd: number, startFd: number, start2Fd: number, targetFd: number, call: Uint32Array, path: ArrayBufferView,
+    path2: ArrayBufferView, name: ArrayBufferView, value: ArrayBufferView, creds: Uint32Array, effective: number): number;
   nsInode(tid: number, kind: NamespaceKind): number;
   readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
 

@@ -52,6 +52,8 @@ export interface RunOptions {
   fuel?: number;
   maximumPages?: number;
   maxTraps?: number;
+  /** --max-lend: capabilities an AS_CALLER decision may lend (bits 0..31). */
+  maxLend?: number;
   /** --audit FILE: one JSON line per decision. */
   auditFile?: string | null;
   /**
@@ -193,6 +195,7 @@ export async function run(opts: RunOptions): Promise<number> {
     defaultAction: opts.defaultAction,
     syncWakeUp: opts.syncWakeUp,
     maxTraps: opts.maxTraps,
+    maxLend: opts.maxLend,
     audit: auditRing,
   });
   const stats = dataPlane.stats;

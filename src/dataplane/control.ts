@@ -36,6 +36,8 @@ export interface DataPlaneOptions extends ListenerAttachment {
   label?: string;
   /** Traps in a row before a policy is skipped until the next reload (default 5; 0 = never). Fuel is a load option. */
   maxTraps?: number;
+  /** --max-lend (DataPlaneConfig.maxLend). */
+  maxLend?: number;
   /** Ring the worker writes one audit record per decision into (drained by an AuditLog), if auditing. */
   audit?: AuditRing;
   /** What a call no policy decides gets (--default-action, or a container's own). */
@@ -144,6 +146,7 @@ export class DataPlane {
         audit: opts.audit ?? null,
         workload: opts.workload ?? null,
         defaultAction: opts.defaultAction ?? 'continue',
+        maxLend: opts.maxLend,
       }, {
         message: (m) => this.onMessage(m),
         failed: (reason) => this.onFailure(reason),
@@ -207,6 +210,7 @@ export class DataPlane {
         stats: this.stats,
         policySlots: this.policySlots,
         maxTraps: opts.maxTraps,
+        maxLend: opts.maxLend,
         audit: opts.audit ?? null,
         workload: opts.workload ?? null,
         defaultAction: opts.defaultAction ?? 'continue',

@@ -20,11 +20,13 @@ import { Containment, Decision, type DefaultAction } from './protocol.js';
 import { NOT_REPLAYED, UndeliveredEmulations } from './undelivered.js';
 import type { Responder } from './responder.js';
 import type { Listener } from './listener.js';
+import type { OutWrites } from './out-writes.js';
 
 // `performance` is a lazily defined global in a worker: every lookup goes through a getter.
 const performance = globalThis.performance;
 const { TID, NR, ARCH, PORTABLE } = Notif;
 const FLAG_CONTINUE = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+const ENOENT = 2;
 
 export interface HandlerParts {
   /** The buffer the loops receive each notification into (struct seccomp_notif + portable id), and as words. */
@@ -50,6 +52,8 @@ export interface HandlerParts {
   warn(message: string): void;
   /** Test-only (test-faults.ts): runs before each notification is handled; null outside the reliability tests. */
   beforeHandle?: (() => void) | null;
+  /** What the deciding policy staged with write_out (the same object its host functions stage into), or null. */
+  outWrites?: OutWrites | null;
 }
 
 export class NotificationHandler {
@@ -70,6 +74,7 @@ export class NotificationHandler {
   private readonly stillWaiting: () => boolean;
   private readonly warn: (message: string) => void;
   private readonly beforeHandle: (() => void) | null;
+  private readonly outWrites: OutWrites | null;
   private readonly undelivered = new UndeliveredEmulations();
   private readonly emulation: EmulationContext;
   // What the notification in hand came to, for the stats and the audit log: set by the decision
@@ -94,6 +99,7 @@ export class NotificationHandler {
     this.stillWaiting = () => listener.idValid(notif);
     this.warn = parts.warn;
     this.beforeHandle = parts.beforeHandle ?? null;
+    this.outWrites = parts.outWrites ?? null;
     this.emulation = { notif: parts.notif, words: parts.words, portable: 0, policy: null!, caller: parts.caller };
   }
 
@@ -103,6 +109,7 @@ export class NotificationHandler {
     this.outcome = Outcome.noPolicy;
     this.decidedBy = null;
     this.responder.begin();
+    if (this.outWrites !== null) this.outWrites.clear();
     if (this.audit !== null) this.audit.readComm(this.words[TID]!);
     try {
       if (this.beforeHandle !== null) this.beforeHandle();
@@ -136,7 +143,9 @@ export class NotificationHandler {
     switch (v.kind) {
       case Decision.CONTINUE: this.count(Stat.continued); this.outcome = Outcome.continued; r.answer(0, 0, 0, FLAG_CONTINUE); return;
       case Decision.ERRNO: this.count(Stat.errno); this.outcome = Outcome.errno; r.answer(0, 0, -v.valueLo, 0); return;
-      case Decision.RETURN: this.count(Stat.returned); this.outcome = Outcome.returned; r.answer(v.valueLo, v.valueHi, 0, 0); return;
+      case Decision.RETURN:
+        if (this.outWrites !== null && this.outWrites.count > 0) return this.returnWithWrites(v);
+        this.count(Stat.returned); this.outcome = Outcome.returned; r.answer(v.valueLo, v.valueHi, 0, 0); return;
       case Decision.EMULATE: this.outcome = Outcome.emulated; return this.emulate(v, portable);
       case Decision.CONTAIN:
         this.count(Stat.errno);
@@ -149,6 +158,22 @@ export class NotificationHandler {
         return this.failClosed(v.reason, v.skippedNow ? null : v.policy);
       default: return this.undecided();
     }
+  }
+
+  /**
+   * RETURN after the policy staged out-buffer writes (write_out): ID_VALID (the tid is still the
+   * caller), the writes, ID_VALID again, then the value. A write that faults answers EFAULT, as the
+   * kernel's copy_to_user would; a caller gone before the writes gets nothing written.
+   */
+  private returnWithWrites(v: Verdict): void {
+    const r = this.responder;
+    let result = this.stillWaiting() ? this.outWrites!.flush(this.words) : -ENOENT;
+    if (result === 0 && !this.stillWaiting()) result = -ENOENT;
+    this.outWrites!.clear();
+    if (result === 0) { this.count(Stat.returned); this.outcome = Outcome.returned; r.answer(v.valueLo, v.valueHi, 0, 0); return; }
+    // -ENOENT: the call is gone and the answer will find nothing waiting; it is still given, once.
+    this.count(Stat.errno); this.outcome = Outcome.errno;
+    r.answer(0, 0, result, 0);
   }
 
   /** A call no policy decided: --default-action. */

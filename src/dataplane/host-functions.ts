@@ -10,10 +10,11 @@ import type { CallerSnapshot } from '../caller/snapshot.js';
 import type { CredsBlockWriter } from './creds-block.js';
 import type { FdInspector } from './fd-info.js';
 import type { Listener } from './listener.js';
+import type { OutWrites } from './out-writes.js';
 import type { LogLevel } from '../log.js';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-const EFAULT = 14, ENOENT = 2;
+const EFAULT = 14, ENOENT = 2, ENOSYS = 38;
 
 export class HostFunctions implements HostContext {
   /**
@@ -28,7 +29,18 @@ export class HostFunctions implements HostContext {
     private readonly credsBlock: CredsBlockWriter,
     private readonly fdInspector: FdInspector,
     private readonly logLine: (level: LogLevel, message: string) => void,
+    /** Where write_out stages (the handler writes it on RETURN); null: write_out answers -ENOSYS. */
+    private readonly outWrites: OutWrites | null = null,
   ) {}
+
+  beginDecision(): void {
+    if (this.outWrites !== null) this.outWrites.clear();
+  }
+
+  writeOut(arg: number, offset: number, memory: Uint8Array, from: number, len: number): number {
+    if (this.outWrites === null) return -ENOSYS;
+    return this.outWrites.stage(this.words[Notif.PORTABLE]!, this.words, arg, offset, memory, from, len);
+  }
 
   readMemory(addrLo: number, addrHi: number, dst: Uint8Array, len: number): number {
     try {

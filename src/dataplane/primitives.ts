@@ -4,11 +4,14 @@
 // is where a policy's operands become an emulator's arguments: the emulators never see a policy.
 // Every primitive returns as every emulator does (src/emulate/contract.ts): ≥ 0, -errno, or ANSWERED.
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
-import { MknodEmulator } from '../emulate/mknod.js';
+import { AsCallerEmulator, newAsCallerRequest } from '../emulate/as-caller.js';
+import { CALL_SHAPES } from '../emulate/as-caller-calls.js';
+import { CAP_MKNOD, DEFAULT_MAX_LEND, asCallerOperands } from './as-caller-operands.js';
 import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
+import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
 import type { WorkloadInfo } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
 import { PolicyBlock } from '../layouts.js';
@@ -46,24 +49,44 @@ export function createPrimitives(ctx: {
   workloadUsernsInode?: number;
   /** The workload as recorded at start (BPF and SYSINFO need its cgroups, first process, start time). */
   workload?: WorkloadInfo | null;
+  /** --max-lend: what AS_CALLER may lend (bits 0..31); DEFAULT_MAX_LEND when absent. */
+  maxLend?: number;
 }): (PrimitiveImpl | undefined)[] {
   const table: (PrimitiveImpl | undefined)[] = [];
   const pathReadDelay = ctx.faults?.delayAfterPathReadMs ?? 0;
-  const mknod = new MknodEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null,
+  // One emulator performs every call "as the caller"; MKNOD (for policies older than AS_CALLER) is
+  // AS_CALLER of mknod/mknodat lending CAP_MKNOD, whatever --max-lend says (it always could).
+  const asCaller = new AsCallerEmulator(ctx.helper, ctx.listenerFd, ctx.warn, pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null,
     !(ctx.faults?.mknodHelperOnly));
-  const SYS_MKNODAT = portableId('mknodat');
+  const maxLend = (ctx.maxLend ?? DEFAULT_MAX_LEND) >>> 0;
+  const mknodRequest = newAsCallerRequest();
+  mknodRequest.lend = 1 << CAP_MKNOD;
   table[Primitive.MKNOD] = {
     name: 'mknod',
-    syscalls: [portableId('mknod'), SYS_MKNODAT],
-    run: (c) => mknod.emulate(c.notif, c.words, c.portable === SYS_MKNODAT, c.caller),
+    syscalls: [portableId('mknod'), portableId('mknodat')],
+    run: (c) => asCaller.emulate(c.notif, c.words, c.portable, mknodRequest, c.caller),
+  };
+  const asCallerRequest = newAsCallerRequest();
+  const asCallerSyscalls = CALL_SHAPES.map((s) => portableId(s.name)).filter((id) => id !== 0);
+  table[Primitive.AS_CALLER] = {
+    name: 'as-caller',
+    syscalls: asCallerSyscalls,
+    run: (c) => {
+      const request = asCallerOperands(c.policy, asCaller.shapeOf(c.portable)!, asCallerRequest, maxLend, ctx.warn);
+      return typeof request === 'number' ? request : asCaller.emulate(c.notif, c.words, c.portable, request, c.caller);
+    },
   };
   const setxattr = new SetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
   const SYS_LSETXATTR = portableId('lsetxattr'), SYS_FSETXATTR = portableId('fsetxattr');
+  // removexattr of what SETXATTR may set, with the same checks (added within abi 1).
+  const SYS_REMOVEXATTR = portableId('removexattr'), SYS_LREMOVEXATTR = portableId('lremovexattr'), SYS_FREMOVEXATTR = portableId('fremovexattr');
   table[Primitive.SETXATTR] = {
     name: 'setxattr',
-    syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR],
+    syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR, SYS_REMOVEXATTR, SYS_LREMOVEXATTR, SYS_FREMOVEXATTR],
     run: (c) => setxattr.emulate(c.notif, c.words,
-      c.portable === SYS_FSETXATTR ? SetxattrCall.FD : c.portable === SYS_LSETXATTR ? SetxattrCall.LINK : SetxattrCall.PATH),
+      c.portable === SYS_FSETXATTR || c.portable === SYS_FREMOVEXATTR ? SetxattrCall.FD
+        : c.portable === SYS_LSETXATTR || c.portable === SYS_LREMOVEXATTR ? SetxattrCall.LINK : SetxattrCall.PATH,
+      c.portable === SYS_REMOVEXATTR || c.portable === SYS_LREMOVEXATTR || c.portable === SYS_FREMOVEXATTR),
   };
   const open = new OpenEmulator(ctx.listenerFd, ctx.warn);
   const openRequest: OpenRequest = { path: new Uint8Array(0), flags: 0, resolve: 0, policyName: '' };
@@ -88,6 +111,23 @@ export function createPrimitives(ctx: {
     name: 'sysinfo',
     syscalls: [portableId('sysinfo')],
     run: (c) => sysinfo.emulate(c.notif, c.words, c.policy.blockWords[PolicyBlock.SYSINFO_FROM_HOST]!),
+  };
+  const sched = new SchedEmulator(ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
+  const ceiling: SchedCeiling = { allowedPolicies: 0, maxRtPriority: 0, minNice: 0 };
+  const SYS_SCHED_SETPARAM = portableId('sched_setparam'), SYS_SCHED_SETATTR = portableId('sched_setattr');
+  table[Primitive.SCHED] = {
+    name: 'sched',
+    syscalls: [portableId('sched_setscheduler'), SYS_SCHED_SETPARAM, SYS_SCHED_SETATTR],
+    run: (c) => {
+      const op = c.policy.blockWords;
+      ceiling.allowedPolicies = op[PolicyBlock.SCHED_POLICIES]! >>> 0;
+      ceiling.maxRtPriority = op[PolicyBlock.SCHED_MAX_RT_PRIORITY]! | 0;
+      ceiling.minNice = op[PolicyBlock.SCHED_MIN_NICE]! | 0;
+      let reserved = 0;
+      for (let w = PolicyBlock.SCHED_RESERVED; w < PolicyBlock.WORDS; w++) reserved |= op[w]!;
+      const call = c.portable === SYS_SCHED_SETATTR ? SchedCall.SETATTR : c.portable === SYS_SCHED_SETPARAM ? SchedCall.SETPARAM : SchedCall.SETSCHEDULER;
+      return sched.emulate(c.notif, c.words, call, ceiling, reserved);
+    },
   };
   return table;
 }

@@ -13,6 +13,8 @@ import type { LogLevel } from '../log.js';
 import { CredsBlockWriter } from './creds-block.js';
 import { FdInspector } from './fd-info.js';
 import { HostFunctions } from './host-functions.js';
+import { OutWrites } from './out-writes.js';
+import { OutBufferTable } from './out-buffers.js';
 import { Stat, StatsWriter } from './stats.js';
 import { AuditWriter } from './audit.js';
 import { PolicySet } from './policy-set.js';
@@ -25,7 +27,8 @@ import { delayedSend, throwEveryNth, type TestFaults } from './test-faults.js';
 
 /** What one listener is served with (the per-listener part of a worker's DataPlaneConfig). */
 export type ServedListenerConfig = Pick<DataPlaneConfig,
-  'listenerFd' | 'policies' | 'policySlots' | 'workloadUsernsInode' | 'failErrno' | 'stats' | 'maxTraps' | 'audit' | 'workload' | 'defaultAction'>;
+  'listenerFd' | 'policies' | 'policySlots' | 'workloadUsernsInode' | 'failErrno' | 'stats' | 'maxTraps' | 'audit' | 'workload' | 'defaultAction'
+  | 'maxLend'>;
 
 /** What the thread serving it shares between its listeners. */
 export interface ThreadShared {
@@ -71,7 +74,8 @@ export class ServedListener {
     this.maxTraps = config.maxTraps;
     const caller = new CallerSnapshot();
     this.credsBlock = new CredsBlockWriter(config.workloadUsernsInode, shared.supervisorUsernsInode);
-    this.host = new HostFunctions(this.listener, this.notif, this.words, caller, this.credsBlock, new FdInspector(config.listenerFd), log);
+    const outWrites = new OutWrites(new OutBufferTable());
+    this.host = new HostFunctions(this.listener, this.notif, this.words, caller, this.credsBlock, new FdInspector(config.listenerFd), log, outWrites);
     let policySet: PolicySet;
     try {
       policySet = this.newPolicySet(config.policies, config.policySlots);
@@ -82,13 +86,14 @@ export class ServedListener {
     this.primitives = createPrimitives({
       helper: shared.helper, listenerFd: config.listenerFd, warn: warnOnce, faults,
       workloadUsernsInode: config.workloadUsernsInode, workload: config.workload ?? null,
+      maxLend: config.maxLend,
     });
     this.responder = new Responder(this.listener, this.words, this.stats, warn);
     this.handler = new NotificationHandler({
       notif: this.notif, words: this.words, listener: this.listener, responder: this.responder, policySet, primitives: this.primitives, caller,
       stats: this.stats, statsWriter: this.statsWriter, audit: config.audit ? new AuditWriter(config.audit, this.statsWriter) : null,
       failErrno: config.failErrno, defaultAction: config.defaultAction ?? 'continue', workload: config.workload ?? null,
-      warn, beforeHandle: faults ? throwEveryNth(faults) : null,
+      warn, beforeHandle: faults ? throwEveryNth(faults) : null, outWrites,
     });
   }
 

@@ -42,9 +42,35 @@ export interface SetxattrRequest {
   creds: Uint32Array;
 }
 
-// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*.
+/** One AS_CALLER call (src/emulate/as-caller.ts) for the exact way. */
+export interface AsCallerHelperRequest {
+  rootFd: number;
+  usernsFd: number;
+  /** Where the first/second relative path starts (the caller's cwd or dirfd), else -1. */
+  startFd: number;
+  start2Fd: number;
+  /** The caller's open file (f* forms) or the fd of an AT_EMPTY_PATH form, else -1. */
+  targetFd: number;
+  /** actAsCaller's call words (as-caller.ts, CallWord), uid/gid as the caller's namespace names them. */
+  call: Uint32Array;
+  path: Uint8Array;
+  path2: Uint8Array;
+  name: Uint8Array;
+  value: Uint8Array;
+  creds: Uint32Array;
+  /** The ids mapped into the supervisor's namespace (for the lend step), or 0xffffffff. */
+  hostUid: number;
+  hostGid: number;
+  /** Capabilities lent (bits 0..31). */
+  lend: number;
+}
+
+// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*, AS_CALLER_WIRE_*.
 const OP_MKNOD = 1;
 const OP_SETXATTR = 2;
+const OP_AS_CALLER = 3;
+const AS_CALLER_WIRE_WORDS = 13;
+const AS_CALLER_VALUE_LIMIT = 65536;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
 const XATTR_LIMIT = 255;
@@ -76,12 +102,14 @@ function checkCreds(creds: Uint32Array, op: string): void {
 export class PrivilegedHelper {
   /** Replaced only by replace(). */
   socketFd: number;
-  private static readonly MAX_REQUEST_BYTES = HEADER_BYTES + 4 * MAX_GROUPS + MAX_PATH_LENGTH + 8 + 2 * XATTR_LIMIT;
+  private static readonly MAX_REQUEST_BYTES =
+    HEADER_BYTES + 4 * MAX_GROUPS + 2 * MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + XATTR_LIMIT + AS_CALLER_VALUE_LIMIT;
   private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
   private readonly reply = new Int32Array(2);
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
+  private readonly asCallerFds: number[] = [];
   private closed = false;
   private wedged = false;
 
@@ -182,6 +210,40 @@ export class PrivilegedHelper {
     fds[0] = req.rootFd;
     fds[1] = req.usernsFd;
     return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
+  }
+
+  /**
+   * Performs one AS_CALLER call the exact way (native/helper_as_caller.c): as the caller in its user
+   * namespace, then, refused EPERM/EACCES and with capabilities lent, the lend step. 0 or the
+   * positive errno the caller must see. Throws when the helper is gone.
+   */
+  asCaller(req: AsCallerHelperRequest): number {
+    const c = req.call;
+    // as-caller.ts CallWord: OP, FLAGS, RENAME_FLAGS, MODE, DEV, UID, GID, XATTR_FLAGS, lengths.
+    const pathLength = c[8]!, path2Length = c[9]!, nameLength = c[10]!, valueLength = c[11]!;
+    if (pathLength > MAX_PATH_LENGTH || path2Length > MAX_PATH_LENGTH || nameLength > XATTR_LIMIT || valueLength > AS_CALLER_VALUE_LIMIT) {
+      throw new RangeError('PrivilegedHelper.asCaller: a path, name or value is too long');
+    }
+    checkCreds(req.creds, 'asCaller');
+    const pathOffset = this.header(OP_AS_CALLER, c[3]!, c[4]!, req.creds, pathLength);
+    this.request.set(req.path.subarray(0, pathLength), pathOffset);
+    const wordsAt = pathOffset + pathLength;
+    const view = new DataView(this.request.buffer, wordsAt, 4 * AS_CALLER_WIRE_WORDS);
+    let mask = 0;
+    const fds = this.asCallerFds;
+    fds.length = 0;
+    fds.push(req.rootFd, req.usernsFd);
+    if (req.startFd >= 0) { mask |= 1; fds.push(req.startFd); }
+    if (req.start2Fd >= 0) { mask |= 2; fds.push(req.start2Fd); }
+    if (req.targetFd >= 0) { mask |= 4; fds.push(req.targetFd); }
+    const w = [c[0]!, c[1]!, c[2]!, c[5]!, c[6]!, req.hostUid >>> 0, req.hostGid >>> 0, c[7]!, req.lend >>> 0, mask,
+      path2Length, nameLength, valueLength];
+    for (let i = 0; i < AS_CALLER_WIRE_WORDS; i++) view.setUint32(4 * i, w[i]!, true);
+    let at = wordsAt + 4 * AS_CALLER_WIRE_WORDS;
+    this.request.set(req.path2.subarray(0, path2Length), at); at += path2Length;
+    this.request.set(req.name.subarray(0, nameLength), at); at += nameLength;
+    this.request.set(req.value.subarray(0, valueLength), at); at += valueLength;
+    return this.exchange(at, fds);
   }
 
   /** Writes the common header and the groups (WIRE_* offsets in native/helper_wire.h); returns where the path goes. */

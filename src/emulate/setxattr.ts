@@ -39,6 +39,11 @@ export const SETXATTR_ALLOWLIST: readonly { name: string; value: string }[] = [
 
 /** Which of the three calls: the path follows symlinks, LINK does not, FD names an open file. */
 export const SetxattrCall = { PATH: 0, LINK: 1, FD: 2 } as const;
+/**
+ * The helper's xattr_flags bit that asks for removexattr instead (never a kernel XATTR_* bit:
+ * native/helper_wire.h, XATTR_REMOVE_REQUEST).
+ */
+const XATTR_REMOVE_REQUEST = 4;
 export type SetxattrCall = (typeof SetxattrCall)[keyof typeof SetxattrCall];
 
 export class SetxattrEmulator {
@@ -60,27 +65,30 @@ export class SetxattrEmulator {
    * Performs the call for the notification in `notif`; returns 0, or -errno for the caller, or
    * ANSWERED after answering the notification with CONTINUE itself.
    */
-  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall): number {
+  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall, remove = false): number {
     if (this.helper === null) {
       this.warn('setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
       return -E.EPERM;
     }
     const tid = words[Notif.TID]!;
     // size_t size: on a 64-bit caller a high half makes it far larger than any allowed value.
-    const size = words[argLo(3) + 1] !== 0 ? -1 : words[argLo(3)]!;
-    const xattrFlags = words[argLo(4)]!;
+    const size = remove ? 0 : words[argLo(3) + 1] !== 0 ? -1 : words[argLo(3)]!;
+    const xattrFlags = remove ? XATTR_REMOVE_REQUEST : words[argLo(4)]!;
 
     let nameLength: number, valueLength: number;
     try {
       nameLength = native.readString(tid, words[argLo(1)]!, words[argLo(1) + 1]!, this.name, XATTR_NAME_CAP);
-      valueLength = size >= 0 && size <= this.value.byteLength
+      valueLength = remove ? 0 : size >= 0 && size <= this.value.byteLength
         ? native.readMemory(tid, words[argLo(2)]!, words[argLo(2) + 1]!, this.value, size) : -1;
     } catch {
       // Unreadable name or value: the kernel's own copy will say EFAULT/ERANGE.
       return this.continueCall(words);
     }
     if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
-    if (!this.allowed(nameLength, valueLength, size) || xattrFlags > 3) return this.continueCall(words);
+    // removexattr: only a name the host may set (its value does not matter), with the same checks.
+    if (remove ? !this.allowedName(nameLength) : !this.allowed(nameLength, valueLength, size) || xattrFlags > 3) {
+      return this.continueCall(words);
+    }
 
     let pathLength = 0;
     if (kind !== SetxattrCall.FD) {
@@ -134,6 +142,10 @@ export class SetxattrEmulator {
     } finally {
       for (const fd of [rootFd, startFd, usernsFd]) if (fd >= 0) native.close(fd);
     }
+  }
+
+  private allowedName(nameLength: number): boolean {
+    return nameLength > 0 && this.allow.some((a) => a.name.length === nameLength && a.name.equals(this.name.subarray(0, nameLength)));
   }
 
   private allowed(nameLength: number, valueLength: number, size: number): boolean {

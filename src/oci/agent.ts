@@ -49,6 +49,8 @@ export interface AgentOptions {
   fuel?: number;
   maximumPages?: number;
   maxTraps?: number;
+  /** --max-lend: capabilities an AS_CALLER decision may lend (bits 0..31). */
+  maxLend?: number;
   /** --audit FILE: one JSON line per decision, with the container's id (docs/oci.md). */
   auditFile?: string | null;
   /** --metrics [HOST:]PORT: the Prometheus endpoint (docs/metrics.md). */
@@ -376,6 +378,7 @@ export class Agent {
         failErrno: this.opts.failErrno,
         defaultAction: this.defaultActionFor(info),
         maxTraps: this.opts.maxTraps,
+        maxLend: this.opts.maxLend,
         syncWakeUp: this.opts.syncWakeUp,
         label: name,
         audit: auditRing,

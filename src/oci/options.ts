@@ -6,6 +6,7 @@ export const LIMIT_OPTIONS = {
   'policy-fuel': { type: 'string' },
   'policy-memory': { type: 'string' },
   'max-traps': { type: 'string' },
+  'max-lend': { type: 'string' },
 } as const;
 
 export const AGENT_OPTIONS = {

@@ -24,6 +24,8 @@ export const ABI_IMPORTS: Readonly<Record<string, FuncType>> = {
   config_read: { params: ['i32', 'i32'], results: ['i32'] },
   config_refuse: { params: ['i32', 'i32'], results: [] },
   identity: { params: ['i32', 'i32'], results: ['i32'] },
+  // Added within abi 1: answers through the caller's out-pointers (docs/policy-abi.md, section 3).
+  write_out: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
 };
 
 /** The optional export that receives the configuration, once per instance, before any decision. */

@@ -19,6 +19,14 @@ export interface HostContext {
    */
   fdInfo?(fd: number, dst: Uint8Array, path: Uint8Array, pathCap: number): number;
   log(level: number, message: string): void;
+  /**
+   * write_out: stages `len` bytes of the policy's `memory` from `from` for the caller's out-buffer in
+   * argument `arg`, at `offset`; 0 or -errno. Hosts without it (the main thread's check, test doubles)
+   * make write_out answer -ENOSYS.
+   */
+  writeOut?(arg: number, offset: number, memory: Uint8Array, from: number, len: number): number;
+  /** A decision begins: what an earlier one staged with write_out is dropped. */
+  beginDecision?(): void;
 }
 
 export interface PolicyInstance {
@@ -73,6 +81,10 @@ class Instance implements PolicyInstance {
   // Set only while wasmsup_configure runs: config_refuse is meaningless at any other time.
   private configuring = false;
   private refusal: string | null = null;
+  // Set only while wasmsup_decide runs: write_out stages for the decision in hand, and there is none otherwise.
+  private deciding = false;
+  // The whole memory as bytes (write_out's source), re-made when the memory grew.
+  private whole: Uint8Array | null = null;
 
   constructor(info: PolicyInfo, private readonly host: HostContext) {
     this.info = info;
@@ -89,6 +101,7 @@ class Instance implements PolicyInstance {
         config_read: (dst: number, cap: number) => this.copyOut('config_read', this.configuration, dst, cap),
         config_refuse: (ptr: number, len: number) => this.configRefuse(ptr, len),
         identity: (dst: number, cap: number) => this.copyOut('identity', this.identityBytes, dst, cap),
+        write_out: (arg: number, offset: number, src: number, len: number) => this.writeOut(arg, offset, src, len),
       },
     };
     let instance: WebAssembly.Instance;
@@ -162,7 +175,13 @@ class Instance implements PolicyInstance {
   }
 
   decide(): number {
-    return this.decideExport();
+    if (this.host.beginDecision !== undefined) this.host.beginDecision();
+    this.deciding = true;
+    try {
+      return this.decideExport();
+    } finally {
+      this.deciding = false;
+    }
   }
 
   outOfFuel(): boolean {
@@ -175,6 +194,7 @@ class Instance implements PolicyInstance {
     if (buffer === this.buffer) return;
     this.buffer = buffer;
     this.block = new Uint8Array(buffer, this.blockAddress, NOTIFICATION_BYTES);
+    this.whole = null;
     this.readViews.clear();
     this.credsViews.clear();
     this.fdInfoViews.clear();
@@ -243,6 +263,14 @@ class Instance implements PolicyInstance {
     }
     if (this.host.fdInfo === undefined) return -38; // ENOSYS
     return this.host.fdInfo(fd | 0, view, this.readView(pathStart), cap) | 0;
+  }
+
+  private writeOut(arg: number, offset: number, src: number, len: number): number {
+    const start = this.checkRange('write_out', src, len);
+    if (!this.deciding) throw new PolicyTrap('write_out called outside wasmsup_decide: it answers the call being decided');
+    if (this.host.writeOut === undefined) return -38; // ENOSYS
+    if (this.whole === null) this.whole = new Uint8Array(this.buffer);
+    return this.host.writeOut(arg | 0, offset | 0, this.whole, start, len) | 0;
   }
 
   private log(level: number, ptr: number, len: number): void {

@@ -36,6 +36,7 @@ const imports = {
     config_read: () => { started('config_read'); return 0; },
     config_refuse: () => { started('config_refuse'); },
     identity: () => { started('identity'); return 0; },
+    write_out: () => { started('write_out'); return -ENOSYS; },
     abort: (msg: number, file: number, line: number, col: number) => {
       if (!memory) throw new Error(`abort in the policy's top-level code${line ? ` at line ${line >>> 0}:${col >>> 0}` : ''}`);
       // A plain abort("...") in AssemblyScript passes no position (file null, line 0).

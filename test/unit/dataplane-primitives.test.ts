@@ -11,6 +11,7 @@ import { ANSWERED } from '../../src/emulate/contract.js';
 import type { OpenRequest } from '../../src/emulate/open.js';
 import { Notif, PolicyBlock, argLo } from '../../src/layouts.js';
 import { portableId } from '../../src/syscalls/tables.js';
+import { CALL_SHAPES } from '../../src/emulate/as-caller-calls.js';
 
 const E = { EPERM: 1, E2BIG: 7, EINVAL: 22, EROFS: 30 } as const;
 
@@ -33,13 +34,16 @@ test('each primitive applies to its own calls only', () => {
   const applies = Object.fromEntries(Object.entries(Primitive).map(([name, id]) => [name, [...table[id]!.syscalls]]));
   assert.equal(applies, {
     MKNOD: [portableId('mknod'), portableId('mknodat')],
-    SETXATTR: [portableId('setxattr'), portableId('lsetxattr'), portableId('fsetxattr')],
+    SETXATTR: ['setxattr', 'lsetxattr', 'fsetxattr', 'removexattr', 'lremovexattr', 'fremovexattr'].map(portableId),
     OPEN: [portableId('open'), portableId('openat'), portableId('openat2')],
     BPF: [portableId('bpf')],
     SYSINFO: [portableId('sysinfo')],
+    AS_CALLER: CALL_SHAPES.map((s) => portableId(s.name)),
+    SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
   });
   assert.is(table[0], undefined);
-  assert.is(table[6], undefined);
+  assert.is(table[7], undefined);
+  assert.is(table[9], undefined);
   dispose();
 });
 
@@ -49,7 +53,7 @@ test('without what they need, emulators answer -EPERM and say why', () => {
   assert.is(run(Primitive.SETXATTR, 'setxattr'), -E.EPERM);
   assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
   assert.equal(warnings, [
-    'mknod emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
+    'mknodat as the caller needs a privileged supervisor (root in the initial user namespace); answering EPERM',
     'setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM',
     'sysinfo emulation: the workload was not recorded at start; answering EPERM',
   ]);

@@ -183,6 +183,36 @@ test('every SDK path used per call allocates nothing: 100,000 decisions, memory 
   }
 });
 
+test('write_out: the policy\'s bytes reach the host with the call\'s argument and offset, only while deciding', async () => {
+  const src = join(dir, 'writer.ts');
+  writeFileSync(src, `import { Sys, intercept, returnValue, writeOut, Json } from "wasmsup";
+const BUF = memory.data<u8>([1, 2, 3, 4]);
+export function interest(): void { intercept(Sys.uname); }
+export function configure(config: Json | null): bool { return config === null || writeOut(0, 0, BUF, 4) == 0; }
+export function decide(): i32 {
+  const r = writeOut(0, 2, BUF + 1, 3);
+  if (r != 0) return returnValue(r);
+  writeOut(0, 0, 0xffff0000, 4);
+  return returnValue(0);
+}`);
+  const info = await buildPolicy(src, join(dir, 'writer.wasm'));
+  const staged: [number, number, number[]][] = [];
+  let began = 0;
+  const host = fakeHost({
+    beginDecision: () => { began++; },
+    writeOut: (arg, offset, memory, from, len) => { staged.push([arg, offset, [...memory.subarray(from, from + len)]]); return 0; },
+  });
+  const policy = instantiatePolicy(info, host);
+  assert.throws(() => policy.decide(), /write_out: range 4294901760\+4 is outside the policy's memory/);
+  assert.equal(staged, [[0, 2, [2, 3, 4]]]);
+  assert.is(began, 1, 'each decision begins with an empty stage');
+  const noWriter = instantiatePolicy(info, fakeHost());
+  assert.is(noWriter.decide(), 3);
+  assert.is(block(noWriter.notification).getBigInt64(88, true), -38n, 'a host without write_out answers -ENOSYS');
+  assert.throws(() => instantiatePolicy({ ...info, configuration: new TextEncoder().encode('{}') }, host),
+    /write_out called outside wasmsup_decide/);
+});
+
 test('the notification view is re-made when the policy\'s memory grows, at the same address', async () => {
   const info = await build('growing', `
 let kept: ArrayBuffer | null = null;

@@ -174,7 +174,7 @@ test('imports: only the ABI functions from "wasmsup", with the ABI signatures', 
     return assemble(spec);
   };
   assert.is(refusal(withImport({ module: 'env', name: 'abort', sig: ABI_IMPORT_SIGS.abort })),
-    'p.wasm: refused import "env"."abort": a policy may import only the wasmsup ABI functions (read_memory, read_string, caller_creds, fd_info, log, abort, config_read, config_refuse, identity)');
+    'p.wasm: refused import "env"."abort": a policy may import only the wasmsup ABI functions (read_memory, read_string, caller_creds, fd_info, log, abort, config_read, config_refuse, identity, write_out)');
   assert.match(refusal(withImport({ module: 'wasi_snapshot_preview1', name: 'fd_write', sig: { params: [I32, I32, I32, I32], results: [I32] } })),
     /^p\.wasm: refused import "wasi_snapshot_preview1"\."fd_write": /);
   assert.match(refusal(withImport({ module: 'wasmsup', name: 'open_file', sig: NULLARY_I32 })),

@@ -16,7 +16,8 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'wasmsup-policy-mknod-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-const CONTINUE = 1, EMULATE = 4, PRIMITIVE_MKNOD = 1;
+// The policy asks for AS_CALLER lending CAP_MKNOD (27) and replaces nothing (docs/policy-abi.md §4).
+const CONTINUE = 1, EMULATE = 4, PRIMITIVE_AS_CALLER = 6, LEND_CAP_MKNOD = 1 << 27;
 const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000, S_IFREG = 0o100000;
 const CAP_MKNOD = 27, CAP_CHOWN = 0;
 const AUDIT_ARCH: Record<ArchName, number> = { x86_64: 0xc000003e, i386: 0x40000003, x32: 0xc000003e, aarch64: 0xc00000b7 };
@@ -88,6 +89,12 @@ function primitive(): number {
   return new DataView(block.buffer, block.byteOffset, 128).getInt32(96, true);
 }
 
+/** AS_CALLER's operands: lend lo, lend hi, replace mask, replacement block. */
+function operands(): number[] {
+  const view = new DataView(policy.notification.buffer, policy.notification.byteOffset, 128);
+  return [100, 104, 108, 112].map((at) => view.getUint32(at, true));
+}
+
 test('interest: only character and block devices of mknod (mode = arg1) and mknodat (mode = arg2), never the whiteout c 0:0 (dev = arg2, arg3)', () => {
   assert.equal(info.interest, [
     { syscall: 'mknod', when: [[{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x2000n }, { arg: 2, op: 'ne', value: 0n }], [{ arg: 1, op: 'masked_eq', mask: 0xf000n, value: 0x6000n }]] },
@@ -99,7 +106,8 @@ test('the allowed character devices are emulated for the workload\'s root', () =
   for (const [major, minor] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2]] as const) {
     for (const syscall of ['mknod', 'mknodat'] as const) {
       assert.is(decide('x86_64', syscall, S_IFCHR | 0o666, makedev(major, minor)), EMULATE, `${syscall} c ${major}:${minor}`);
-      assert.is(primitive(), PRIMITIVE_MKNOD);
+      assert.is(primitive(), PRIMITIVE_AS_CALLER);
+      assert.equal(operands(), [LEND_CAP_MKNOD, 0, 0, 0]);
     }
   }
 });
