@@ -89,6 +89,11 @@ export namespace Primitive {
    * workload's root, on a thread of the workload, within a ceiling (see `emulateSched`).
    */
   export const SCHED: i32 = 8;
+  /**
+   * mount(2) of a block-device filesystem for the workload's root, in its mount namespace, and
+   * umount2 of the mounts made so (see `emulateMount`; docs/policies.md, mount).
+   */
+  export const MOUNT: i32 = 7;
 }
 
 /** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */
@@ -184,6 +189,33 @@ export namespace SysinfoSource {
 export function emulateSysinfo(sources: u32 = 0): i32 {
   store<u32>(BLOCK + OPERANDS, sources);
   return emulate(Primitive.SYSINFO);
+}
+
+/** MOUNT's option bits (docs/policy-abi.md, section 4). */
+export namespace MountOption {
+  /** Idmap the mount with the caller's user namespace: files owned by uid 0 on disk appear owned by the container's root. */
+  export const SHIFT: u32 = 1;
+  /** Honour set-user-id bits (no forced nosuid; the caller's MS_NOSUID still counts). */
+  export const ALLOW_SUID: u32 = 2;
+  /** Honour device nodes (no forced nodev; the caller's MS_NODEV still counts). */
+  export const ALLOW_DEV: u32 = 4;
+}
+
+/**
+ * Ask the host to mount, for the caller, the filesystem type at `fstype` (`len` bytes in the policy's
+ * own memory: the type the policy read from the caller and allowed) with `options` (MountOption bits)
+ * (Primitive.MOUNT; for umount2/umount the operands are not read). With `fuse`/`fuseLen` (a program's
+ * file name in the policy's memory, e.g. "fuse2fs") the host runs that FUSE program as the caller
+ * instead of mounting in the kernel. The host reads source, target and option string from the caller
+ * itself and checks everything (docs/policy-abi.md, section 4).
+ */
+export function emulateMount(fstype: usize, len: i32, options: u32 = 0, fuse: usize = 0, fuseLen: i32 = 0): i32 {
+  store<u32>(BLOCK + OPERANDS, <u32>fstype);
+  store<u32>(BLOCK + OPERANDS + 4, <u32>len);
+  store<u32>(BLOCK + OPERANDS + 8, options);
+  store<u32>(BLOCK + OPERANDS + 12, <u32>fuse);
+  store<u32>(BLOCK + OPERANDS + 16, <u32>fuseLen);
+  return emulate(Primitive.MOUNT);
 }
 
 /** Scheduling policies (`SCHED_*`), as bits of `emulateSched`'s allowed set: bit N allows policy N. */

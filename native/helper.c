@@ -4,7 +4,7 @@
  * Fd 3 is a SOCK_SEQPACKET socket to the supervisor (native/helper_wire.h: the wire format); requests
  * are served one at a time until end of stream, then the helper exits 0. A bad request is answered
  * EINVAL; nothing a request holds ends the helper. Its parts are listed in native/helper.h: MKNOD in
- * helper_mknod.c, SETXATTR in helper_setxattr.c.
+ * helper_mknod.c, SETXATTR in helper_setxattr.c, MOUNT in helper_mount.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +17,14 @@
 #include "helper.h"
 
 /* Checks and serves one received request; its answer, the errno the caller must see. */
-static int serve_one(struct helper *h, ssize_t length, const int *fds, size_t nfds, int truncated) {
-  if (truncated || nfds > WIRE_MAX_REQUEST_FDS) return EINVAL;
+static int serve_one(struct helper *h, ssize_t length, const int *fds, size_t nfds, int truncated, uint64_t *mnt_id) {
+  if (truncated) return EINVAL;
+  uint32_t op;
+  if (length >= 4 && (memcpy(&op, h->message, 4), op == OP_MOUNT)) {
+    int err = wire_parse_mount(h->message, (size_t)length, fds, nfds, &h->mount);
+    return err != 0 ? err : serve_mount(h, &h->mount, mnt_id);
+  }
+  if (nfds > WIRE_MAX_REQUEST_FDS) return EINVAL;
   int err = wire_parse_request(h->message, (size_t)length, fds, nfds, &h->request);
   if (err != 0) return err;
   if (h->request.op == OP_AS_CALLER) return serve_as_caller(h, &h->request);
@@ -56,10 +62,17 @@ int main(void) {
     }
     if (n == 0 && nfds == 0) return 0;
     helper_pool_reap(h);
-    int answer = serve_one(h, n, fds, nfds, truncated);
+    uint64_t mnt_id = 0;
+    int answer = serve_one(h, n, fds, nfds, truncated, &mnt_id);
+    uint32_t op = 0;
+    if (n >= 4) memcpy(&op, h->message, 4);
     wire_close_fds(fds, nfds);
     /* Never serve another request with a caller's credentials: end; the supervisor sees end of stream. */
     if (h->tainted) return 1;
-    if (wire_send(SUPERVISOR_FD, &answer, sizeof answer, NULL, 0) != 0) return 0; /* the supervisor is gone */
+    /* OP_MOUNT's answer is 16 bytes (helper_wire.h), every other op's 4. */
+    struct { int32_t err; uint32_t reserved; uint64_t mnt_id; } mount_answer = {answer, 0, mnt_id};
+    int sent = op == OP_MOUNT ? wire_send(SUPERVISOR_FD, &mount_answer, sizeof mount_answer, NULL, 0)
+                              : wire_send(SUPERVISOR_FD, &answer, sizeof answer, NULL, 0);
+    if (sent != 0) return 0; /* the supervisor is gone */
   }
 }

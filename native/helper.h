@@ -9,6 +9,7 @@
  *   helper_impersonator.c  an impersonator's own loop (in the child, as the caller)
  *   helper_mknod.c         MKNOD: the caller's view, then the create step
  *   helper_setxattr.c      SETXATTR: the caller's check, then the helper's own setxattr
+ *   helper_mount.c         MOUNT: the caller's source and target, then the mount in its namespace
  *   helper_as_caller.c     AS_CALLER: the caller's own call, then the lend step
  * The privileged steps themselves are the "as the caller" core's (native/as_caller.h), shared with
  * the addon. Only main and a forked child's top level exit; everything else returns an errno.
@@ -40,6 +41,21 @@ struct impersonator {
   gid_t groups[WIRE_MAX_GROUPS];
 };
 
+/* helper_mount.c: one OP_MOUNT request, parsed (its fds borrowed) and served. */
+struct mount_request {
+  struct helper_request caller; /* ids, capabilities, root_fd, userns_fd, start_fd (the cwd) */
+  int mntns_fd;
+  int pidns_fd;  /* FUSE only, else -1 */
+  int cgroup_fd; /* the caller's cgroup.procs (MOUNT_HAS_CGROUP), else -1 */
+  int umount;
+  uint32_t attr, flags;
+  uint32_t tracked_count; /* umount: the mounts the supervisor tracks for this workload */
+  uint64_t tracked[WIRE_MOUNT_MAX_TRACKED];
+  char source[WIRE_MAX_PATH_LENGTH + 1], target[WIRE_MAX_PATH_LENGTH + 1], fstype[WIRE_MOUNT_FSTYPE_MAX + 1];
+  char options[WIRE_MAX_PATH_LENGTH + 1];
+  int source_fd, target_fd; /* step 1's fds, for step 2 */
+};
+
 /* The helper's state: one, made by main, passed to every part. */
 struct helper {
   /* Its own credentials, put back before anything that needs them (a fork, a kill, a setxattr). */
@@ -65,8 +81,9 @@ struct helper {
     uint32_t uid, gid;
   } overflow;
   /* The request being served and the message it came in (too large for the stack). */
-  unsigned char message[WIRE_MAX_REQUEST_BYTES + 1];
+  unsigned char message[(WIRE_MOUNT_MAX_REQUEST_BYTES > WIRE_MAX_REQUEST_BYTES ? WIRE_MOUNT_MAX_REQUEST_BYTES : WIRE_MAX_REQUEST_BYTES) + 1];
   struct helper_request request;
+  struct mount_request mount;
 };
 
 /* helper_creds.c */
@@ -124,6 +141,10 @@ int impersonator_main(int sock, const struct helper_request *req);
 /* helper_mknod.c */
 int probe_setgid(int parent_fd, uint32_t mode);
 int serve_mknod(struct helper *h, const struct helper_request *req);
+
+int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, size_t nfds, struct mount_request *m);
+/* 0 or the errno; *mnt_id the mount's id. */
+int serve_mount(struct helper *h, struct mount_request *m, uint64_t *mnt_id);
 
 /* helper_setxattr.c */
 int serve_setxattr(struct helper *h, const struct helper_request *req);

@@ -69,6 +69,38 @@
 #define OP_MKNOD 1
 #define OP_SETXATTR 2
 #define OP_AS_CALLER 3
+#define OP_MOUNT 4
+
+/*
+ * OP_MOUNT (native/helper_mount.c) reuses the header, with these meanings:
+ *   mode (offset 4)         MOUNT_ATTR_* of the new mount (fsmount's attr_flags), as the supervisor
+ *                           computed them (nosuid, nodev unless the policy allows suid/dev)
+ *   dev (offset 8)          MOUNT_WANT_* bits below; with MOUNT_REQUEST_UMOUNT, umount2's flags
+ *   path_length (offset 76) the source's length (1..4095; 0 for an umount)
+ * After the groups: u32 target_length (1..4095), u32 fstype_length (1..63; 0 for an umount),
+ * u32 options_length (0..4095), then source, target, fstype, options (no NUL in any), and for an
+ * umount u32 count (1..WIRE_MOUNT_MAX_TRACKED) and that many u64 ids of mounts the supervisor tracks.
+ * SCM_RIGHTS: root_fd, userns_fd, cwd_fd (the caller's cwd, always), mntns_fd (its /proc/TID/ns/mnt),
+ * with MOUNT_HAS_CGROUP cgroup_fd (its cgroup2 cgroup.procs, write-only: the children that act as
+ * the caller join its cgroup), and with MOUNT_WANT_FUSE pidns_fd (its /proc/TID/ns/pid) last; the
+ * fstype field then holds the FUSE
+ * program's file name (1..63 of [A-Za-z0-9._+-]).
+ * Response, one message of 16 bytes: i32 errno, u32 0, u64 the mount's id (STATX_MNT_ID_UNIQUE, or
+ * STATX_MNT_ID before Linux 6.8; 0 when there is none). An umount whose path no longer names the
+ * tracked mount answers EAGAIN with the id the path names.
+ */
+#define MOUNT_WANT_RDONLY 1u   /* superblock "ro"; the source is opened read-only */
+#define MOUNT_WANT_SYNC 2u     /* superblock "sync" */
+#define MOUNT_WANT_DIRSYNC 4u  /* superblock "dirsync" */
+#define MOUNT_WANT_LAZYTIME 8u /* superblock "lazytime" */
+#define MOUNT_WANT_SB_FLAGS 15u
+#define MOUNT_WANT_SHIFT 0x100u /* idmap the mount with the caller's user namespace */
+#define MOUNT_WANT_FUSE 0x200u  /* run the FUSE program named in the fstype field instead (last fd: pidns) */
+#define MOUNT_HAS_CGROUP 0x400u /* the 5th fd is the caller's cgroup2 cgroup.procs, opened for writing */
+#define MOUNT_REQUEST_UMOUNT 0x80000000u
+#define WIRE_MOUNT_FSTYPE_MAX 63
+#define WIRE_MOUNT_MAX_TRACKED 64
+#define WIRE_MOUNT_MAX_REQUEST_BYTES (WIRE_HEADER_BYTES + 4 * WIRE_MAX_GROUPS + 12 + 3 * WIRE_MAX_PATH_LENGTH + WIRE_MOUNT_FSTYPE_MAX + 4 + 8 * WIRE_MOUNT_MAX_TRACKED)
 
 /* Byte offsets of the request's header fields. */
 enum {

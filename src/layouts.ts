@@ -96,6 +96,11 @@ export const PolicyBlock = {
   OPEN_RESERVED: 29,
   /** SYSINFO's operand: the figures taken from the host (SYSINFO_SOURCES bits, src/emulate/sysinfo.ts). */
   SYSINFO_FROM_HOST: 25,
+  /**
+   * MOUNT's operands: filesystem type (pointer and length in the policy's memory), MountOption bits,
+   * the FUSE program's file name (pointer and length, 0 for a kernel mount); then reserved words.
+   */
+  MOUNT_FSTYPE_PTR: 25, MOUNT_FSTYPE_LEN: 26, MOUNT_OPTIONS: 27, MOUNT_FUSE_PTR: 28, MOUNT_FUSE_LEN: 29, MOUNT_RESERVED: 30,
   /** SCHED's operands: allowed policies (bit N = SCHED_* N), highest RT priority, lowest nice (i32); reserved from 28. */
   SCHED_POLICIES: 25, SCHED_MAX_RT_PRIORITY: 26, SCHED_MIN_NICE: 27, SCHED_RESERVED: 28,
   /** AS_CALLER's operands (src/dataplane/as-caller-operands.ts): lent capabilities, what is replaced, the replacement block. */

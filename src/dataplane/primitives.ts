@@ -9,12 +9,13 @@ import { CALL_SHAPES } from '../emulate/as-caller-calls.js';
 import { CAP_MKNOD, DEFAULT_MAX_LEND, asCallerOperands } from './as-caller-operands.js';
 import { BpfEmulator } from '../emulate/bpf.js';
 import { SysinfoEmulator } from '../emulate/sysinfo.js';
+import { MountEmulator, type MountOperands } from '../emulate/mount.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
 import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
 import type { WorkloadInfo } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
-import { PolicyBlock } from '../layouts.js';
+import { argLo, PolicyBlock } from '../layouts.js';
 import { portableId } from '../syscalls/tables.js';
 import { Primitive } from './protocol.js';
 import type { LoadedPolicy } from './policy-set.js';
@@ -112,6 +113,19 @@ export function createPrimitives(ctx: {
     syscalls: [portableId('sysinfo')],
     run: (c) => sysinfo.emulate(c.notif, c.words, c.policy.blockWords[PolicyBlock.SYSINFO_FROM_HOST]!),
   };
+  const mountEmulator = new MountEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn,
+    pathReadDelay > 0 ? () => sleepMs(pathReadDelay) : null);
+  const mountOperands: MountOperands = { fstype: new Uint8Array(0), options: 0, fuse: null };
+  const SYS_MOUNT = portableId('mount'), SYS_UMOUNT2 = portableId('umount2');
+  table[Primitive.MOUNT] = {
+    name: 'mount',
+    syscalls: [SYS_MOUNT, SYS_UMOUNT2, portableId('umount')],
+    run: (c) => {
+      if (c.portable !== SYS_MOUNT) return mountEmulator.umount(c.notif, c.words, c.portable === SYS_UMOUNT2 ? c.words[argLo(1)]! : 0, c.caller);
+      const operands = mountOperandsOf(c.policy, mountOperands, ctx.warn);
+      return typeof operands === 'number' ? operands : mountEmulator.mount(c.notif, c.words, operands, c.caller);
+    },
+  };
   const sched = new SchedEmulator(ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
   const ceiling: SchedCeiling = { allowedPolicies: 0, maxRtPriority: 0, minNice: 0 };
   const SYS_SCHED_SETPARAM = portableId('sched_setparam'), SYS_SCHED_SETATTR = portableId('sched_setattr');
@@ -130,6 +144,24 @@ export function createPrimitives(ctx: {
     },
   };
   return table;
+}
+
+/** MOUNT's operands from `policy`'s notification block, the type a view of its memory; or -EPERM after saying why. */
+export function mountOperandsOf(policy: LoadedPolicy, operands: MountOperands, warn: (m: string) => void): MountOperands | number {
+  const op = policy.blockWords;
+  const memory = policy.instance.memory.buffer;
+  const ptr = op[PolicyBlock.MOUNT_FSTYPE_PTR]! >>> 0, length = op[PolicyBlock.MOUNT_FSTYPE_LEN]! >>> 0;
+  const bad = (why: string) => { warn(`policy ${policy.name}: MOUNT operands refused: ${why}; failing the call closed`); return -1; };
+  const fusePtr = op[PolicyBlock.MOUNT_FUSE_PTR]! >>> 0, fuseLength = op[PolicyBlock.MOUNT_FUSE_LEN]! >>> 0;
+  for (let w = PolicyBlock.MOUNT_RESERVED; w < PolicyBlock.WORDS; w++) if (op[w] !== 0) return bad('reserved bytes 120..128 are not zero');
+  if (length < 1 || length > 63) return bad(`filesystem type length ${length} is not 1..63`);
+  if (ptr + length > memory.byteLength) return bad(`filesystem type ${ptr}+${length} is outside the policy's memory`);
+  if (fuseLength > 63) return bad(`FUSE program length ${fuseLength} is not 0..63`);
+  if (fusePtr + fuseLength > memory.byteLength) return bad(`FUSE program ${fusePtr}+${fuseLength} is outside the policy's memory`);
+  operands.fstype = new Uint8Array(memory, ptr, length);
+  operands.options = op[PolicyBlock.MOUNT_OPTIONS]! >>> 0;
+  operands.fuse = fuseLength === 0 ? null : new Uint8Array(memory, fusePtr, fuseLength);
+  return operands;
 }
 
 /**

@@ -42,6 +42,33 @@ export interface SetxattrRequest {
   creds: Uint32Array;
 }
 
+export interface MountRequest {
+  rootFd: number;
+  /** The caller's cwd (always: the source or target may be relative). */
+  cwdFd: number;
+  usernsFd: number;
+  /** The caller's /proc/TID/ns/mnt. */
+  mntnsFd: number;
+  /** The caller's /proc/TID/ns/pid, with MOUNT_WANT.FUSE only; else -1. */
+  pidnsFd: number;
+  /** The caller's cgroup2 cgroup.procs opened for writing (MOUNT_HAS_CGROUP is then set here), or -1. */
+  cgroupProcsFd: number;
+  /** Empty for an umount. */
+  source: Uint8Array;
+  target: Uint8Array;
+  /** Empty for an umount; the FUSE program's file name with MOUNT_WANT.FUSE. */
+  fstype: Uint8Array;
+  /** The caller's option string, cut as the kernel cuts it (at most 4095 bytes, no NUL). */
+  options: Uint8Array;
+  /** MOUNT_ATTR_* of the new mount. */
+  attr: number;
+  /** MOUNT_WANT_* bits; for an umount, MOUNT_REQUEST_UMOUNT | umount2's flags. */
+  flags: number;
+  /** For an umount: ids of the mounts made for this workload (1..MOUNT_MAX_TRACKED). */
+  tracked: readonly bigint[];
+  creds: Uint32Array;
+}
+
 /** One AS_CALLER call (src/emulate/as-caller.ts) for the exact way. */
 export interface AsCallerHelperRequest {
   rootFd: number;
@@ -65,12 +92,18 @@ export interface AsCallerHelperRequest {
   lend: number;
 }
 
-// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*, AS_CALLER_WIRE_*.
+// native/helper_wire.h: OP_*, XATTR_*_LIMIT, WIRE_HEADER_BYTES, WIRE_MAX_*, AS_CALLER_WIRE_*, MOUNT_*.
 const OP_MKNOD = 1;
 const OP_SETXATTR = 2;
 const OP_AS_CALLER = 3;
 const AS_CALLER_WIRE_WORDS = 13;
 const AS_CALLER_VALUE_LIMIT = 65536;
+const OP_MOUNT = 4;
+export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100, FUSE: 0x200 } as const;
+export const MOUNT_REQUEST_UMOUNT = 0x80000000;
+const MOUNT_HAS_CGROUP = 0x400;
+export const MOUNT_FSTYPE_MAX = 63;
+export const MOUNT_MAX_TRACKED = 64;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
 const XATTR_LIMIT = 255;
@@ -102,11 +135,12 @@ function checkCreds(creds: Uint32Array, op: string): void {
 export class PrivilegedHelper {
   /** Replaced only by replace(). */
   socketFd: number;
-  private static readonly MAX_REQUEST_BYTES =
-    HEADER_BYTES + 4 * MAX_GROUPS + 2 * MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + XATTR_LIMIT + AS_CALLER_VALUE_LIMIT;
+  private static readonly MAX_REQUEST_BYTES = Math.max(
+    HEADER_BYTES + 4 * MAX_GROUPS + 2 * MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + XATTR_LIMIT + AS_CALLER_VALUE_LIMIT,
+    HEADER_BYTES + 4 * MAX_GROUPS + 12 + 3 * MAX_PATH_LENGTH + MOUNT_FSTYPE_MAX + 4 + 8 * MOUNT_MAX_TRACKED);
   private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
-  private readonly reply = new Int32Array(2);
+  private readonly reply = new Int32Array(4);
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private readonly asCallerFds: number[] = [];
@@ -213,6 +247,46 @@ export class PrivilegedHelper {
   }
 
   /**
+   * Mounts (or, with MOUNT_REQUEST_UMOUNT in flags, unmounts as the caller) for the caller
+   * (native/helper_mount.c). The errno the caller must see (0 = done) and the mount's id; an umount
+   * of a path that names no tracked mount answers EAGAIN. Throws when the helper is gone.
+   */
+  mount(req: MountRequest): { errno: number; mountId: bigint } {
+    const umount = (req.flags & MOUNT_REQUEST_UMOUNT) !== 0;
+    const lengths = [req.source.byteLength, req.target.byteLength, req.fstype.byteLength, req.options.byteLength];
+    if (lengths.some((n) => n > MAX_PATH_LENGTH) || req.target.byteLength === 0 || req.fstype.byteLength > MOUNT_FSTYPE_MAX
+      || (umount ? req.source.byteLength !== 0 || req.tracked.length === 0 || req.tracked.length > MOUNT_MAX_TRACKED
+        : req.source.byteLength === 0 || req.fstype.byteLength === 0)) {
+      throw new RangeError('PrivilegedHelper.mount: source, target, fstype or options out of bounds');
+    }
+    checkCreds(req.creds, 'mount');
+    const cgroup = req.cgroupProcsFd >= 0 && !umount;
+    let at = this.header(OP_MOUNT, req.attr, cgroup ? (req.flags | MOUNT_HAS_CGROUP) >>> 0 : req.flags, req.creds, req.source.byteLength);
+    const view = new DataView(this.request.buffer);
+    view.setUint32(at, req.target.byteLength, true);
+    view.setUint32(at + 4, req.fstype.byteLength, true);
+    view.setUint32(at + 8, req.options.byteLength, true);
+    at += 12;
+    for (const part of [req.source, req.target, req.fstype, req.options]) {
+      this.request.set(part, at);
+      at += part.byteLength;
+    }
+    if (umount) {
+      view.setUint32(at, req.tracked.length, true);
+      at += 4;
+      for (const id of req.tracked) { view.setBigUint64(at, id, true); at += 8; }
+    }
+    const fuse = (req.flags & MOUNT_WANT.FUSE) !== 0 && !umount;
+    if (fuse !== req.pidnsFd >= 0) throw new RangeError('PrivilegedHelper.mount: pidnsFd goes with MOUNT_WANT.FUSE, and only with it');
+    const fds = [req.rootFd, req.usernsFd, req.cwdFd, req.mntnsFd];
+    if (cgroup) fds.push(req.cgroupProcsFd);
+    if (fuse) fds.push(req.pidnsFd);
+    const errno = this.exchange(at, fds, 16);
+    const mountId = BigInt(this.reply[2]! >>> 0) | (BigInt(this.reply[3]! >>> 0) << 32n);
+    return { errno, mountId };
+  }
+
+  /**
    * Performs one AS_CALLER call the exact way (native/helper_as_caller.c): as the caller in its user
    * namespace, then, refused EPERM/EACCES and with capabilities lent, the lend step. 0 or the
    * positive errno the caller must see. Throws when the helper is gone.
@@ -267,7 +341,7 @@ export class PrivilegedHelper {
     return HEADER_BYTES + 4 * ngroups;
   }
 
-  private exchange(length: number, fds: number[]): number {
+  private exchange(length: number, fds: number[], answerBytes = 4): number {
     if (this.wedged) throw new Error(`wasmsup-helper: killed after it gave no answer within ${HELPER_TIMEOUT_MS} ms`);
     native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
     let answer;
@@ -284,7 +358,7 @@ export class PrivilegedHelper {
     }
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);
-    if (answer.bytes !== 4) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
+    if (answer.bytes !== answerBytes) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
     return this.reply[0]!;
   }
 

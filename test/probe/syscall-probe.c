@@ -13,6 +13,7 @@
  *   syscall-probe clone3 FLAGS SIZE TAIL                    clone3 with clone_args of SIZE bytes
  *   syscall-probe clone FLAGS                               clone(FLAGS | SIGCHLD)
  *   syscall-probe [--i386] setxattr PATH NAME VALUE | lsetxattr PATH NAME VALUE
+ *   syscall-probe mount SOURCE TARGET FSTYPE FLAGS   mount(SOURCE, TARGET, FSTYPE, FLAGS, NULL)
  *   syscall-probe fdinfo PATH|FD      asks the fd-info-probe test policy (flock(fd, 0x10000 + k)) for
  *                                     the path and path flags of FD, or of PATH opened read-only
  *
@@ -181,6 +182,10 @@ int main(int argc, char **argv) {
     r = call(link ? SYS_lsetxattr : SYS_setxattr, link ? 227 : 226, (long)path, (long)name, (long)value,
              (long)strlen(argv[i + 3]), 0, &err);
     report(r, err);
+    printf("\n");
+  } else if (strcmp(what, "mount") == 0 && argc - i == 5) {
+    long r = syscall(SYS_mount, argv[i + 1], argv[i + 2], argv[i + 3], strtoul(argv[i + 4], NULL, 0), NULL);
+    report(r, r < 0 ? errno : 0);
     printf("\n");
   } else if (strcmp(what, "fdinfo") == 0 && argc - i == 2) {
     char *end;
