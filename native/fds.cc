@@ -296,6 +296,51 @@ Napi::Value PollListener(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mask);
 }
 
+// The most listeners one pollListeners call watches: its pollfd array lives on the calling thread's
+// stack (a data-plane worker's: 4 MiB), so nothing is allocated per call.
+constexpr size_t kMaxPolledListeners = 4096;
+
+// Several listeners and a wake eventfd in one poll(), for a data-plane thread that serves many
+// (src/dataplane/multiplex.ts). Per listener i, events[i] gets pollListener's bits 1 (a notification
+// is pending) and 2 (hung up or failed), or 8 when fds[i] is not an open fd (POLLNVAL): one bad
+// listener is reported alone rather than failing the call. Returns 4 when wakeFd fired (drained),
+// else 0. Runs on the calling thread; touches nothing but the fds.
+Napi::Value PollListeners(const Napi::CallbackInfo& info) {
+  Args args(info, "pollListeners");
+  Napi::Env env = info.Env();
+  uint32_t* fd_words;
+  uint32_t* events;
+  size_t fd_count, event_count;
+  int64_t count, timeout_ms;
+  int32_t wake_fd;
+  if (!args.Words(0, "fds", &fd_words, &fd_count) || !args.Integer(1, "count", 0, kMaxPolledListeners, &count) ||
+      !args.Words(2, "events", &events, &event_count) || !args.Int32(3, "wakeFd", &wake_fd) ||
+      !args.Integer(4, "timeoutMs", -1, INT32_MAX, &timeout_ms)) {
+    return Napi::Value();
+  }
+  size_t n = static_cast<size_t>(count);
+  if (n > fd_count || n > event_count) return args.RangeError("count", "is larger than fds or events");
+  struct pollfd fds[kMaxPolledListeners + 1];
+  for (size_t i = 0; i < n; i++) fds[i] = {static_cast<int>(fd_words[i]), POLLIN, 0};
+  nfds_t total = n;
+  if (wake_fd >= 0) fds[total++] = {wake_fd, POLLIN, 0};
+  int ready = PollRetrying(fds, total, static_cast<int>(timeout_ms));
+  if (ready < 0) return ThrowErrno(env, "poll", errno);
+  for (size_t i = 0; i < n; i++) {
+    short r = fds[i].revents;
+    events[i] = (r & POLLNVAL) ? 8 : ((r & POLLIN) ? 1 : 0) | ((r & (POLLHUP | POLLERR)) ? 2 : 0);
+  }
+  if (wake_fd < 0) return Napi::Number::New(env, 0);
+  if (fds[n].revents & POLLNVAL) return ThrowErrno(env, "poll", EBADF);
+  if (!(fds[n].revents & POLLIN)) return Napi::Number::New(env, 0);
+  uint64_t drained;
+  ssize_t got;
+  do {
+    got = read(wake_fd, &drained, sizeof drained);
+  } while (got < 0 && errno == EINTR);
+  return Napi::Number::New(env, 4);
+}
+
 Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   Args args(info, "openPath");
   char path[PATH_MAX];
@@ -357,6 +402,7 @@ void RegisterFds(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventFdWrite, "eventfdWrite"));
   exports.Set("pollListener", Napi::Function::New(env, PollListener, "pollListener"));
+  exports.Set("pollListeners", Napi::Function::New(env, PollListeners, "pollListeners"));
   exports.Set("openPath", Napi::Function::New(env, OpenPath, "openPath"));
   exports.Set("fstat", Napi::Function::New(env, Fstat, "fstat"));
   exports.Set("stat", Napi::Function::New(env, Stat, "stat"));

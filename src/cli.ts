@@ -31,6 +31,7 @@ const USAGE = `usage:
                 [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
                 [--no-sync-wake-up] [--log-level LEVEL] [--log-format text|json]
                 [--policy-fuel N] [--policy-memory MIB] [--max-traps N] [--max-lend CAP,...] [--audit FILE] [--metrics [HOST:]PORT]
+                [--dataplane-threads N]
   wasmsup oci-config --policies DIR [--socket PATH] [PROFILE.json | config.json]
   wasmsup --version | --help
 
@@ -340,6 +341,7 @@ async function agentCommand(args: string[]): Promise<number> {
     metrics,
     passAnnotations: (values['pass-annotation'] as string[] | undefined) ?? [],
     containerConfig: parseContainerConfig(values['container-config'] as string | undefined),
+    dataPlaneThreads: values['dataplane-threads'] === undefined ? undefined : parseCount('agent', 'dataplane-threads', values['dataplane-threads'] as string, 1, 1024),
     ...limits,
   });
 }

@@ -113,6 +113,12 @@ export interface NativeBinding {
   /** Bit 1: a notification is pending; 2: the listener hung up; 4: wakeFd fired (drained). 0 on timeout. */
   pollListener(listenerFd: number, wakeFd: number, timeoutMs: number): number;
   /**
+   * poll() of `count` listeners (fds[0..count), at most 4096) and `wakeFd` (-1: none) at once: events[i]
+   * gets pollListener's bits 1 and 2 for fds[i], or 8 when it is not an open fd; returns 4 when
+   * wakeFd fired (drained), else 0.
+   */
+  pollListeners(fds: Uint32Array, count: number, events: Uint32Array, wakeFd: number, timeoutMs: number): number;
+  /**
    * One-shot watch of `fd` from this thread's event loop: `callback(events)` once, with pollListener's
    * bits 1 (readable; a listener: a notification is pending) and 2 (hung up or failed), then the
    * watch is over. `cancel()` stops it (idempotent; the callback is then never called). The fd's

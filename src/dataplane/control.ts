@@ -1,8 +1,9 @@
-// The control plane's handle on one data-plane worker (one listener): starts it, relays its logs,
-// hands it new policy sets, stops it. Used by `wasmsup run` (one listener) and by the OCI agent (one
-// per container).
+// The control plane's handle on one listener's data plane: starts it, relays its logs, hands it new
+// policy sets, stops it. Used by `wasmsup run` (one listener, served by a worker thread of its own)
+// and by the OCI agent (one per container, served on one of the agent's shared data-plane threads,
+// threads.ts: `threads` in the options).
 //
-// Started lazily: until the listener first has a notification pending, the main thread only watches
+// `wasmsup run`'s is started lazily: until the listener first has a notification pending, the main thread only watches
 // it (native.watchReadable, a one-shot libuv poll) and no worker thread or privileged helper exists.
 // A workload that never makes an intercepted call (`wasmsup run -- true`) never pays for them, and
 // the process need not tear a half-started worker down to exit (docs/performance.md, start-up).
@@ -15,6 +16,7 @@ import { log, type LogLevel } from '../log.js';
 import type { PrivilegedHelper } from '../emulate/helper-client.js';
 import { newStatsBuffer, statsReport, POLICY_SLOTS, Stat, type StatsReport } from './stats.js';
 import type { AuditRing } from './audit.js';
+import type { DataPlaneThreads, ThreadSlot } from './threads.js';
 import { INTERRUPT_ATTENTION, INTERRUPT_TID, INTERRUPT_WORDS, type ControlMessage, type DataPlaneConfig, type DefaultAction, type ListenerAttachment, type WorkerMessage } from './protocol.js';
 
 // node:worker_threads and the helper's client are loaded when the first worker starts, not with
@@ -40,6 +42,12 @@ export interface DataPlaneOptions extends ListenerAttachment {
   audit?: AuditRing;
   /** What a call no policy decides gets (--default-action, or a container's own). */
   defaultAction?: DefaultAction;
+  /**
+   * Serve the listener on one of these shared threads (the OCI agent), at once, rather than on a
+   * worker of its own started with the first notification; `privilegedHelper` and `syncWakeUp` are
+   * then the threads'.
+   */
+  threads?: DataPlaneThreads;
 }
 
 type Reason = 'hangup' | 'stopped' | 'failed';
@@ -53,6 +61,8 @@ export class DataPlane {
   // Until the first notification: the watch; from then on the worker and, if asked for, the helper.
   private watch: FdWatch | null = null;
   private worker: Worker | null = null;
+  // Or, on a shared thread (opts.threads), the listener's place there.
+  private slot: ThreadSlot | null = null;
   private starting = false;
   private helper: { helper: PrivilegedHelper; process: ChildProcess } | null = null;
   private wakeFd = -1;
@@ -83,6 +93,10 @@ export class DataPlane {
     this.policies = opts.policies;
     this.policySlots = this.slotsFor(opts.policies);
     this.finished = new Promise((resolve) => { this.settle = resolve; });
+    if (opts.threads) {
+      this.attachToThread(opts.threads);
+      return;
+    }
     try {
       this.watch = native.watchReadable(this.listenerFd, (events) => this.onListenerEvent(events));
     } catch (e) {
@@ -111,6 +125,61 @@ export class DataPlane {
     this.starting = true;
     const helperClient = this.opts.privilegedHelper ? import('../emulate/helper-client.js') : Promise.resolve(null);
     helperClient.then((client) => this.startWorker(client?.PrivilegedHelper ?? null), (e: Error) => this.failToStart(e));
+  }
+
+  /**
+   * Has a shared thread serve the listener from now on: its policies are instantiated there at once,
+   * so the container's first call finds them ready. If no thread can take it, the listener is closed
+   * (the kernel fails the workload's intercepted calls with ENOSYS) as when a worker cannot start.
+   */
+  private attachToThread(threads: DataPlaneThreads): void {
+    const opts = this.opts;
+    try {
+      this.slot = threads.attach({
+        listenerFd: this.listenerFd,
+        policies: this.policies,
+        policySlots: this.policySlots,
+        workloadUsernsInode: opts.workloadUsernsInode,
+        failErrno: opts.failErrno,
+        stats: this.stats,
+        maxTraps: opts.maxTraps,
+        audit: opts.audit ?? null,
+        workload: opts.workload ?? null,
+        defaultAction: opts.defaultAction ?? 'continue',
+        maxLend: opts.maxLend,
+      }, {
+        message: (m) => this.onMessage(m),
+        failed: (reason) => this.onFailure(reason),
+      });
+    } catch (e) {
+      this.failToStart(e as Error);
+    }
+  }
+
+  /** A message of the worker, or of the shared thread about this listener. */
+  private onMessage(m: WorkerMessage): void {
+    switch (m.type) {
+      case 'ready': this.serving = true; break;
+      case 'log': log(m.level as LogLevel, this.prefix + m.message); break;
+      case 'done': this.finish(m.reason); break;
+      case 'reloaded': this.pendingReloads.get(m.generation)?.resolve(); this.pendingReloads.delete(m.generation); break;
+      case 'reload-failed':
+        this.pendingReloads.get(m.generation)?.reject(new Error(m.reason));
+        this.pendingReloads.delete(m.generation);
+        break;
+    }
+  }
+
+  /**
+   * The data plane failed (`reason`, one line). Without it nobody answers: closing the listener makes
+   * the kernel fail every pending and future intercepted call with ENOSYS instead of leaving the
+   * workload hung.
+   */
+  private onFailure(reason: string): void {
+    if (this.ended) return;
+    log('error', `${this.prefix}data plane failed: ${reason}; intercepted calls now fail with ENOSYS`);
+    this.closeListener();
+    this.finish('failed');
   }
 
   private failToStart(e: Error): void {
@@ -159,26 +228,11 @@ export class DataPlane {
     log('debug', `${this.prefix}data plane started (a notification is pending)`);
     worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
     worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-    worker.on('message', (m: WorkerMessage) => {
-      switch (m.type) {
-        case 'ready': this.serving = true; break;
-        case 'log': log(m.level as LogLevel, this.prefix + m.message); break;
-        case 'done': this.finish(m.reason); break;
-        case 'reloaded': this.pendingReloads.get(m.generation)?.resolve(); this.pendingReloads.delete(m.generation); break;
-        case 'reload-failed':
-          this.pendingReloads.get(m.generation)?.reject(new Error(m.reason));
-          this.pendingReloads.delete(m.generation);
-          break;
-      }
-    });
+    worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     worker.on('error', (e) => {
-      // Without a data plane nobody answers: closing the listener makes the kernel fail every
-      // pending and future intercepted call with ENOSYS instead of leaving the workload hung.
       // One line; where in the worker it failed is for debugging.
-      log('error', `${this.prefix}data plane failed: ${e.message.split('\n')[0]}; intercepted calls now fail with ENOSYS`);
+      this.onFailure(e.message.split('\n')[0]!);
       if (e.stack) log('debug', `${this.prefix}${e.stack}`);
-      this.closeListener();
-      this.finish('failed');
     });
     worker.on('exit', () => this.finish('failed'));
     // A worker blocked in RECV is signalled until it has taken its control messages (a signal that
@@ -203,6 +257,7 @@ export class DataPlane {
   }
 
   private send(message: ControlMessage): void {
+    if (this.slot !== null) { this.slot.send(message); return; }
     if (this.worker === null) return;
     this.worker.postMessage(message);
     native.eventfdWrite(this.wakeFd, 1);
@@ -222,7 +277,7 @@ export class DataPlane {
   /** Swaps in a new policy set between two notifications; rejects (old set stays) if it fails to instantiate. */
   reload(policies: PolicyInfo[]): Promise<void> {
     if (this.ended) return Promise.reject(new Error('the data plane has finished'));
-    if (this.worker === null) {
+    if (this.worker === null && this.slot === null) {
       // Not started yet: the worker will start with this set. The control plane has instantiated
       // it already (PolicyDirectory), so there is nothing here that could still fail.
       this.policies = policies;
@@ -297,7 +352,7 @@ export class DataPlane {
 
   private requestStop(): void {
     if (this.ended) return;
-    if (this.worker === null) this.finish('stopped');
+    if (this.worker === null && this.slot === null) this.finish('stopped');
     else if (this.listenerOpen) this.send({ type: 'stop' });
   }
 
@@ -314,6 +369,8 @@ export class DataPlane {
     if (this.interruptTimer !== null) clearInterval(this.interruptTimer);
     // Not to be signalled any more: the tid may be reused by another thread once the worker is gone.
     Atomics.store(this.interrupt, INTERRUPT_TID, 0);
+    // A shared thread has let go of the listener before it said 'done' (or has failed).
+    this.slot?.release();
     if (this.worker !== null) await this.worker.terminate();
     this.closeListener();
     if (this.wakeFd >= 0) native.close(this.wakeFd);

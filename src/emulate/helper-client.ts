@@ -133,7 +133,8 @@ function checkCreds(creds: Uint32Array, op: string): void {
 }
 
 export class PrivilegedHelper {
-  readonly socketFd: number;
+  /** Replaced only by replace(). */
+  socketFd: number;
   private static readonly MAX_REQUEST_BYTES = Math.max(
     HEADER_BYTES + 4 * MAX_GROUPS + 2 * MAX_PATH_LENGTH + 4 * AS_CALLER_WIRE_WORDS + XATTR_LIMIT + AS_CALLER_VALUE_LIMIT,
     HEADER_BYTES + 4 * MAX_GROUPS + 12 + 3 * MAX_PATH_LENGTH + MOUNT_FSTYPE_MAX + 4 + 8 * MOUNT_MAX_TRACKED);
@@ -176,7 +177,7 @@ export class PrivilegedHelper {
    * `pidfd`: the helper's, to kill it when it does not answer in time (-1: only close the socket).
    * The pidfd stays the starter's to close (`closePidfd`).
    */
-  constructor(socketFd: number, readonly pidfd = -1) {
+  constructor(socketFd: number, public pidfd = -1) {
     if (!Number.isInteger(socketFd) || socketFd < 0) throw new RangeError(`PrivilegedHelper: bad socket fd ${socketFd}`);
     this.socketFd = socketFd;
   }
@@ -368,6 +369,24 @@ export class PrivilegedHelper {
     for (const fd of answer.fds) native.close(fd);
     if (answer.bytes !== answerBytes) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
     return this.reply[0]!;
+  }
+
+  /** It was killed for giving no answer in time: every request fails until replace(). */
+  get isWedged(): boolean {
+    return this.wedged;
+  }
+
+  /**
+   * Talks to another helper from now on (a data-plane thread that serves many containers gets a new
+   * one after its helper was killed: src/dataplane/threads.ts). The previous socket and pidfd stay
+   * their owner's to close.
+   */
+  replace(socketFd: number, pidfd: number): void {
+    if (!Number.isInteger(socketFd) || socketFd < 0) throw new RangeError(`PrivilegedHelper: bad socket fd ${socketFd}`);
+    this.socketFd = socketFd;
+    this.pidfd = pidfd;
+    this.wedged = false;
+    this.closed = false;
   }
 
   /** Closes the socket; the helper then exits 0. */

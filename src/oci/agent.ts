@@ -1,8 +1,9 @@
 // `wasmsup agent`: the seccomp agent of OCI runtimes (runc, crun). A runtime started with a config whose
 // linux.seccomp.listenerPath is our socket connects once per container and sends the container process
-// state with the container's seccomp listener; each container then gets its own data plane (worker
-// thread + privileged helper, started with its first intercepted call), released when its listener
-// hangs up. The main thread is the control plane: it adopts containers, reloads policies on SIGHUP,
+// state with the container's seccomp listener; each container then gets its own data plane (its own
+// policy instances, primitives and counters) on one of a fixed set of shared data-plane threads
+// (src/dataplane/threads.ts: one per CPU up to 4, or --dataplane-threads; each with one privileged helper),
+// released when its listener hangs up. The main thread is the control plane: it adopts containers, reloads policies on SIGHUP,
 // prints stats on SIGUSR1, and on SIGUSR2 hands every container to a freshly started agent process
 // (an upgrade that drops nothing).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +15,7 @@ import { onStatsSignal } from '../signals.js';
 import type { PolicyInfo } from '../policy/load.js';
 import { PolicyLoadError, UsageError } from '../errors.js';
 import { DataPlane } from '../dataplane/control.js';
+import { DataPlaneThreads } from '../dataplane/threads.js';
 import { readStats } from '../dataplane/stats.js';
 import { HELPER_TIMEOUT_MS } from '../emulate/helper-client.js';
 import { PolicyDirectory } from '../policy/directory.js';
@@ -57,6 +59,8 @@ export interface AgentOptions {
   passAnnotations?: readonly string[];
   /** --container-config: the policies a container may configure for itself; null = all of them. */
   containerConfig?: readonly string[] | null;
+  /** --dataplane-threads: the most data-plane threads the containers share (default: one per CPU, at most 4). */
+  dataPlaneThreads?: number;
 }
 
 /** What the agent knows of a container; also what a successor is told about it. */
@@ -132,6 +136,8 @@ export class Agent {
   /** Settles with the agent's exit status once it stopped or handed over. */
   readonly exited = new Promise<number>((resolve) => { this.resolveExit = (code) => { this.hasExited = true; resolve(code); }; });
   private readonly privileged = process.getuid?.() === 0;
+  /** The threads every container's data plane runs on (started with the first container). */
+  private readonly threads: DataPlaneThreads;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [
     ['SIGHUP', () => this.reload()],
     ['SIGUSR2', () => void this.handOverCounted()],
@@ -145,6 +151,7 @@ export class Agent {
   private metrics: { sources: MetricsSources; server: MetricsServer | null; closed: boolean } | null = null;
 
   constructor(private readonly opts: AgentOptions) {
+    this.threads = new DataPlaneThreads({ threads: opts.dataPlaneThreads, privilegedHelper: this.privileged, syncWakeUp: opts.syncWakeUp });
     this.directory = new PolicyDirectory({ directory: opts.policyDir, load: { maximumPages: opts.maximumPages, fuel: opts.fuel } });
     const scan = this.directory.load();
     // At start a bad file is a usage error; on SIGHUP it only keeps its previous version.
@@ -360,8 +367,9 @@ export class Agent {
     const name = info.role === 'exec' ? this.label(info) : `container ${info.id}`;
     let dataPlane;
     try {
-      // Its worker and helper start with the container's first intercepted call (src/dataplane/control.ts).
+      // Served at once by one of the shared threads, its policies instantiated there (src/dataplane/threads.ts).
       dataPlane = new DataPlane({
+        threads: this.threads,
         listenerFd,
         policies,
         workload: info.workload,
@@ -585,6 +593,8 @@ export class Agent {
   }
 
   private exit(code: number): void {
+    // Every container was handed over, stopped or released: the threads serve none any more.
+    void this.threads.close();
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.stopStatsSignal?.();
     this.resolveExit(code);

@@ -15,6 +15,7 @@ export const AGENT_OPTIONS = {
   'log-level': { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   audit: { type: 'string' }, metrics: { type: 'string' },
   'pass-annotation': { type: 'string', multiple: true }, 'container-config': { type: 'string' },
+  'dataplane-threads': { type: 'string' },
   ...LIMIT_OPTIONS,
 } as const;
 

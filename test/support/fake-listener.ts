@@ -41,6 +41,11 @@ export class FakeListener implements Listener {
     return this;
   }
 
+  /** Steps its script still has for calls of `kind`. */
+  stepsLeft(kind: 'recv' | 'recvBlocking' | 'sendRecv' | 'poll'): number {
+    return this.script[kind].length;
+  }
+
   private next(kind: 'recv' | 'recvBlocking' | 'sendRecv' | 'poll'): Step {
     this.calls.push(kind);
     for (;;) {

@@ -97,7 +97,7 @@ test('the check sees every kind of import', () => {
   const probe = ts.preProcessFile(`import type { A } from './a.js';\nexport { b } from './b.js';\nconst c = await import('./c.js');\nimport './d.js';`, true, true);
   assert.equal(probe.importedFiles.map((f) => f.fileName), ['./a.js', './b.js', './c.js', './d.js']);
   assert.ok(files.length > 50, `only ${files.length} modules found under ${src}`);
-  assert.ok(importsOf(join(src, 'dataplane', 'worker.ts')).includes('dataplane/handler.ts'));
+  assert.ok(importsOf(join(src, 'dataplane', 'served-listener.ts')).includes('dataplane/handler.ts'));
 });
 
 test.run();
