@@ -43,10 +43,11 @@
 // Results as every emulator's (contract.ts): ≥ 0, -errno, or ANSWERED after ADDFD + SEND.
 import { readdirSync } from 'node:fs';
 import { native } from '../native.js';
-import { AddFd, ADDFD_BYTES, argLo, Notif } from '../layouts.js';
+import { argLo, Notif } from '../layouts.js';
 import { TaintedThreadError, THREAD_TAINTED_CODE } from '../errors.js';
 import { openCallerPidfd } from '../caller/fd.js';
 import type { WorkloadInfo } from '../caller/workload.js';
+import { FdInjector } from './inject-fd.js';
 import { ANSWERED } from './contract.js';
 
 /** Instruction cap of an emulated load: the classic BPF_MAXINSNS; runc/crun device programs use ~10 per rule. */
@@ -130,8 +131,7 @@ export class BpfEmulator {
   private readonly hostAttr = new Uint8Array(L.end);
   private readonly hostView = new DataView(this.hostAttr.buffer);
   private readonly license = new Uint8Array(LICENSE_MAX);
-  private readonly addfd = new Uint8Array(ADDFD_BYTES);
-  private readonly addfdView = new DataView(this.addfd.buffer);
+  private readonly injector: FdInjector;
   private readonly idMap = new Uint32Array(3 * 340);
   /** The programs behind the tokens callers hold, by the token pipe's inode number. */
   private readonly kept = new Map<number, Kept>();
@@ -145,7 +145,9 @@ export class BpfEmulator {
     private readonly listenerFd: number,
     private readonly workload: WorkloadInfo | null,
     private readonly warn: (message: string) => void,
-  ) {}
+  ) {
+    this.injector = new FdInjector(listenerFd, warn);
+  }
 
   /** Performs the call; ≥ 0 its result, < 0 -errno, or ANSWERED when ADDFD+SEND already answered. */
   emulate(notif: Uint8Array, words: Uint32Array): number {
@@ -253,13 +255,7 @@ export class BpfEmulator {
       const token = native.fstat(readEnd);
       this.pipeDev = token.dev;
       // ADDFD + SEND: the caller's bpf() returns the token's fd number, atomically with the install.
-      const a = this.addfdView;
-      for (let i = 0; i < 8; i++) this.addfd[AddFd.ID + i] = notif[i]!;
-      a.setUint32(AddFd.FLAGS, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      a.setUint32(AddFd.SRCFD, readEnd, true);
-      a.setUint32(AddFd.NEWFD, 0, true);
-      a.setUint32(AddFd.NEWFD_FLAGS, O_CLOEXEC, true);
-      native.notifAddFd(this.listenerFd, this.addfd);
+      this.injector.sendFd(notif, readEnd, O_CLOEXEC, `bpf emulation for tid ${tid}`);
       this.kept.set(token.ino, { progFd, writeEnd });
       progFd = writeEnd = -1;
       return ANSWERED;

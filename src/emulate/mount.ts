@@ -20,12 +20,12 @@
 //   umount2 is continued to the kernel.
 // Results as every emulator's (contract.ts): 0, -errno, or ANSWERED after a CONTINUE.
 import { native } from '../native.js';
-import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
+import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
 import { cgroup2DirOf } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
 import { MOUNT_FSTYPE_MAX, MOUNT_MAX_TRACKED, MOUNT_REQUEST_UMOUNT, MOUNT_WANT, type PrivilegedHelper } from './helper-client.js';
-import { ANSWERED } from './contract.js';
+import { ANSWERED, continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
 /** The kernel's copy_mount_options copies one page; path_mount then cuts it at PAGE_SIZE - 1. */
@@ -266,16 +266,6 @@ export class MountEmulator {
 
   /** Lets the kernel run the call with its own checks; the notification is answered here. */
   private continueCall(words: Uint32Array): number {
-    const r = this.response;
-    r.fill(0);
-    r[Resp.ID_LO] = words[Notif.ID_LO]!;
-    r[Resp.ID_HI] = words[Notif.ID_HI]!;
-    r[Resp.FLAGS] = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    try {
-      native.notifSend(this.listenerFd, r);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    return ANSWERED;
+    return continueInKernel(this.listenerFd, this.response, words);
   }
 }

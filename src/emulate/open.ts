@@ -28,7 +28,8 @@
 //   honoured through newfd_flags, as the kernel's own open would do; RLIMIT_NOFILE still applies.
 // Results as every emulator's (contract.ts): ANSWERED once the fd is injected, or -errno.
 import { native } from '../native.js';
-import { AddFd, ADDFD_BYTES, Notif } from '../layouts.js';
+import { Notif } from '../layouts.js';
+import { FdInjector } from './inject-fd.js';
 import { ANSWERED } from './contract.js';
 
 const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30 } as const;
@@ -66,8 +67,7 @@ export const OPEN_PATH_MAX = PATH_MAX - 1;
 
 /** Opens files for callers and injects them; one per data-plane worker. */
 export class OpenEmulator {
-  private readonly addfd = new Uint8Array(ADDFD_BYTES);
-  private readonly addfdView = new DataView(this.addfd.buffer);
+  private readonly injector: FdInjector;
   private readonly stat = new Float64Array(10);
   /**
    * The supervisor's own root, taken once when the worker starts (before any emulation could have
@@ -79,6 +79,7 @@ export class OpenEmulator {
     private readonly listenerFd: number,
     private readonly warn: (message: string) => void,
   ) {
+    this.injector = new FdInjector(listenerFd, warn);
     this.hostRoot = native.openPath('/', native.constants.O_PATH | native.constants.O_DIRECTORY);
   }
 
@@ -122,22 +123,8 @@ export class OpenEmulator {
       native.mountSetattr(treeFd, VIEW_MOUNT_ATTRS);
       fd = native.reopenFd(treeFd, (flags & O_NONBLOCK) | O_NOCTTY);
 
-      // Lowest free fd in the caller (no SETFD), answered atomically with its number (SEND).
-      const v = this.addfdView;
-      this.addfd.set(notif.subarray(AddFd.ID, AddFd.ID + 8));
-      v.setUint32(AddFd.FLAGS, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      v.setUint32(AddFd.SRCFD, fd, true);
-      v.setUint32(AddFd.NEWFD, 0, true);
-      v.setUint32(AddFd.NEWFD_FLAGS, flags & O_CLOEXEC, true);
-      try {
-        native.notifAddFd(this.listenerFd, this.addfd);
-      } catch (e) {
-        // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. Anything else
-        // (EMFILE: the caller is at RLIMIT_NOFILE) left the call pending: it is answered with it.
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ANSWERED;
-        throw e;
-      }
-      return ANSWERED;
+      // Lowest free fd in the caller, answered atomically with its number.
+      return this.injector.sendFd(notif, fd, flags & O_CLOEXEC, `open emulation for tid ${tid}`);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (typeof err.errno === 'number' && err.syscall === 'ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)') return -err.errno;

@@ -18,7 +18,8 @@
 // Results as every emulator's (contract.ts): ANSWERED once the fd is injected, or -errno.
 import { writeSync } from 'node:fs';
 import { native } from '../native.js';
-import { AddFd, ADDFD_BYTES, Notif } from '../layouts.js';
+import { Notif } from '../layouts.js';
+import { FdInjector } from './inject-fd.js';
 import { ANSWERED } from './contract.js';
 import { PROC_VIEW_NAMES, type ProcViews } from './proc-views.js';
 
@@ -34,8 +35,7 @@ const F_SEAL_SEAL = 0x1, F_SEAL_SHRINK = 0x2, F_SEAL_GROW = 0x4, F_SEAL_WRITE = 
 export const VIEW_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
 export class ProcViewEmulator {
-  private readonly addfd = new Uint8Array(ADDFD_BYTES);
-  private readonly addfdView = new DataView(this.addfd.buffer);
+  private readonly injector: FdInjector;
   /** Cleared when the kernel refuses MFD_NOEXEC_SEAL (before 6.3). */
   private noexecSeal = true;
   /**
@@ -50,7 +50,9 @@ export class ProcViewEmulator {
     /** The views of the workload; null when the workload was not recorded at start. */
     private readonly views: ProcViews | null,
     private readonly warn: (message: string) => void,
-  ) {}
+  ) {
+    this.injector = new FdInjector(listenerFd, warn);
+  }
 
   /** Injects view `view` (ProcView) for an open with the caller's open flags `flags`: ANSWERED, or -errno. */
   emulate(notif: Uint8Array, words: Uint32Array, view: number, flags: number): number {
@@ -91,30 +93,13 @@ export class ProcViewEmulator {
         memfd = -1;
       }
 
-      const v = this.addfdView;
-      this.addfd.set(notif.subarray(AddFd.ID, AddFd.ID + 8));
-      v.setUint32(AddFd.FLAGS, native.constants.SECCOMP_ADDFD_FLAG_SEND, true);
-      v.setUint32(AddFd.SRCFD, fd, true);
-      v.setUint32(AddFd.NEWFD, 0, true);
-      v.setUint32(AddFd.NEWFD_FLAGS, flags & O_CLOEXEC, true);
       try {
-        native.notifAddFd(this.listenerFd, this.addfd);
+        return this.injector.sendFd(notif, fd, flags & O_CLOEXEC, `proc-view emulation (${name}) for tid ${tid}`);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        // ENOENT: the caller was interrupted or is gone, nothing waits for an answer. EINPROGRESS: the
-        // notification is already answered — an ADDFD with SEND marks it answered when it is queued,
-        // and when a signal interrupts the wait before the caller took the fd, the kernel withdraws
-        // the fd but not the answer (the caller's open returns 0); the retried ADDFD then finds it
-        // answered. A second answer would be refused too: say so, send none.
-        if (err.code === 'ENOENT') return ANSWERED;
-        if (err.code === 'EINPROGRESS') {
-          this.warn(`proc-view emulation (${name}) for tid ${tid}: the kernel answered the call itself after an interrupted SECCOMP_IOCTL_NOTIF_ADDFD (the caller's open returns 0)`);
-          return ANSWERED;
-        }
         if (typeof err.errno === 'number') return -err.errno;
         throw e;
       }
-      return ANSWERED;
     } catch (e) {
       this.warn(`proc-view emulation (${name}) for tid ${tid} failed: ${(e as Error).message}; failing the call closed`);
       return -E.EPERM;

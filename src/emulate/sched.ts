@@ -28,9 +28,9 @@
 // credential or namespace change is needed, only the process's own CAP_SYS_NICE and /proc, as SYSINFO.
 import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../native.js';
-import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
+import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { ANSWERED } from './contract.js';
+import { ANSWERED, continueInKernel } from './contract.js';
 
 const CAP_SYS_NICE = 23;
 const E = { EPERM: 1, ENOENT: 2, ESRCH: 3 } as const;
@@ -233,17 +233,8 @@ export class SchedEmulator {
     return 0;
   }
 
+  /** Lets the kernel run the call with its own checks; the notification is answered here. */
   private continueCall(words: Uint32Array): number {
-    const r = this.response;
-    r.fill(0);
-    r[Resp.ID_LO] = words[Notif.ID_LO]!;
-    r[Resp.ID_HI] = words[Notif.ID_HI]!;
-    r[Resp.FLAGS] = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    try {
-      native.notifSend(this.listenerFd, r);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    return ANSWERED;
+    return continueInKernel(this.listenerFd, this.response, words);
   }
 }

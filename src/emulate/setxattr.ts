@@ -17,11 +17,11 @@
 //   very inode.
 // Results as every emulator's (contract.ts): 0, -errno, or ANSWERED after a CONTINUE.
 import { native } from '../native.js';
-import { argLo, Creds, CREDS_WORDS, Notif, Resp, RESP_BYTES } from '../layouts.js';
+import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
 import { fetchCallerFd } from '../caller/fd.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
-import { ANSWERED, resultOfErrno } from './contract.js';
+import { ANSWERED, resultOfErrno, continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
 const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
@@ -156,16 +156,6 @@ export class SetxattrEmulator {
 
   /** Lets the kernel run the call with its own checks; the notification is answered here. */
   private continueCall(words: Uint32Array): number {
-    const r = this.response;
-    r.fill(0);
-    r[Resp.ID_LO] = words[Notif.ID_LO]!;
-    r[Resp.ID_HI] = words[Notif.ID_HI]!;
-    r[Resp.FLAGS] = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    try {
-      native.notifSend(this.listenerFd, r);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    return ANSWERED;
+    return continueInKernel(this.listenerFd, this.response, words);
   }
 }
