@@ -20,6 +20,7 @@ const WASMSUP = [join(ROOT, 'bin', 'wasmsup')];
 const GETPPID42 = join(OUT, 'getppid42.wasm');
 const MKNOD_POLICY = join(ROOT, 'build', 'policies', 'mknod.wasm');
 const PROC_VIEW_POLICY = join(ROOT, 'build', 'policies', 'proc-view.wasm');
+const SYSINFO_POLICY = join(ROOT, 'build', 'policies', 'sysinfo.wasm');
 /** The memory limit of the proc-view rows' cgroup, and the MemTotal line the view must show for it. */
 const VIEW_LIMIT = 1024 * 1024 * 1024;
 const VIEW_MEMTOTAL = `MemTotal:        ${VIEW_LIMIT / 1024} kB`;
@@ -99,6 +100,9 @@ function scenarios(workload: string, mini: string, miniMknod: string, dirs: Benc
     // Both in a cgroup with a 1 GiB memory limit: the view is the limited one (MemTotal checked).
     { id: 'p-kernel', label: '(p) open+read+close /proc/meminfo, kernel', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, workload, 'openread', '/proc/meminfo', String(N_OPEN * 5), 'MemTotal']) },
     { id: 'p-wasmsup', label: '(p) the same, wasmsup, proc-view.wasm (1 GiB cgroup)', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, ...wasmsup('--policy', PROC_VIEW_POLICY), workload, 'openread', '/proc/meminfo', String(N_OPEN), VIEW_MEMTOTAL]) },
+    // sysinfo(2) under the sysinfo policy (the workload's memory from the same cgroup, its uptime, its task count) against the kernel's.
+    { id: 's-kernel', label: '(s) sysinfo, kernel', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, workload, 'sysinfo', String(N_OPEN * 5)]) },
+    { id: 's-wasmsup', label: '(s) sysinfo, wasmsup, sysinfo.wasm (1 GiB cgroup)', unit: 'ns/call', group: 'proc-view', sample: () => runForNumbers([...dirs.viewPrefix, ...wasmsup('--policy', SYSINFO_POLICY), workload, 'sysinfo', String(N_OPEN)]) },
   ];
   for (const threads of [1, 2, 8]) {
     list.push({ id: `t${threads}-c`, label: `throughput, ${threads} thread(s), C supervisor (sync)`, unit: 'calls/s', group: 'throughput', second: true, sample: () => runForNumbers([mini, 'notify-sync', '--', ...getppid(N / threads, threads, '42')]) });
@@ -211,6 +215,7 @@ async function main(): Promise<void> {
     { name: '(f) minimal C emulator / kernel (the floor)', value: med('f-c') / med('f-kernel'), limit: 3, unit: '×', met: med('f-c') / med('f-kernel') <= 3, informational: true },
     { name: '(f) wasmsup / minimal C emulator', value: med('f-wasmsup') / med('f-c'), limit: 1, unit: '×', met: true, informational: true },
     { name: '(f) on tmpfs: wasmsup / minimal C emulator', value: med('f-wasmsup-tmpfs') / med('f-c-tmpfs'), limit: 1.25, unit: '×', met: med('f-wasmsup-tmpfs') / med('f-c-tmpfs') <= 1.25 },
+    { name: '(s) sysinfo per call under the sysinfo policy', value: med('s-wasmsup') / 1000, limit: 20, unit: 'µs', met: med('s-wasmsup') <= 20_000 },
     { name: 'start-up − node -e 0', value: med('startup-wasmsup') - med('startup-node'), limit: 50, unit: 'ms', met: med('startup-wasmsup') - med('startup-node') <= 50 },
     { name: 'peak RSS, 10 policies', value: med('rss'), limit: 80, unit: 'MiB', met: med('rss') <= 80 },
     { name: 'agent: exec → connectable socket', value: med('agent-ready'), limit: 50, unit: 'ms', met: med('agent-ready') <= 50 },

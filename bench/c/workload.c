@@ -16,6 +16,8 @@
  *                                       of all of it + close; prints "ns_per_open". EXPECT is a
  *                                       string the first read must hold ("any": none), so a row that
  *                                       read the host's file instead of a view fails
+ *   workload sysinfo N                  warms up for 0.1 s, then N sysinfo() calls, each checked to
+ *                                       succeed with a non-zero totalram; prints "ns_per_call"
  *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
  *                                       container's first intercepted call costs, supervisor start
  *                                       included), prints "ns", then waits until it is killed
@@ -37,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +175,23 @@ static int run_openread(int argc, char **argv) {
   return 0;
 }
 
+static int run_sysinfo(int argc, char **argv) {
+  if (argc != 3) return 2;
+  long n = atol(argv[2]);
+  if (n < 1) return 2;
+  struct sysinfo si;
+  double until = now_ns() + WARMUP_NS;
+  do {
+    if (sysinfo(&si) != 0 || si.totalram == 0) { fprintf(stderr, "workload: sysinfo: %s\n", strerror(errno)); return 1; }
+  } while (now_ns() < until);
+  double start = now_ns();
+  for (long i = 0; i < n; i++) {
+    if (sysinfo(&si) != 0 || si.totalram == 0) { fprintf(stderr, "workload: sysinfo: %s\n", strerror(errno)); return 1; }
+  }
+  printf("%.1f\n", (now_ns() - start) / n);
+  return 0;
+}
+
 static int run_first_call(int argc, char **argv) {
   if (argc != 3) return 2;
   if (strcmp(argv[2], "any") != 0) {
@@ -201,6 +221,7 @@ int main(int argc, char **argv) {
   else if (argc >= 2 && strcmp(argv[1], "getpid") == 0) { nr = SYS_getpid; rc = run_getppid(argc, argv); }
   else if (argc >= 2 && strcmp(argv[1], "mknod") == 0) rc = run_mknod(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "openread") == 0) rc = run_openread(argc, argv);
+  else if (argc >= 2 && strcmp(argv[1], "sysinfo") == 0) rc = run_sysinfo(argc, argv);
   else if (argc >= 2 && strcmp(argv[1], "first-call") == 0) rc = run_first_call(argc, argv);
   else if (argc == 2 && strcmp(argv[1], "hold") == 0) rc = run_hold();
   if (rc == 2) fprintf(stderr, "usage: workload getppid|getpid N THREADS EXPECT | mknod DIR N | openread PATH N EXPECT | first-call EXPECT | hold\n");
