@@ -6,7 +6,7 @@
 // pids do not fit the listener, which are dropped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../src/native.js';
 import { launch } from '../../src/launch.js';
@@ -212,6 +212,19 @@ function ociEngine(runtime: 'runc' | 'crun', stateRoot: () => string): Engine {
  * profile `wasmsup oci-config` printed given with --security-opt seccomp=. Through crun on a hybrid
  * cgroup layout: in crunWrap's mount namespace, without cgroups.
  */
+/** SIGKILL to every pid in a `pidfile` or `conmon.pid` under podman's run root `runRoot` (this test's own store). */
+function killStorePids(runRoot: string): void {
+  const containers = join(runRoot, 'overlay-containers');
+  if (!existsSync(containers)) return;
+  for (const c of readdirSync(containers)) {
+    for (const f of ['pidfile', 'conmon.pid']) {
+      const file = join(containers, c, 'userdata', f);
+      const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
+      if (Number.isInteger(pid) && pid > 1) killPid(pid);
+    }
+  }
+}
+
 function podmanEngine(runtime: 'runc' | 'crun'): Engine {
   let store = '';
   const podman = (args: string[]) => {
@@ -252,7 +265,11 @@ function podmanEngine(runtime: 'runc' | 'crun'): Engine {
     exec: (id, args, user) => runTool(podman(['exec', ...(user ? ['--user', user] : []), id, ...args])),
     remove: async (id) => {
       if (!store) return;
-      await runTool(podman(['rm', '-f', '-t', '0', id]));
+      const removed = await runTool(podman(['rm', '-f', '-t', '0', id])).catch((e: Error) => ({ code: -1, stderr: e.message }));
+      // A podman that hangs (seen once under load: an exec that never returned, then rm waiting for it)
+      // must not leave the container running: end its processes by the pids podman wrote in this
+      // test's own store, the container's first process and its conmon.
+      if (removed.code !== 0) killStorePids(join(store, 'run'));
       // The store is this test's alone: reset also unmounts what podman's overlay driver keeps mounted
       // in it (its home), which would otherwise make removing the temporary directory fail (EBUSY).
       await runTool(podman(['system', 'reset', '-f']));
