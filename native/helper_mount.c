@@ -86,11 +86,7 @@ struct mount_answer {
   uint64_t mnt_id;
 };
 
-static uint32_t word_at(const unsigned char *buf, size_t offset) {
-  uint32_t w;
-  memcpy(&w, buf + offset, sizeof w);
-  return w;
-}
+#define word_at wire_word
 
 static int is_directory(int fd) {
   struct stat st;
@@ -120,19 +116,8 @@ int wire_parse_mount(const unsigned char *buf, size_t length, const int *fds, si
   m->attr = word_at(buf, WIRE_MODE);
   m->flags = word_at(buf, WIRE_DEV);
   req->mode = req->dev = 0;
-  req->umask = word_at(buf, WIRE_UMASK);
-  for (int i = 0; i < 4; i++) {
-    req->uid[i] = word_at(buf, WIRE_UID + 4 * i);
-    req->gid[i] = word_at(buf, WIRE_GID + 4 * i);
-  }
-  for (int i = 0; i < 2; i++) {
-    req->cap_inheritable[i] = word_at(buf, WIRE_CAP_INHERITABLE + 4 * i);
-    req->cap_permitted[i] = word_at(buf, WIRE_CAP_PERMITTED + 4 * i);
-    req->cap_effective[i] = word_at(buf, WIRE_CAP_EFFECTIVE + 4 * i);
-  }
-  req->ngroups = word_at(buf, WIRE_NGROUPS);
+  if (wire_parse_identity(buf, req) != 0) return EINVAL;
   uint32_t source_length = word_at(buf, WIRE_PATH_LENGTH);
-  if (req->umask > 0777 || req->ngroups > WIRE_MAX_GROUPS) return EINVAL;
   const unsigned char *at = buf + WIRE_HEADER_BYTES, *end = buf + length;
   if ((size_t)(end - at) < 4 * (size_t)req->ngroups + 12) return EINVAL;
   for (uint32_t i = 0; i < req->ngroups; i++) req->groups[i] = word_at(at, 4 * i);

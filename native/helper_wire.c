@@ -11,10 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint32_t word_at(const unsigned char *buf, size_t offset) {
+uint32_t wire_word(const unsigned char *buf, size_t offset) {
   uint32_t w;
   memcpy(&w, buf + offset, sizeof w);
   return w;
+}
+#define word_at wire_word
+
+int wire_parse_identity(const unsigned char *buf, struct helper_request *req) {
+  req->umask = word_at(buf, WIRE_UMASK);
+  for (int i = 0; i < 4; i++) {
+    req->uid[i] = word_at(buf, WIRE_UID + 4 * i);
+    req->gid[i] = word_at(buf, WIRE_GID + 4 * i);
+  }
+  for (int i = 0; i < 2; i++) {
+    req->cap_inheritable[i] = word_at(buf, WIRE_CAP_INHERITABLE + 4 * i);
+    req->cap_permitted[i] = word_at(buf, WIRE_CAP_PERMITTED + 4 * i);
+    req->cap_effective[i] = word_at(buf, WIRE_CAP_EFFECTIVE + 4 * i);
+  }
+  req->ngroups = word_at(buf, WIRE_NGROUPS);
+  return req->umask > 0777 || req->ngroups > WIRE_MAX_GROUPS ? EINVAL : 0;
 }
 
 static int is_directory(int fd) {
@@ -92,19 +108,8 @@ int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, 
   req->start2_fd = -1;
   req->mode = word_at(buf, WIRE_MODE);
   req->dev = word_at(buf, WIRE_DEV);
-  req->umask = word_at(buf, WIRE_UMASK);
-  for (int i = 0; i < 4; i++) {
-    req->uid[i] = word_at(buf, WIRE_UID + 4 * i);
-    req->gid[i] = word_at(buf, WIRE_GID + 4 * i);
-  }
-  for (int i = 0; i < 2; i++) {
-    req->cap_inheritable[i] = word_at(buf, WIRE_CAP_INHERITABLE + 4 * i);
-    req->cap_permitted[i] = word_at(buf, WIRE_CAP_PERMITTED + 4 * i);
-    req->cap_effective[i] = word_at(buf, WIRE_CAP_EFFECTIVE + 4 * i);
-  }
-  req->ngroups = word_at(buf, WIRE_NGROUPS);
+  if (wire_parse_identity(buf, req) != 0) return EINVAL;
   uint32_t path_length = word_at(buf, WIRE_PATH_LENGTH);
-  if (req->umask > 0777 || req->ngroups > WIRE_MAX_GROUPS) return EINVAL;
   int empty_path = 0;
   size_t tail = 0;
   if (req->op == OP_SETXATTR) {

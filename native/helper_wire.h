@@ -170,6 +170,11 @@ struct helper_request {
 /* Checks every field of one received message and fills req (the fds are only borrowed). 0 or the
  * errno to answer. */
 int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, size_t nfds, struct helper_request *req);
+/* The u32 at `offset` of a message (little-endian, unaligned). */
+uint32_t wire_word(const unsigned char *buf, size_t offset);
+/* The caller's identity every request carries after its op (umask, ids, capabilities, group count, at
+ * WIRE_UMASK..WIRE_NGROUPS) into `req`; EINVAL for a umask above 0777 or more than WIRE_MAX_GROUPS groups. */
+int wire_parse_identity(const unsigned char *buf, struct helper_request *req);
 
 /* ---- Messages with fds (SCM_RIGHTS), in both directions ---- */
 
