@@ -251,7 +251,14 @@ export class AsCallerEmulator {
       }
       if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
 
-      if (this.fastPath && creds[Creds.UMASK]! <= 0o777 && !unmapped && !this.fsetidNeedsCaller(shape.op, creds, request.lend)) {
+      // The xattr calls by path never take the fast way: on an O_PATH inode fd the kernel offers no
+      // *xattrat form (EBADF), so the step names the last component again (setxattrat(dir, last));
+      // a symlink swapped in there would be followed by this supervisor thread, whose /proc/self is
+      // the supervisor (/proc/self/root: the host's root) whenever the caller's /proc shows host pids.
+      // The exact way's child is the caller itself, where such a name means only what it would mean
+      // to the caller (its /proc/self is the child, chrooted).
+      const xattrByName = (shape.op === Op.SETXATTR || shape.op === Op.REMOVEXATTR) && (flags & CallFlag.BY_FD) === 0;
+      if (this.fastPath && !xattrByName && creds[Creds.UMASK]! <= 0o777 && !unmapped && !this.fsetidNeedsCaller(shape.op, creds, request.lend)) {
         // This thread is in the initial namespace: the ids as it names them, then the caller's again.
         if (shape.op === Op.CHOWN) { call[CallWord.UID] = hostUid; call[CallWord.GID] = hostGid; }
         const result = this.onThisThread(fds[ROOT]!, fds[START]!, fds[START2]!, fds[TARGET]!, creds, request.lend >>> 0);
