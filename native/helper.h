@@ -115,6 +115,10 @@ int same_user_namespace_as_helper(int userns_fd);
 #define IMPERSONATOR_WEDGED_ERRNO EAGAIN
 /* 1 when `sock` has something to read (an answer, or end of stream) within the bound, else 0. */
 int answer_within_bound(int sock);
+/* The same within `timeout_ms` (the mount children's longer bound). */
+int readable_within(int sock, int timeout_ms);
+/* CLOCK_MONOTONIC in ms, for the deadlines above. */
+long long monotonic_ms(void);
 int wait_for(pid_t pid);
 /* What a per-request child does once it is the caller: answers on `sock` (wire_send_answer). */
 typedef void child_act(int sock, const struct helper_request *req, const void *context);

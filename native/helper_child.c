@@ -14,14 +14,14 @@
 
 #include "helper.h"
 
-static long long monotonic_ms(void) {
+long long monotonic_ms(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-int answer_within_bound(int sock) {
-  long long deadline = monotonic_ms() + IMPERSONATOR_TIMEOUT_MS;
+int readable_within(int sock, int timeout_ms) {
+  long long deadline = monotonic_ms() + timeout_ms;
   for (;;) {
     long long left = deadline - monotonic_ms();
     if (left < 0) left = 0;
@@ -31,6 +31,10 @@ int answer_within_bound(int sock) {
     if (ready == 0) return 0;
     if (errno != EINTR) return 1; /* let the read report it */
   }
+}
+
+int answer_within_bound(int sock) {
+  return readable_within(sock, IMPERSONATOR_TIMEOUT_MS);
 }
 
 int wait_for(pid_t pid) {

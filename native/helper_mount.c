@@ -193,25 +193,6 @@ static int statx_mount(int fd, uint64_t *mnt_id, int *is_mount_root) {
   return 0;
 }
 
-static long long monotonic_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int readable_within(int sock, int timeout_ms) {
-  long long deadline = monotonic_ms() + timeout_ms;
-  for (;;) {
-    long long left = deadline - monotonic_ms();
-    if (left < 0) left = 0;
-    struct pollfd pfd = {sock, POLLIN, 0};
-    int ready = poll(&pfd, 1, (int)left);
-    if (ready > 0) return 1;
-    if (ready == 0) return 0;
-    if (errno != EINTR) return 1;
-  }
-}
-
 typedef void mount_act(int sock, const struct mount_request *m);
 
 /*
