@@ -11,6 +11,7 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "memory.h"
 
 namespace wasmsup {
 
@@ -69,6 +70,28 @@ ssize_t ReadRemote(pid_t pid, uint64_t addr, uint8_t* dst, size_t len) {
   return n;
 }
 
+}  // namespace
+
+ssize_t ReadRemoteString(pid_t pid, uint64_t addr, uint8_t* dst, size_t max) {
+  // Page by page, so a string that ends just before an unmapped page is still read whole.
+  size_t total = 0;
+  while (total < max) {
+    uint64_t at = addr + total;
+    if (at < addr) return -EFAULT;
+    size_t to_page_end = PageSize() - static_cast<size_t>(at % PageSize());
+    size_t chunk = max - total < to_page_end ? max - total : to_page_end;
+    ssize_t n = ReadRemote(pid, at, dst + total, chunk);
+    if (n < 0) return -errno;
+    const void* nul = memchr(dst + total, 0, static_cast<size_t>(n));
+    if (nul != nullptr) return static_cast<const uint8_t*>(nul) - dst;
+    total += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < chunk) return -EFAULT;
+  }
+  return -ENAMETOOLONG;
+}
+
+namespace {
+
 bool AddressArgs(const Args& args, int32_t* pid, uint64_t* addr) {
   uint32_t lo, hi;
   if (!args.Pid(0, "pid", pid) || !args.Uint32(1, "addrLo", &lo) || !args.Uint32(2, "addrHi", &hi)) return false;
@@ -107,21 +130,10 @@ Napi::Value ReadString(const Napi::CallbackInfo& info) {
   uint8_t* dst;
   size_t max;
   if (!AddressArgs(args, &pid, &addr) || !DestinationArgs(args, &dst, &max, "max")) return Napi::Value();
-  // Page by page, so a string that ends just before an unmapped page is still read whole.
-  size_t total = 0;
-  while (total < max) {
-    uint64_t at = addr + total;
-    if (at < addr) return ThrowErrno(info.Env(), "process_vm_readv", EFAULT);
-    size_t to_page_end = PageSize() - static_cast<size_t>(at % PageSize());
-    size_t chunk = max - total < to_page_end ? max - total : to_page_end;
-    ssize_t n = ReadRemote(pid, at, dst + total, chunk);
-    if (n < 0) return ThrowErrno(info.Env(), "process_vm_readv", errno);
-    const void* nul = memchr(dst + total, 0, static_cast<size_t>(n));
-    if (nul != nullptr) return Napi::Number::New(info.Env(), static_cast<double>(static_cast<const uint8_t*>(nul) - dst));
-    total += static_cast<size_t>(n);
-    if (static_cast<size_t>(n) < chunk) return ThrowErrno(info.Env(), "process_vm_readv", EFAULT);
-  }
-  return ThrowErrno(info.Env(), "readString", ENAMETOOLONG);
+  ssize_t length = ReadRemoteString(pid, addr, dst, max);
+  if (length == -ENAMETOOLONG) return ThrowErrno(info.Env(), "readString", ENAMETOOLONG);
+  if (length < 0) return ThrowErrno(info.Env(), "process_vm_readv", static_cast<int>(-length));
+  return Napi::Number::New(info.Env(), static_cast<double>(length));
 }
 
 // writeMemory(pid, addrLo, addrHi, src, len) -> bytes written. process_vm_writev only, deliberately

@@ -194,6 +194,13 @@ export interface NativeBinding {
   /** One call of native/as_caller_ops.h on this thread as the caller (native/impersonate.cc, actAsCaller). */
   actAsCaller(rootFd: number, startFd: number, start2Fd: number, targetFd: number, call: Uint32Array, path: ArrayBufferView,
     path2: ArrayBufferView, name: ArrayBufferView, value: ArrayBufferView, creds: Uint32Array, effective: number): number;
+  /**
+   * AS_CALLER's whole fast way for a call of one path from the caller's cwd, in one crossing: path read
+   * once into `path`, /proc/TID/root (and cwd) opened, ID_VALID, the step (native/impersonate.cc,
+   * asCallerFast). 0 or -errno; 1: refused with EACCES/EPERM, the exact way decides with `fds` [root, start].
+   */
+  asCallerFast(listenerFd: number, notif: ArrayBufferView, tid: number, addrLo: number, addrHi: number, call: Uint32Array,
+    path: ArrayBufferView, creds: Uint32Array, effective: number, fds: Int32Array): number;
   nsInode(tid: number, kind: NamespaceKind): number;
   readIdMap(tid: number, kind: 'uid' | 'gid', out: Uint32Array): number;
 

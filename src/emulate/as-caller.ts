@@ -52,6 +52,8 @@ const AUDIT_ARCH_I386 = 0x40000003, AUDIT_ARCH_ARM = 0x40000028;
 const ROOT = 0, START = 1, START2 = 2, TARGET = 3, USERNS = 4;
 /** The fast way could not run for this call: the helper decides. */
 const FAST_PATH_UNAVAILABLE = 1;
+/** inOneCrossing did nothing (the thread cannot act as a caller): the general way, from the start. */
+const ONE_CROSSING_NOT_TAKEN = 2;
 
 /** What the policy asked for beyond the call itself (dataplane/as-caller-operands.ts fills it). */
 export interface AsCallerRequest {
@@ -100,6 +102,8 @@ export class AsCallerEmulator {
   private readonly uidMap = new IdMap();
   private readonly gidMap = new IdMap();
   private readonly fds = [-1, -1, -1, -1, -1, -1];
+  /** native.asCallerFast's [root, start]. */
+  private readonly fastFds = new Int32Array(2);
   /** The notification and request being emulated (for argOf). */
   private words: Uint32Array = new Uint32Array(0);
   private request: AsCallerRequest = newAsCallerRequest();
@@ -189,6 +193,23 @@ export class AsCallerEmulator {
       }
     }
 
+    // The common calls (one path from the caller's cwd, nothing else to read or map) in one crossing.
+    let creds: Uint32Array | null = null;
+    if (this.fastPath && this.afterPathRead === null && shape.path >= 0 && shape.path2 < 0 && shape.name_ < 0
+        && shape.op !== Op.CHOWN && shape.op !== Op.SYMLINK && (flags & CallFlag.BY_FD) === 0 && !emptyPathAllowed
+        && request.path === null && this.dirfdOf(shape.dirfd) === AT_FDCWD) {
+      call[CallWord.FLAGS] = flags;
+      try {
+        creds = this.credsFor(tid, words, caller);
+      } catch (e) {
+        return this.failed(shape, tid, e);
+      }
+      if (creds[Creds.UMASK]! <= 0o777 && !this.fsetidNeedsCaller(shape.op, creds, request.lend)) {
+        const result = this.inOneCrossing(notif, words, tid, shape, creds, request);
+        if (result !== ONE_CROSSING_NOT_TAKEN) return result;
+      }
+    }
+
     // getname(): each path is copied before anything is looked up, the first one first.
     if (shape.path >= 0) {
       const length = this.readPath(tid, words, shape.path, request.path, this.path);
@@ -207,9 +228,9 @@ export class AsCallerEmulator {
       call[CallWord.PATH2_LENGTH] = length;
     }
     call[CallWord.FLAGS] = flags;
-    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
     if (this.afterPathRead !== null) this.afterPathRead();
 
+    // Then the rest of the caller's state; one ID_VALID after the last read, before anything is done.
     const fds = this.fds;
     fds.fill(-1);
     try {
@@ -224,12 +245,7 @@ export class AsCallerEmulator {
       // A dirfd or fd the caller does not have: its -errno (EBADF).
       for (let i = START; i <= TARGET; i++) if (fds[i]! < -1) return fds[i]!;
 
-      let creds = caller.credsOf(words);
-      if (creds === null) {
-        statusFiles.readCreds(tid, this.creds);
-        creds = this.creds;
-      }
-      creds = statusFiles.withAllGroups(tid, creds);
+      creds ??= this.credsFor(tid, words, caller);
 
       // chown's ids are the caller's namespace's: the host acts with them mapped into its own.
       let hostUid = NO_ID, hostGid = NO_ID, unmapped = false, callerUid = NO_ID, callerGid = NO_ID;
@@ -265,28 +281,103 @@ export class AsCallerEmulator {
         if (shape.op === Op.CHOWN) { call[CallWord.UID] = callerUid; call[CallWord.GID] = callerGid; }
         if (result !== -E.EACCES && result !== -E.EPERM && result !== FAST_PATH_UNAVAILABLE) return result;
       }
-      fds[USERNS] = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
-      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
-      if (shape.op === Op.MKNOD && request.lend >>> 0 === 1 << CAP_MKNOD) {
-        // mknod's own exact way: kept impersonators, and the create step it has always had.
-        return resultOfErrno(this.helper.mknod({
-          rootFd: fds[ROOT]!, startFd: fds[START]!, usernsFd: fds[USERNS]!, path: this.path,
-          pathLength: call[CallWord.PATH_LENGTH]!, mode: call[CallWord.MODE]!, dev: call[CallWord.DEV]!, creds,
-        }));
-      }
-      return resultOfErrno(this.helper.asCaller({
-        rootFd: fds[ROOT]!, usernsFd: fds[USERNS]!, startFd: fds[START]!, start2Fd: fds[START2]!, targetFd: fds[TARGET]!,
-        call, path: this.path, path2: this.path2, name: this.name, value: this.value, creds,
-        hostUid, hostGid, lend: request.lend >>> 0,
-      }));
+      return this.exactWay(notif, tid, shape, creds, request, hostUid, hostGid);
     } catch (e) {
-      if (e instanceof TaintedThreadError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
-      this.warn(`${shape.name} as the caller for tid ${tid} failed: ${err.message}`);
-      return -E.EPERM;
+      return this.failed(shape, tid, e);
     } finally {
-      for (let i = 0; i < fds.length; i++) if (fds[i]! >= 0) native.close(fds[i]!);
+      this.closeFds();
+    }
+  }
+
+  /** The caller's confirmed credentials from the policy's read, else read now (all its groups). Throws as readCreds does. */
+  private credsFor(tid: number, words: Uint32Array, caller: CallerSnapshot): Uint32Array {
+    let creds = caller.credsOf(words);
+    if (creds === null) {
+      statusFiles.readCreds(tid, this.creds);
+      creds = this.creds;
+    }
+    return statusFiles.withAllGroups(tid, creds);
+  }
+
+  /**
+   * native.asCallerFast: path, root and cwd read, ID_VALID, the step on this thread; the exact way
+   * with what it read when the step was refused with EACCES/EPERM or the thread could not act.
+   */
+  private inOneCrossing(notif: Uint8Array, words: Uint32Array, tid: number, shape: CallShape, creds: Uint32Array,
+                        request: AsCallerRequest): number {
+    const fast = this.fastFds;
+    fast[0] = fast[1] = -1;
+    const lo = argLo(shape.path);
+    try {
+      let result: number;
+      try {
+        result = native.asCallerFast(this.listenerFd, notif, tid, words[lo]!, words[lo + 1]!, this.call, this.path, creds,
+          request.lend >>> 0, fast);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === THREAD_TAINTED_CODE) throw new TaintedThreadError(err.message);
+        if (fast[0]! < 0) {
+          // Nothing of the caller read, or nothing kept: as the general way would answer.
+          if (!err.syscall?.includes('unshare')) throw e;
+          this.fastPath = false;
+          this.warn(`as-caller emulation: ${err.message}; every call goes through the helper`);
+          return ONE_CROSSING_NOT_TAKEN;
+        }
+        result = FAST_PATH_UNAVAILABLE; // the switch failed after the reads: the exact way with them
+      }
+      if (result !== FAST_PATH_UNAVAILABLE) return result;
+      const fds = this.fds;
+      fds.fill(-1);
+      fds[ROOT] = fast[0]!;
+      fds[START] = fast[1]!;
+      fast[0] = fast[1] = -1;
+      return this.exactWay(notif, tid, shape, creds, request, NO_ID, NO_ID);
+    } catch (e) {
+      return this.failed(shape, tid, e);
+    } finally {
+      if (fast[0]! >= 0) native.close(fast[0]!);
+      if (fast[1]! >= 0) native.close(fast[1]!);
+      this.closeFds();
+    }
+  }
+
+  /**
+   * The exact way, through the helper, with the fds in this.fds and the paths read: a child in the
+   * caller's user namespace (its user namespace read last, then ID_VALID).
+   */
+  private exactWay(notif: Uint8Array, tid: number, shape: CallShape, creds: Uint32Array, request: AsCallerRequest,
+                   hostUid: number, hostGid: number): number {
+    const fds = this.fds, call = this.call, helper = this.helper!;
+    fds[USERNS] = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
+    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
+    if (shape.op === Op.MKNOD && request.lend >>> 0 === 1 << CAP_MKNOD) {
+      // mknod's own exact way: kept impersonators, and the create step it has always had.
+      return resultOfErrno(helper.mknod({
+        rootFd: fds[ROOT]!, startFd: fds[START]!, usernsFd: fds[USERNS]!, path: this.path,
+        pathLength: call[CallWord.PATH_LENGTH]!, mode: call[CallWord.MODE]!, dev: call[CallWord.DEV]!, creds,
+      }));
+    }
+    return resultOfErrno(helper.asCaller({
+      rootFd: fds[ROOT]!, usernsFd: fds[USERNS]!, startFd: fds[START]!, start2Fd: fds[START2]!, targetFd: fds[TARGET]!,
+      call, path: this.path, path2: this.path2, name: this.name, value: this.value, creds,
+      hostUid, hostGid, lend: request.lend >>> 0,
+    }));
+  }
+
+  /** What an exception while emulating answers: ENOENT when the caller is gone, else EPERM after a log line. */
+  private failed(shape: CallShape, tid: number, e: unknown): number {
+    if (e instanceof TaintedThreadError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' || err.code === 'ESRCH') return -E.ENOENT;
+    this.warn(`${shape.name} as the caller for tid ${tid} failed: ${err.message}`);
+    return -E.EPERM;
+  }
+
+  private closeFds(): void {
+    const fds = this.fds;
+    for (let i = 0; i < fds.length; i++) {
+      if (fds[i]! >= 0) native.close(fds[i]!);
+      fds[i] = -1;
     }
   }
 
