@@ -152,6 +152,9 @@ bool CredsOut(const Args& args, size_t i, uint32_t** out, size_t* count) {
   return false;
 }
 
+int64_t NamespaceInode(int32_t tid, const char* kind);
+Napi::Value InodeOrThrow(Napi::Env env, int64_t inode);
+
 Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
   Args args(info, "readCreds");
   int32_t tid;
@@ -167,19 +170,24 @@ Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
   return FillCreds(info.Env(), text, length, "open(/proc/TID/status)", out, capacity);
 }
 
-// readCredsFd(fd, out): readCreds from an open /proc/TID/status, re-read from its start. ESRCH once
-// the task it was opened for has exited (the fd names that task, never a later holder of its tid).
+// readCredsFd(fd, out[, usernsOf]): readCreds from an open /proc/TID/status, re-read from its start.
+// ESRCH once the task it was opened for has exited (the fd names that task, never a later holder of
+// its tid). With usernsOf (that tid), also nsInode(usernsOf, 'user'), returned: the two reads every
+// caller_creds makes, in one crossing.
 Napi::Value ReadCredsFd(const Napi::CallbackInfo& info) {
   Args args(info, "readCredsFd");
-  int32_t fd;
+  int32_t fd, tid = 0;
   uint32_t* out;
   size_t capacity;
   if (!args.Int32(0, "fd", &fd) || !CredsOut(args, 1, &out, &capacity)) return Napi::Value();
+  if (args.Has(2) && !args.Pid(2, "usernsOf", &tid)) return Napi::Value();
   char stack[16384];
   std::string heap;
   size_t length = 0;
   const char* text = ReadProcFd(fd, stack, sizeof stack, &heap, &length);
-  return FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out, capacity);
+  Napi::Value filled = FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out, capacity);
+  if (filled.IsEmpty() || tid == 0) return filled;
+  return InodeOrThrow(info.Env(), NamespaceInode(tid, "user"));
 }
 
 bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
@@ -192,26 +200,35 @@ bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
   return false;
 }
 
+// The inode of /proc/TID/ns/KIND, or -errno. The link's text, "KIND:[INODE]", names the namespace's
+// nsfs inode; reading it costs about half a stat(), which would first materialise the nsfs dentry (a
+// per-notification cost for policies).
+int64_t NamespaceInode(int32_t tid, const char* kind) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/ns/%s", tid, kind);
+  char link[64];
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) return -errno;
+  link[n] = '\0';
+  const char* open_bracket = strchr(link, '[');
+  char* close_bracket = nullptr;
+  unsigned long long inode = open_bracket != nullptr ? strtoull(open_bracket + 1, &close_bracket, 10) : 0;
+  if (close_bracket == nullptr || *close_bracket != ']' || inode == 0) return -EBADMSG;
+  return static_cast<int64_t>(inode);
+}
+
+Napi::Value InodeOrThrow(Napi::Env env, int64_t inode) {
+  if (inode == -EBADMSG) return ThrowErrno(env, "readlink(/proc/TID/ns/KIND): unexpected link text", EINVAL);
+  if (inode < 0) return ThrowErrno(env, "readlink(/proc/TID/ns/KIND)", static_cast<int>(-inode));
+  return Napi::Number::New(env, static_cast<double>(inode));
+}
+
 Napi::Value NsInode(const Napi::CallbackInfo& info) {
   Args args(info, "nsInode");
   int32_t tid;
   char kind[16];
   if (!args.Pid(0, "tid", &tid) || !NamespaceKind(args, 1, kind, sizeof kind)) return Napi::Value();
-  char path[48];
-  snprintf(path, sizeof path, "/proc/%d/ns/%s", tid, kind);
-  // The link's text, "KIND:[INODE]", names the namespace's nsfs inode; reading it costs about half
-  // a stat(), which would first materialise the nsfs dentry (a per-notification cost for policies).
-  char link[64];
-  ssize_t n = readlink(path, link, sizeof link - 1);
-  if (n < 0) return ThrowErrno(info.Env(), "readlink(/proc/TID/ns/KIND)", errno);
-  link[n] = '\0';
-  const char* open_bracket = strchr(link, '[');
-  char* close_bracket = nullptr;
-  unsigned long long inode = open_bracket != nullptr ? strtoull(open_bracket + 1, &close_bracket, 10) : 0;
-  if (close_bracket == nullptr || *close_bracket != ']' || inode == 0) {
-    return ThrowErrno(info.Env(), "readlink(/proc/TID/ns/KIND): unexpected link text", EINVAL);
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(inode));
+  return InodeOrThrow(info.Env(), NamespaceInode(tid, kind));
 }
 
 Napi::Value ReadIdMap(const Napi::CallbackInfo& info) {

@@ -183,6 +183,8 @@ export interface NativeBinding {
   readCreds(tid: number, out: Uint32Array): void;
   /** readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited. */
   readCredsFd(fd: number, out: Uint32Array): void;
+  /** readCredsFd, and nsInode(usernsOf, 'user') returned: caller_creds' two reads in one crossing. */
+  readCredsFd(fd: number, out: Uint32Array, usernsOf: number): number;
   /**
    * mknodat(2) on the calling (worker) thread inside the caller's root, with its umask, fsuid, fsgid and
    * groups from `creds` (readCreds words) and only CAP_MKNOD (never CAP_FSETID); every switch is

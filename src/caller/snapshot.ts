@@ -27,6 +27,20 @@ export class CallerSnapshot {
     return this.creds;
   }
 
+  /**
+   * readCreds, and the inode of the thread's user namespace, in one crossing: returns the inode; the
+   * credentials are `lastRead`. Throws as readCreds and native.nsInode do.
+   */
+  readCredsAndUserns(tid: number): number {
+    this.confirmed = false;
+    return statusFiles.readCredsAndUserns(tid, this.creds);
+  }
+
+  /** The words of the last read (confirmed or not: only for the reader that made it). */
+  get lastRead(): Uint32Array {
+    return this.creds;
+  }
+
   /** Forgets what was read: a new read is under way, or it failed. */
   forget(): void {
     this.confirmed = false;

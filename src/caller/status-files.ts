@@ -17,19 +17,32 @@ export class StatusFiles {
 
   /** native.readCreds(tid, out), through the kept file when there is one. Throws as readCreds does. */
   readCreds(tid: number, out: Uint32Array): void {
+    this.read(tid, out, false);
+  }
+
+  /**
+   * readCreds and the inode of the thread's user namespace (native.nsInode(tid, 'user')), in one
+   * crossing: returns the inode. Throws as either does.
+   */
+  readCredsAndUserns(tid: number, out: Uint32Array): number {
+    return this.read(tid, out, true);
+  }
+
+  private read(tid: number, out: Uint32Array, userns: boolean): number {
     const kept = this.fds.get(tid);
     if (kept !== undefined) {
       try {
-        native.readCredsFd(kept, out);
-        return;
+        return userns ? native.readCredsFd(kept, out, tid) : (native.readCredsFd(kept, out), 0);
       } catch {
         this.fds.delete(tid);
         native.close(kept);
       }
     }
     const fd = native.openPath(`/proc/${tid}/status`, native.constants.O_RDONLY);
+    let inode = 0;
     try {
-      native.readCredsFd(fd, out);
+      if (userns) inode = native.readCredsFd(fd, out, tid);
+      else native.readCredsFd(fd, out);
     } catch (e) {
       native.close(fd);
       throw e;
@@ -40,6 +53,7 @@ export class StatusFiles {
       native.close(oldestFd);
     }
     this.fds.set(tid, fd);
+    return inode;
   }
 
   /**

@@ -50,8 +50,8 @@ export class CredsBlockWriter {
     let usernsInode: number;
     let r: Uint32Array;
     try {
-      r = caller.readCreds(tid);
-      usernsInode = native.nsInode(tid, 'user');
+      usernsInode = caller.readCredsAndUserns(tid);
+      r = caller.lastRead;
       if (usernsInode !== this.pinnedInode) this.readMaps(tid);
     } catch (e) {
       return -((e as NodeJS.ErrnoException).errno ?? 3 /* ESRCH */);
