@@ -1,11 +1,15 @@
 /*
  * The floor of row (f) in `npm run bench`: the least a supervisor can do to emulate a user namespace's
  * mknod the way wasmsup's fast path does (docs/performance.md, "(f)"), in C, one thread, no policy, no
- * JavaScript. Per notification, the same kernel work as wasmsup: the caller's /proc/TID/status
- * re-read through a kept fd and its user namespace read by readlink (what a policy needs to know who
- * calls), the path read with process_vm_readv, ID_VALID, /proc/TID/root opened, ID_VALID, then on this
- * thread: chroot into that root unless it is our own, the caller's umask, groups (unless ours),
- * fsgid, fsuid and CAP_MKNOD only, mknodat, and everything back; the answer with SEND.
+ * JavaScript. Per notification, the same kernel work as wasmsup, syscall for syscall: the caller's
+ * /proc/TID/status re-read through a kept fd and its user namespace read by readlink (what a policy
+ * needs to know who calls), ID_VALID; the path read with process_vm_readv, /proc/TID/root opened,
+ * ID_VALID; then on this thread: chroot into that root unless it is our own, the caller's umask,
+ * groups (unless ours), setresgid/setresuid(-1, id, -1) and CAP_MKNOD only, the path's directory
+ * opened once (openat2, no magic links) and mknodat in it, and everything back (setresuid(-1, 0, -1)
+ * gives the effective capabilities back by itself), the process made dumpable again; the answer with
+ * SEND. `--fsuid` takes the caller's fs ids with setfsgid/setfsuid and capset both ways instead (the
+ * steps before the euid way; 24 syscalls a call instead of 26, no directory fd, no dumpable).
  *
  *   mini-mknod-emulator -- CMD...   runs CMD as root of a new user namespace (and mount namespace,
  *                                   as `wasmsup run --userns` does) mapped to 100000-165535, with
@@ -94,6 +98,23 @@ static int set_caps(const struct __user_cap_data_struct caps[2]) {
   return (int)syscall(SYS_capset, &h, d);
 }
 
+static int fsuid_way;
+
+/* The directory part of `path` opened once (as native/as_caller.c does) and the last component made in it. */
+static int mknod_resolved(const char *path, uint32_t mode, uint32_t dev) {
+  const char *last = strrchr(path, '/');
+  if (last == NULL || last == path) return syscall(SYS_mknodat, AT_FDCWD, path, (unsigned long)mode, (unsigned long)dev) == 0 ? 0 : errno;
+  char dir[4096];
+  memcpy(dir, path, (size_t)(last - path + 1));
+  dir[last - path + 1] = '\0';
+  struct { uint64_t flags, mode, resolve; } how = { O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0x02 /* RESOLVE_NO_MAGICLINKS */ };
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how);
+  if (fd < 0) return errno;
+  int err = syscall(SYS_mknodat, fd, last + 1, (unsigned long)mode, (unsigned long)dev) == 0 ? 0 : errno;
+  close(fd);
+  return err;
+}
+
 static int create_as(const struct caller *c, int root_fd, const char *path, uint32_t mode, uint32_t dev) {
   struct statx root_id;
   int chrooted = !(statx(root_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &root_id) == 0 &&
@@ -102,26 +123,41 @@ static int create_as(const struct caller *c, int root_fd, const char *path, uint
   mode_t saved = umask(c->umask);
   int groups_changed = c->ngroups != (uint32_t)own_ngroups || memcmp(c->groups, own_groups, c->ngroups * sizeof(gid_t)) != 0;
   if (groups_changed && syscall(SYS_setgroups, c->ngroups, c->groups) != 0) die("setgroups");
-  syscall(SYS_setfsgid, c->fsgid);
-  syscall(SYS_setfsuid, c->fsuid);
   struct __user_cap_data_struct create[2] = { own_caps[0], own_caps[1] };
   create[0].effective = 1u << CAP_MKNOD;
   create[1].effective = 0;
   create[0].inheritable = create[1].inheritable = 0;
-  if (set_caps(create) != 0) die("capset");
-  int err = syscall(SYS_mknodat, AT_FDCWD, path, (unsigned long)mode, (unsigned long)dev) == 0 ? 0 : errno;
-  if (set_caps(own_caps) != 0) die("capset back");
-  if (groups_changed && syscall(SYS_setgroups, own_ngroups, own_groups) != 0) die("setgroups back");
-  syscall(SYS_setfsgid, 0);
-  syscall(SYS_setfsuid, 0);
+  int err;
+  if (fsuid_way) {
+    syscall(SYS_setfsgid, c->fsgid);
+    syscall(SYS_setfsuid, c->fsuid);
+    if (set_caps(create) != 0) die("capset");
+    err = syscall(SYS_mknodat, AT_FDCWD, path, (unsigned long)mode, (unsigned long)dev) == 0 ? 0 : errno;
+    if (set_caps(own_caps) != 0) die("capset back");
+    if (groups_changed && syscall(SYS_setgroups, own_ngroups, own_groups) != 0) die("setgroups back");
+    syscall(SYS_setfsgid, 0);
+    syscall(SYS_setfsuid, 0);
+  } else {
+    if (syscall(SYS_setresgid, -1, c->fsgid, -1) != 0 || syscall(SYS_setresuid, -1, c->fsuid, -1) != 0) die("setresuid");
+    if (set_caps(create) != 0) die("capset");
+    err = mknod_resolved(path, mode, dev);
+    if (syscall(SYS_setresuid, -1, 0, -1) != 0 || syscall(SYS_setresgid, -1, 0, -1) != 0) die("setresuid back");
+    if (groups_changed && syscall(SYS_setgroups, own_ngroups, own_groups) != 0) die("setgroups back");
+  }
   umask(saved);
   if (chrooted && (fchdir(own_root) != 0 || chroot(".") != 0 || fchdir(own_cwd) != 0)) die("chroot back");
+  if (!fsuid_way) prctl(PR_SET_DUMPABLE, 1);
   return err;
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--fsuid") == 0) {
+    fsuid_way = 1;
+    argv++;
+    argc--;
+  }
   if (argc < 3 || strcmp(argv[1], "--") != 0) {
-    fprintf(stderr, "usage: mini-mknod-emulator -- CMD [ARGS...]\n");
+    fprintf(stderr, "usage: mini-mknod-emulator [--fsuid] -- CMD [ARGS...]\n");
     return 2;
   }
   exit_with_child();
@@ -203,12 +239,13 @@ int main(int argc, char **argv) {
       status[n] = '\0';
       if (parse_status(status, &c) != 0) die("parsing /proc/TID/status");
     }
-    /* The path, then the caller's root, each confirmed with ID_VALID. */
+    /* The credentials confirmed with ID_VALID (as caller_creds does); then the path and the caller's
+     * root, confirmed with one ID_VALID after both (the --fsuid steps: one after each). */
+    if (resp.error == 0 && !fsuid_way && ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) != 0) resp.error = -ENOENT;
     struct iovec local = { target, sizeof target }, remote = { (void *)(uintptr_t)req.data.args[1], sizeof target };
     if (resp.error == 0 && process_vm_readv(tid, &local, 1, &remote, 1, 0) <= 0) resp.error = -EFAULT;
-    if (resp.error == 0 && (memchr(target, 0, sizeof target) == NULL || ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) != 0)) {
-      resp.error = -ENOENT;
-    }
+    if (resp.error == 0 && memchr(target, 0, sizeof target) == NULL) resp.error = -ENAMETOOLONG;
+    if (resp.error == 0 && fsuid_way && ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) != 0) resp.error = -ENOENT;
     int root_fd = -1;
     if (resp.error == 0) {
       snprintf(path, sizeof path, "/proc/%d/root", tid);
