@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,15 +42,9 @@ int as_caller_save_own(struct as_caller_own *own) {
   /* setfsuid returns the previous value whatever it is given; -1 is never a valid id, so nothing changes. */
   own->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
   own->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
-  /* as_caller_switch_euid's conditions (as_caller.h). SECBIT_NO_SETUID_FIXUP is bit 2. */
-  uid_t ruid, euid, suid;
+  /* as_caller_switch_egid's condition (as_caller.h). */
   gid_t rgid, egid, sgid;
-  long securebits = prctl(PR_GET_SECUREBITS);
-  own->euid_way = syscall(SYS_getresuid, &ruid, &euid, &suid) == 0 && syscall(SYS_getresgid, &rgid, &egid, &sgid) == 0 &&
-                  ruid == 0 && euid == 0 && suid == 0 && own->fsuid == 0 && egid == own->fsgid &&
-                  securebits >= 0 && (securebits & (1L << 2)) == 0 &&
-                  own->caps[0].effective == own->caps[0].permitted && own->caps[1].effective == own->caps[1].permitted &&
-                  own->caps[0].inheritable == 0 && own->caps[1].inheritable == 0;
+  own->egid_way = syscall(SYS_getresgid, &rgid, &egid, &sgid) == 0 && egid == own->fsgid;
   return 0;
 }
 
@@ -97,42 +90,46 @@ int as_caller_restore(const struct as_caller_own *own, int groups_changed) {
   return err;
 }
 
-int as_caller_switch_euid(const struct as_caller_own *own, const struct as_caller_identity *id, int set_groups,
-                          int *restore_caps, const char **failed) {
-  *restore_caps = id->fsuid == 0;
-  if (!own->euid_way) {
-    *failed = "setresuid (the thread is not plain root)";
+int as_caller_switch_egid(const struct as_caller_own *own, const struct as_caller_identity *id, int set_groups,
+                          const char **failed) {
+  if (!own->egid_way) {
+    *failed = "setresgid (the thread's effective gid is not its fs gid)";
     return EPERM;
   }
   if (set_groups && syscall(SYS_setgroups, (size_t)id->ngroups, id->groups) < 0) {
     *failed = "setgroups";
     return errno;
   }
-  /* gid first: setresgid needs the CAP_SETGID that setresuid is about to drop. */
   if (syscall(SYS_setresgid, -1, id->fsgid, -1) < 0) {
     *failed = "setresgid";
     return errno;
   }
-  if (syscall(SYS_setresuid, -1, id->fsuid, -1) < 0) {
-    *failed = "setresuid";
-    return errno;
+  syscall(SYS_setfsuid, id->fsuid);
+  if ((uint32_t)syscall(SYS_setfsuid, -1) != id->fsuid) {
+    *failed = "setfsuid";
+    return EPERM;
   }
-  /* Effective: now none (euid left 0) or all (fsuid 0): exactly the lent ones. Inheritable was none. */
   struct __user_cap_data_struct caps[2] = {own->caps[0], own->caps[1]};
   caps[0].effective = id->effective;
   caps[1].effective = 0;
+  caps[0].inheritable = caps[1].inheritable = 0;
   int err = as_caller_capset(caps);
   if (err != 0) *failed = "capset";
   return err;
 }
 
-int as_caller_restore_euid(const struct as_caller_own *own, int groups_changed, int restore_caps) {
-  /* euid 0 first: it gives the thread its permitted set as effective set again (and any euid the
-   * switch left is ours to leave, the real uid being 0), which setgroups needs (CAP_SETGID). */
-  int err = syscall(SYS_setresuid, -1, 0, -1) < 0 ? errno : 0;
-  if (err == 0 && restore_caps) err = as_caller_capset(own->caps);
-  if (syscall(SYS_setresgid, -1, own->fsgid, -1) < 0 && err == 0) err = errno;
+int as_caller_restore_egid(const struct as_caller_own *own, int groups_changed) {
+  int err = as_caller_capset(own->caps); /* first: setgroups and setresgid need CAP_SETGID */
   if (groups_changed && syscall(SYS_setgroups, (size_t)own->ngroups, own->groups) < 0 && err == 0) err = errno;
+  if (syscall(SYS_setresgid, -1, own->fsgid, -1) < 0 && err == 0) err = errno;
+  syscall(SYS_setfsuid, own->fsuid);
+  if ((uid_t)syscall(SYS_setfsuid, -1) != own->fsuid && err == 0) err = EPERM;
+  /* setfsuid() back to 0 raised the file-system capabilities the thread permits itself; unless its
+   * effective set is exactly its permitted one, put exactly the saved sets back. */
+  if (own->caps[0].effective != own->caps[0].permitted || own->caps[1].effective != own->caps[1].permitted) {
+    int again = as_caller_capset(own->caps);
+    if (err == 0) err = again;
+  }
   return err;
 }
 

@@ -62,8 +62,8 @@ struct as_caller_own {
   gid_t *groups; /* the saver's buffer of groups_capacity */
   int groups_capacity;
   struct __user_cap_data_struct caps[2];
-  /* Whether as_caller_switch_euid may be used (as_caller_save_own decides once): see there. */
-  int euid_way;
+  /* Whether as_caller_switch_egid may be used (as_caller_save_own decides once): see there. */
+  int egid_way;
 };
 
 /* Fills `own` (groups and groups_capacity set by the caller) from the calling thread; EINVAL when it
@@ -96,29 +96,31 @@ int as_caller_switch(const struct as_caller_own *own, const struct as_caller_ide
 int as_caller_restore(const struct as_caller_own *own, int groups_changed);
 
 /*
- * The cheaper switch of a thread that is root and must come back to exactly that (the addon's fast
- * path): setresgid(-1, fsgid, -1) and setresuid(-1, fsuid, -1), raw and so per thread, then capset
- * of `effective` alone. The effective ids carry the fs ids with them, and both calls report a refusal
- * (setfsuid does not: hence as_caller_switch's read-backs). Coming back, setresuid(-1, 0, -1) makes
- * the kernel itself raise the effective set to the permitted one (cap_emulate_setxuid), so no capset:
- * five credential changes instead of ten. The real and saved ids stay 0 throughout, so the kernel
- * never clears the permitted set (it does only when all three uids leave 0), euid 0 is always ours to
- * take back without privilege, and no other process gains a way to signal or ptrace the thread (both
- * look at its real and saved uids). The file-system checks of the step are those of fsuid/fsgid, as
- * with as_caller_switch; euid matters to none of them.
+ * The cheaper switch of the addon's fast path: the gid side with setresgid(-1, fsgid, -1), raw and so
+ * per thread, which carries the fs gid with the effective one and reports a refusal (setfsgid does not:
+ * hence as_caller_switch's read-back of each), and back with setresgid(-1, own, -1); the uid side as
+ * as_caller_switch (setfsuid, read back, capset of `effective`). Eight credential syscalls instead of
+ * ten. The effective gid decides nothing for another process that the fs gid does not (signals,
+ * ptrace, sched_setaffinity, setpriority look at uids; the thread's /proc files' group has no more
+ * access than others).
  *
- * as_caller_save_own sets own->euid_way only where that holds exactly: real, effective, saved and fs
- * uid 0, effective gid equal to the fs gid, effective capabilities equal to the permitted ones, no
- * inheritable (hence no ambient) ones, and no SECBIT_NO_SETUID_FIXUP. Otherwise as_caller_switch.
- * *restore_caps is set when coming back needs a capset after all (the caller's fsuid is 0: euid never
- * left 0, so nothing raises the effective set again).
+ * Not the uid side through setresuid(-1, fsuid, -1), although coming back from it would raise the
+ * effective capabilities by itself (no capset) and need no read-backs: the effective uid is what the
+ * kernel asks for when another process of that uid changes this thread's scheduling
+ * (sched_setscheduler/sched_setaffinity's check_same_owner, setpriority), and, while another thread
+ * has just made the process dumpable again, what owns this thread's /proc files (oom_score_adj,
+ * coredump_filter): a caller's other processes that can see the thread would gain those during every
+ * act.
+ *
+ * as_caller_save_own sets own->egid_way where coming back restores exactly: effective gid equal to
+ * the fs gid. Otherwise as_caller_switch.
  */
-int as_caller_switch_euid(const struct as_caller_own *own, const struct as_caller_identity *id, int set_groups,
-                          int *restore_caps, const char **failed);
+int as_caller_switch_egid(const struct as_caller_own *own, const struct as_caller_identity *id, int set_groups,
+                          const char **failed);
 
-/* Back from as_caller_switch_euid: 0, or the errno of a step the kernel refused (the thread is then
+/* Back from as_caller_switch_egid: 0, or the errno of a step the kernel refused (the thread is then
  * tainted, as with as_caller_restore). */
-int as_caller_restore_euid(const struct as_caller_own *own, int groups_changed, int restore_caps);
+int as_caller_restore_egid(const struct as_caller_own *own, int groups_changed);
 
 /* ---- Roots ---- */
 

@@ -110,14 +110,13 @@ bool IsOwnRoot(int fd) {
 struct Switched {
   bool root_changed = false;
   bool groups_changed = false;
-  bool euid_way = false;  // as_caller_switch_euid (else as_caller_switch)
-  int restore_caps = 0;   // as_caller_switch_euid's
+  bool egid_way = false;  // as_caller_switch_egid (else as_caller_switch)
   mode_t saved_umask = 0;
 };
 
 // Back to the thread's own credentials, umask and root; false if any step was refused.
 bool Restore(const Switched& s) {
-  bool ok = (s.euid_way ? as_caller_restore_euid(&self.own, s.groups_changed, s.restore_caps)
+  bool ok = (s.egid_way ? as_caller_restore_egid(&self.own, s.groups_changed)
                         : as_caller_restore(&self.own, s.groups_changed)) == 0;
   umask(s.saved_umask);
   const char* failed;
@@ -136,8 +135,8 @@ struct Outcome {
 
 // The thread (prepared) chrooted into root_fd with the caller's umask, fsuid, fsgid and groups from
 // `creds` (checked by the caller: umask <= 0777, all groups present) and exactly `effective` as
-// effective capabilities; `step()` run as that; everything put back. The euid way when the thread
-// allows it (native/as_caller.h, as_caller_switch_euid), else fsuid + capset.
+// effective capabilities; `step()` run as that; everything put back. The gid side through setresgid
+// when the thread allows it (native/as_caller.h, as_caller_switch_egid), else as_caller_switch.
 template <typename Step>
 Outcome ActAs(int root_fd, const uint32_t* creds, uint32_t effective, Step step) {
   Outcome out;
@@ -149,14 +148,14 @@ Outcome ActAs(int root_fd, const uint32_t* creds, uint32_t effective, Step step)
   const as_caller_identity caller = {creds[CREDS_FSUID], creds[CREDS_FSGID], creds[CREDS_NGROUPS],
                                      reinterpret_cast<const gid_t*>(creds + CREDS_GROUPS), effective};
   s.groups_changed = out.setup_err == 0 && !as_caller_own_groups(&self.own, caller.groups, caller.ngroups);
-  s.euid_way = self.own.euid_way != 0;
+  s.egid_way = self.own.egid_way != 0;
   if (out.setup_err == 0) {
-    out.setup_err = s.euid_way ? as_caller_switch_euid(&self.own, &caller, s.groups_changed, &s.restore_caps, &out.failed)
+    out.setup_err = s.egid_way ? as_caller_switch_egid(&self.own, &caller, s.groups_changed, &out.failed)
                                : as_caller_switch(&self.own, &caller, s.groups_changed, &out.failed);
   }
   if (out.setup_err == 0) out.result = step();
   out.restored = Restore(s);
-  // Any change of euid or fsuid makes the kernel mark the whole process non-dumpable (commit_creds),
+  // Any change of an effective or fs id makes the kernel mark the whole process non-dumpable (commit_creds),
   // meant for a process that gives up privilege for good; this thread takes its own back, so the
   // flag is too.
   if (self.dumpable == 1) prctl(PR_SET_DUMPABLE, 1);

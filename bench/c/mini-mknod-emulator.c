@@ -5,11 +5,11 @@
  * /proc/TID/status re-read through a kept fd and its user namespace read by readlink (what a policy
  * needs to know who calls), ID_VALID; the path read with process_vm_readv, /proc/TID/root opened,
  * ID_VALID; then on this thread: chroot into that root unless it is our own, the caller's umask,
- * groups (unless ours), setresgid/setresuid(-1, id, -1) and CAP_MKNOD only, the path's directory
- * opened once (openat2, no magic links) and mknodat in it, and everything back (setresuid(-1, 0, -1)
- * gives the effective capabilities back by itself), the process made dumpable again; the answer with
- * SEND. `--fsuid` takes the caller's fs ids with setfsgid/setfsuid and capset both ways instead (the
- * steps before the euid way; 24 syscalls a call instead of 26, no directory fd, no dumpable).
+ * groups (unless ours), setresgid(-1, gid, -1), setfsuid checked by reading it back, CAP_MKNOD only,
+ * the path's directory opened once (openat2, no magic links) and mknodat in it, and everything back
+ * (setfsuid read back again), the process made dumpable again; the answer with SEND: 29 syscalls.
+ * `--fsuid`: this program's former steps (24 syscalls: setfsgid/setfsuid unchecked, no directory fd,
+ * no dumpable, no ID_VALID after the status read but one after the path).
  *
  *   mini-mknod-emulator -- CMD...   runs CMD as root of a new user namespace (and mount namespace,
  *                                   as `wasmsup run --userns` does) mapped to 100000-165535, with
@@ -138,11 +138,16 @@ static int create_as(const struct caller *c, int root_fd, const char *path, uint
     syscall(SYS_setfsgid, 0);
     syscall(SYS_setfsuid, 0);
   } else {
-    if (syscall(SYS_setresgid, -1, c->fsgid, -1) != 0 || syscall(SYS_setresuid, -1, c->fsuid, -1) != 0) die("setresuid");
+    if (syscall(SYS_setresgid, -1, c->fsgid, -1) != 0) die("setresgid");
+    syscall(SYS_setfsuid, c->fsuid);
+    if ((uint32_t)syscall(SYS_setfsuid, -1) != c->fsuid) die("setfsuid");
     if (set_caps(create) != 0) die("capset");
     err = mknod_resolved(path, mode, dev);
-    if (syscall(SYS_setresuid, -1, 0, -1) != 0 || syscall(SYS_setresgid, -1, 0, -1) != 0) die("setresuid back");
+    if (set_caps(own_caps) != 0) die("capset back");
     if (groups_changed && syscall(SYS_setgroups, own_ngroups, own_groups) != 0) die("setgroups back");
+    if (syscall(SYS_setresgid, -1, 0, -1) != 0) die("setresgid back");
+    syscall(SYS_setfsuid, 0);
+    if (syscall(SYS_setfsuid, -1) != 0) die("setfsuid back");
   }
   umask(saved);
   if (chrooted && (fchdir(own_root) != 0 || chroot(".") != 0 || fchdir(own_cwd) != 0)) die("chroot back");

@@ -1,9 +1,10 @@
-// The euid way of taking on a caller (native/as_caller.h, as_caller_switch_euid), which the fast path
-// uses on a plain-root thread: setresgid/setresuid(-1, id, -1), capset of the lent capabilities, and
-// setresuid(-1, 0, -1) back, which raises the effective set again by itself. Against the real kernel:
-// the step holds only the lent capabilities also when the caller's fsuid is 0 (euid never leaves 0,
-// so nothing drops them by itself), and every credential of the thread is back afterwards, for a
-// caller with and without fsuid 0, after a success and after a refusal.
+// The fast path's switch to a caller (native/as_caller.h, as_caller_switch_egid): the gid side
+// through setresgid(-1, gid, -1) and back, the uid side through setfsuid (read back) and capset of
+// the lent capabilities. Against the real kernel: the step holds only the lent capabilities, also
+// for a caller whose fsuid is 0 (no DAC override: someone else's 0700 directory stays shut), creates
+// with the caller's fsuid and fsgid (also fsuid 0 with another fsgid), and every credential of the
+// thread is back afterwards (real, effective, saved and fs ids, groups, capabilities, umask, root),
+// after successes and refusals alike.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
@@ -35,7 +36,7 @@ const call = (over: Partial<AsCallerCall> & Pick<AsCallerCall, 'path'>): AsCalle
 });
 
 test('fsuid 0 with only CAP_MKNOD: no DAC override, the owner root; fsuid 100000 likewise; the thread is itself after each', async () => {
-  if (!privileged('the euid way')) return;
+  if (!privileged('the as-caller switch')) return;
   const t = tempDir();
   try {
     const base = t.path;
