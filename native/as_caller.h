@@ -7,7 +7,7 @@
  * path up once, create, and put their own state back.
  *
  * Per-thread raw syscalls throughout, never glibc's wrappers: Linux keeps credentials per thread, and
- * the raw setgroups/setfsuid/setfsgid/capset change only the calling thread, while glibc's setgroups
+ * the raw setgroups/setresgid/setfsuid/setfsgid/capset change only the calling thread, while glibc's setgroups
  * (and set*id) would broadcast the change to every thread of the process: all of Node's. In the
  * single-threaded helper the two are the same thing. (Root and umask live in the fs_struct, which a
  * thread shares with the others until it calls unshare(CLONE_FS): the addon does that first.)

@@ -5,7 +5,7 @@
 // and what only a thread of Node needs.
 //
 // Node is multithreaded, so the switch is per thread, never a child process: the core's raw
-// setgroups/setfsuid/setfsgid/capset change only the calling thread (glibc's setgroups would change
+// setgroups/setresgid/setfsuid/setfsgid/capset change only the calling thread (glibc's setgroups would change
 // every thread of Node). Root, cwd and umask live in the fs_struct that threads share until one calls
 // unshare(CLONE_FS); the first call on a thread does that, so this thread alone can chroot into the
 // caller's root. The main thread is refused: unsharing its fs_struct would cut it off from the cwd

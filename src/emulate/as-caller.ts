@@ -12,7 +12,9 @@
 // - each path's directory part is opened once inside the caller's root (openat2, no magic links) and
 //   the call acts on that fd and the last component (or, for chown/chmod/xattrs, on the inode opened
 //   from it): a symlink swapped in later cannot move the act. Two ways, as mknod always had:
-//   * fast, on this worker thread (native.actAsCaller): chrooted into the caller's root with its umask,
+//   * fast, on this worker thread (native.actAsCaller; for a call of one path from the caller's cwd,
+//     native.asCallerFast, which also reads the path, root and cwd and checks ID_VALID, in one
+//     crossing): chrooted into the caller's root with its umask,
 //     fsuid, fsgid and groups, and as effective capabilities only the lent ones, all undone before
 //     returning. Without the caller's own capabilities the answer can only be stricter than the
 //     kernel's for it, so every answer but EACCES/EPERM is the caller's (and a success one it would
