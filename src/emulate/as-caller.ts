@@ -230,9 +230,11 @@ export class AsCallerEmulator {
       call[CallWord.PATH2_LENGTH] = length;
     }
     call[CallWord.FLAGS] = flags;
+    // Before the caller's fds are copied (pidfd_getfd of a dirfd or fd argument): its tid is its own.
+    if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
     if (this.afterPathRead !== null) this.afterPathRead();
 
-    // Then the rest of the caller's state; one ID_VALID after the last read, before anything is done.
+    // Then the rest of the caller's state, and ID_VALID again after the last read, before anything is done.
     const fds = this.fds;
     fds.fill(-1);
     try {
