@@ -51,6 +51,7 @@
         "native/helper_impersonator.c",
         "native/helper_mknod.c",
         "native/helper_setxattr.c",
+        "native/helper_getxattr.c",
         "native/helper_mount.c",
         "native/helper_as_caller.c",
         "native/as_caller.c",
