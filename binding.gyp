@@ -14,6 +14,7 @@
         "native/impersonate.cc",
         "native/interrupt.cc",
         "native/memfd.cc",
+        "native/xattr.cc",
         "native/memory.cc",
         "native/proc.cc",
         "native/seccomp.cc",

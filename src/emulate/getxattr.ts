@@ -43,6 +43,8 @@ export class GetxattrEmulator {
   private readonly name = new Uint8Array(XATTR_NAME_CAP);
   /** The managed names of the call in hand: the policy's that the host itself sets, NUL-separated. */
   private readonly managed = new Uint8Array(GETXATTR_NAMES_MAX);
+  /** One of them at a time, for the first look (noneOnFile). */
+  private readonly oneName = new Uint8Array(XATTR_NAME_CAP);
   private readonly creds = new Uint32Array(CREDS_WORDS);
   private readonly response = new Int32Array(RESP_BYTES / 4);
   private readonly allow = SETXATTR_ALLOWLIST.map((a) => Buffer.from(a.name));
@@ -93,7 +95,6 @@ export class GetxattrEmulator {
     let length: number;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
       if (kind === GetxattrCall.FD) {
         try {
           startFd = fetchCallerFd(tid, words[argLo(0)]! | 0);
@@ -116,6 +117,9 @@ export class GetxattrEmulator {
       } else if (this.path[0] !== 0x2f) {
         startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       }
+      // None of the names on the file at all: the kernel's own answer is the right one, whoever asks.
+      if (this.noneOnFile(kind, rootFd, startFd, pathLength, managedLength)) return this.continueCall(words);
+      usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
       statusFiles.readCreds(tid, this.creds);
       const creds = statusFiles.withAllGroups(tid, this.creds);
       const usernsInode = native.fstat(usernsFd).ino;
@@ -161,6 +165,49 @@ export class GetxattrEmulator {
     // Written to the caller, which must still be the one that asked (its thread id not reused).
     if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
     return written === length ? length : -E.EFAULT;
+  }
+
+  /**
+   * Whether the file the call names, as this thread finds it, certainly has none of the managed names:
+   * then the kernel's answer (ENODATA, or the caller's own list) is exactly the emulation's, and the
+   * call is continued without a helper child. The file is found inside the caller's root with openat2
+   * (an absolute path RESOLVE_IN_ROOT; a relative one RESOLVE_BENEATH its start, so `..` above it or an
+   * absolute symlink is not decided here), never through a magic link, O_PATH (no open of the file
+   * itself); anything not found or not certain goes to the helper, which decides as the caller. A
+   * continued call grants nothing: the kernel re-reads the arguments and checks the caller.
+   */
+  private noneOnFile(kind: GetxattrCall, rootFd: number, startFd: number, pathLength: number, managedLength: number): boolean {
+    let fd = -1, opened = false;
+    try {
+      if (kind === GetxattrCall.FD) {
+        fd = startFd;
+      } else {
+        const absolute = this.path[0] === 0x2f;
+        const c = native.constants;
+        fd = native.openat2(absolute ? rootFd : startFd, this.path, pathLength,
+          c.O_PATH | (kind === GetxattrCall.LINK ? c.O_NOFOLLOW : 0), 0,
+          c.RESOLVE_NO_MAGICLINKS | (absolute ? c.RESOLVE_IN_ROOT : c.RESOLVE_BENEATH));
+        opened = true;
+      }
+      for (let at = 0; at < managedLength;) {
+        let end = this.managed.indexOf(0, at);
+        if (end < 0 || end > managedLength) end = managedLength;
+        for (let k = at; k < end; k++) this.oneName[k - at] = this.managed[k]!;
+        try {
+          native.fdXattrSize(fd, this.oneName, end - at);
+          return false; // present
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'ENODATA' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') return false;
+        }
+        at = end + 1;
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      if (opened && fd >= 0) native.close(fd);
+    }
   }
 
   /** The policy's names that are on the host's allowlist into `managed`, NUL-separated; their length. */
