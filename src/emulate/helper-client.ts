@@ -163,8 +163,9 @@ export class PrivilegedHelper {
   private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
   private readonly reply = new Int32Array(4);
-  /** GETXATTR's answer (errno, length, bytes); made on its first use, kept. */
+  /** GETXATTR's answer (errno, length, bytes) and its bytes; made on first use, kept. */
   private xattrReply: Uint8Array | null = null;
+  private xattrBytes: Uint8Array | null = null;
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private readonly asCallerFds: number[] = [];
@@ -302,10 +303,9 @@ export class PrivilegedHelper {
     }
     fds[0] = req.rootFd;
     fds[1] = req.usernsFd;
-    const reply = this.xattrReply ??= new Uint8Array(8 + GETXATTR_ANSWER_LIMIT);
+    const reply = this.xattrAnswerBuffer();
     const bytes = this.send(at, fds, reply);
-    const view = new DataView(reply.buffer, reply.byteOffset, 8);
-    const errno = bytes >= 8 ? view.getInt32(0, true) : -1, length = bytes >= 8 ? view.getUint32(4, true) : -1;
+    const errno = bytes >= 8 ? this.view32(reply, 0) | 0 : -1, length = bytes >= 8 ? this.view32(reply, 4) : -1;
     if (bytes < 8 || length !== bytes - 8 || (errno !== 0 && length !== 0) || errno < 0) {
       throw new Error(`wasmsup-helper: malformed answer of ${bytes} bytes`);
     }
@@ -314,7 +314,21 @@ export class PrivilegedHelper {
 
   /** The bytes of the last getxattr answer (its return value says how many). */
   get xattrAnswer(): Uint8Array {
-    return (this.xattrReply ??= new Uint8Array(8 + GETXATTR_ANSWER_LIMIT)).subarray(8);
+    this.xattrAnswerBuffer();
+    return this.xattrBytes!;
+  }
+
+  private xattrAnswerBuffer(): Uint8Array {
+    if (this.xattrReply === null) {
+      this.xattrReply = new Uint8Array(8 + GETXATTR_ANSWER_LIMIT);
+      this.xattrBytes = this.xattrReply.subarray(8);
+    }
+    return this.xattrReply;
+  }
+
+  /** The little-endian u32 at byte `at` of `b`. */
+  private view32(b: Uint8Array, at: number): number {
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
   }
 
   /**
