@@ -78,9 +78,10 @@ print("list", sorted(os.listxattr("f")), "llist", sorted(os.listxattr("link", fo
   } finally { t.cleanup(); }
 });
 
-test('cp -a and tar --xattrs round trips keep trusted.overlay.opaque', async () => {
+test('cp -a, tar --xattrs (and rsync -aX where installed) round trips keep trusted.overlay.opaque', async () => {
   if (!privileged('setxattr read-back round trips')) return;
-  const t = ownTree(['d', 'out'], []);
+  const rsync = hasTool('rsync');
+  const t = ownTree(['d', 'out', 'synced'], []);
   try {
     mkdirSync(join(t.path, 'd', 'sub'));
     chownSync(join(t.path, 'd', 'sub'), NS_ROOT, NS_ROOT);
@@ -90,6 +91,7 @@ test('cp -a and tar --xattrs round trips keep trusted.overlay.opaque', async () 
       'cp -a d copy',
       `tar --xattrs --xattrs-include='*' -cf d.tar d`,
       `tar --xattrs --xattrs-include='*' -xf d.tar -C out`,
+      ...(rsync ? ['rsync -aX d synced/'] : []),
       'echo done',
     ].join(' && ');
     const r = await runWasmsup(['run', '--userns', '--policy', SETXATTR, '--', 'sh', '-c', script]);
@@ -97,6 +99,7 @@ test('cp -a and tar --xattrs round trips keep trusted.overlay.opaque', async () 
     assert.is(r.stdout, 'done\n');
     assert.is(hostXattrs(join(t.path, 'copy', 'sub')), `${O}=y`);
     assert.is(hostXattrs(join(t.path, 'out', 'd', 'sub')), `${O}=y`);
+    if (rsync) assert.is(hostXattrs(join(t.path, 'synced', 'd', 'sub')), `${O}=y`);
     assert.is(hostXattrs(join(t.path, 'copy')), '');
   } finally { t.cleanup(); }
 });
