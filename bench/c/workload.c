@@ -16,7 +16,8 @@
  *                                       of all of it + close; prints "ns_per_open". EXPECT is a
  *                                       string the first read must hold ("any": none), so a row that
  *                                       read the host's file instead of a view fails
- *   workload sysinfo N                  warms up for 0.1 s, then N sysinfo() calls, each checked to
+ *   workload sysinfo N                  warms up for 0.1 s after its first call, then N sysinfo()
+ *                                       calls, each checked to
  *                                       succeed with a non-zero totalram; prints "ns_per_call"
  *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
  *                                       container's first intercepted call costs, supervisor start
