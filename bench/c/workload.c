@@ -17,8 +17,8 @@
  *                                       string the first read must hold ("any": none), so a row that
  *                                       read the host's file instead of a view fails
  *   workload sysinfo N                  warms up for 0.1 s after its first call, then N sysinfo()
- *                                       calls, each checked to
- *                                       succeed with a non-zero totalram; prints "ns_per_call"
+ *                                       calls, each checked to succeed with a non-zero totalram;
+ *                                       prints "ns_per_call"
  *   workload first-call EXPECT          times its very first getppid() (no warm-up: what a new
  *                                       container's first intercepted call costs, supervisor start
  *                                       included), prints "ns", then waits until it is killed
