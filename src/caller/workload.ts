@@ -192,9 +192,10 @@ export function ownChildren(): number[] | null {
     let text: string;
     try {
       text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(process.pid)) return null; // no such file on this kernel
-      continue; // the thread ended meanwhile
+    } catch {
+      // The main thread's file missing: no such file on this kernel (or unreadable): the caller walks /proc.
+      if (tid === String(process.pid)) return null;
+      continue; // another thread ended meanwhile
     }
     for (const word of text.split(' ')) if (word !== '') out.push(Number(word));
   }
