@@ -108,6 +108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterImpersonate(env, exports);
   RegisterSched(env, exports);
   RegisterMemfd(env, exports);
+  RegisterXattr(env, exports);
   return exports;
 }
 
