@@ -3,8 +3,8 @@
 // EMULATE names, contains the workload on a CONTAIN (or --default-action kill|freeze), fails the call
 // closed when a policy or the host fails, then counts the notification by syscall and outcome, its
 // latency (in the blocking loop the native side times it, receive to SEND: native/dataplane.cc; the
-// polling loops time it here), and audits it. Every notification gets exactly one answer. Called by the receive loops
-// (loops.ts) once per notification; nothing on the decide path allocates.
+// polling loops time it here), and audits it. Every notification gets exactly one answer. Called by
+// the receive loops (loops.ts) once per notification; nothing on the decide path allocates.
 import { portableIdFor, portableName } from '../syscalls/tables.js';
 import { native } from '../native.js';
 import { Notif } from '../layouts.js';

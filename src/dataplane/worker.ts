@@ -12,8 +12,7 @@ import { INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMe
 import { ServedListener } from './served-listener.js';
 import { serveBlocking, servePolling, type LoopEnd, type LoopParts } from './loops.js';
 import { registerDataPlane } from './listener.js';
-import { delayedSend } from './test-faults.js';
-import { parseTestFaults } from './test-faults.js';
+import { delayedSend, parseTestFaults } from './test-faults.js';
 
 const config = workerData as DataPlaneConfig;
 const port = parentPort!;
