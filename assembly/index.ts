@@ -1,5 +1,5 @@
 // The wasmsup policy SDK, imported by policies as "wasmsup". See docs/writing-policies.md.
-export { Notification, Decision, Primitive, Containment, Arch, noOpinion, continueCall, allow, fail, killWorkload, freezeWorkload, returnValue, emulate, emulateOpen, emulateSysinfo, SysinfoSource, emulateSched, SchedPolicy, emulateMount, MountOption, emulateProcView, ProcView } from "./notification";
+export { Notification, Decision, Primitive, Containment, Arch, noOpinion, continueCall, allow, fail, killWorkload, freezeWorkload, returnValue, emulate, emulateOpen, emulateSysinfo, SysinfoSource, emulateSched, SchedPolicy, emulateMount, MountOption, emulateProcView, ProcView, emulateGetxattr } from "./notification";
 export { Errno } from "./errno";
 export { Creds, Cap, UNMAPPED_ID } from "./creds";
 export { readBytes, readString, readU32, readI32, readU64, readStruct, bytesEqual, bytesEqualBytes, bytesStartWith } from "./target";

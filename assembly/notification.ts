@@ -99,6 +99,11 @@ export namespace Primitive {
    * /sys file (`ProcView`), as lxcfs gives containers (see `emulateProcView`).
    */
   export const PROC_VIEW: i32 = 9;
+  /**
+   * getxattr/lgetxattr/fgetxattr and listxattr/llistxattr/flistxattr: the host reads back, for the
+   * workload's root, the trusted.* names SETXATTR manages that the policy names (see `emulateGetxattr`).
+   */
+  export const GETXATTR: i32 = 10;
 }
 
 /** What a CONTAIN decision asks the host to do to the whole workload (docs/policy-abi.md, section 4). */
@@ -276,6 +281,18 @@ export function emulateProcView(view: u32, flags: u32): i32 {
   store<u32>(BLOCK + OPERANDS, view);
   store<u32>(BLOCK + OPERANDS + 4, flags);
   return emulate(Primitive.PROC_VIEW);
+}
+
+/**
+ * Ask the host to answer this getxattr (of a name among `names`) or listxattr itself, reading as the
+ * host the names in `names` (`len` bytes of the policy's memory: names separated by single NULs, 1..255
+ * bytes) that it also sets itself (Primitive.GETXATTR; docs/policy-abi.md, section 4). The host
+ * re-reads the caller's name, checks the caller and the file itself, and continues anything else.
+ */
+export function emulateGetxattr(names: usize, len: i32): i32 {
+  store<u32>(BLOCK + OPERANDS, <u32>names);
+  store<u32>(BLOCK + OPERANDS + 4, <u32>len);
+  return emulate(Primitive.GETXATTR);
 }
 
 /** Ask the host to perform emulation `primitive` (see `Primitive`). */

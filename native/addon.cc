@@ -112,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSched(env, exports);
   RegisterMemfd(env, exports);
   RegisterDataPlane(env, exports);
+  RegisterXattr(env, exports);
   return exports;
 }
 

@@ -4,7 +4,7 @@
  * Fd 3 is a SOCK_SEQPACKET socket to the supervisor (native/helper_wire.h: the wire format); requests
  * are served one at a time until end of stream, then the helper exits 0. A bad request is answered
  * EINVAL; nothing a request holds ends the helper. Its parts are listed in native/helper.h: MKNOD in
- * helper_mknod.c, SETXATTR in helper_setxattr.c, MOUNT in helper_mount.c.
+ * helper_mknod.c, SETXATTR in helper_setxattr.c, GETXATTR in helper_getxattr.c, MOUNT in helper_mount.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@ static int serve_one(struct helper *h, ssize_t length, const int *fds, size_t nf
   int err = wire_parse_request(h->message, (size_t)length, fds, nfds, &h->request);
   if (err != 0) return err;
   if (h->request.op == OP_AS_CALLER) return serve_as_caller(h, &h->request);
+  if (h->request.op == OP_GETXATTR) return serve_getxattr(h, &h->request);
   return h->request.op == OP_SETXATTR ? serve_setxattr(h, &h->request) : serve_mknod(h, &h->request);
 }
 
@@ -69,10 +70,13 @@ int main(void) {
     wire_close_fds(fds, nfds);
     /* Never serve another request with a caller's credentials: end; the supervisor sees end of stream. */
     if (h->tainted) return 1;
-    /* OP_MOUNT's answer is 16 bytes (helper_wire.h), every other op's 4. */
+    /* OP_MOUNT's answer is 16 bytes (helper_wire.h), OP_GETXATTR's 8 and the bytes read, every other op's 4. */
     struct { int32_t err; uint32_t reserved; uint64_t mnt_id; } mount_answer = {answer, 0, mnt_id};
+    const void *getxattr_message = NULL;
+    size_t getxattr_length = op == OP_GETXATTR ? getxattr_answer(answer, &getxattr_message) : 0;
     int sent = op == OP_MOUNT ? wire_send(SUPERVISOR_FD, &mount_answer, sizeof mount_answer, NULL, 0)
-                              : wire_send(SUPERVISOR_FD, &answer, sizeof answer, NULL, 0);
+               : op == OP_GETXATTR ? wire_send(SUPERVISOR_FD, getxattr_message, getxattr_length, NULL, 0)
+                                   : wire_send(SUPERVISOR_FD, &answer, sizeof answer, NULL, 0);
     if (sent != 0) return 0; /* the supervisor is gone */
   }
 }

@@ -152,6 +152,13 @@ int serve_mount(struct helper *h, struct mount_request *m, uint64_t *mnt_id);
 
 /* helper_setxattr.c */
 int serve_setxattr(struct helper *h, const struct helper_request *req);
+/* The kernel's overflowuid/overflowgid into h->overflow, read once (before any chroot). */
+void helper_read_overflow_ids(struct helper *h);
+
+/* helper_getxattr.c */
+int serve_getxattr(struct helper *h, const struct helper_request *req);
+/* OP_GETXATTR's answer message for errno `err` (helper_wire.h) in *message; its length. */
+size_t getxattr_answer(int err, const void **message);
 
 /* helper_as_caller.c */
 int serve_as_caller(struct helper *h, const struct helper_request *req);

@@ -34,7 +34,7 @@ struct setxattr_context {
 };
 
 /* Read once by the helper, before any chroot, and handed to every child. */
-static void read_overflow_ids(struct helper *h) {
+void helper_read_overflow_ids(struct helper *h) {
   if (h->overflow.read) return;
   h->overflow.read = 1;
   h->overflow.uid = h->overflow.gid = 65534;
@@ -97,7 +97,7 @@ static void setxattr_child(int sock, const struct helper_request *req, const voi
 int serve_setxattr(struct helper *h, const struct helper_request *req) {
   /* Setting trusted.* takes the helper's own CAP_SYS_ADMIN. */
   if (helper_own_credentials(h) != 0) return EPERM;
-  read_overflow_ids(h);
+  helper_read_overflow_ids(h);
   const struct setxattr_context context = {h->overflow.uid, h->overflow.gid, same_user_namespace_as_helper(req->userns_fd)};
   int opened;
   int err = run_impersonating_child(h, req, setxattr_child, &context, &opened, NULL);

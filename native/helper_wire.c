@@ -103,7 +103,7 @@ static int parse_as_caller(const unsigned char *buf, size_t length, uint32_t pat
 int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, size_t nfds, struct helper_request *req) {
   if (length < WIRE_HEADER_BYTES) return EINVAL;
   req->op = word_at(buf, WIRE_OP);
-  if (req->op != OP_MKNOD && req->op != OP_SETXATTR && req->op != OP_AS_CALLER) return EINVAL;
+  if (req->op != OP_MKNOD && req->op != OP_SETXATTR && req->op != OP_AS_CALLER && req->op != OP_GETXATTR) return EINVAL;
   req->target_fd = -1;
   req->start2_fd = -1;
   req->mode = word_at(buf, WIRE_MODE);
@@ -112,10 +112,12 @@ int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, 
   uint32_t path_length = word_at(buf, WIRE_PATH_LENGTH);
   int empty_path = 0;
   size_t tail = 0;
-  if (req->op == OP_SETXATTR) {
+  if (req->op == OP_SETXATTR || req->op == OP_GETXATTR) {
     req->xattr_flags = req->mode;
     req->at_flags = req->dev;
-    if ((req->xattr_flags > 3 && req->xattr_flags != XATTR_REMOVE_REQUEST) || (req->at_flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return EINVAL;
+    const int getting = req->op == OP_GETXATTR;
+    if (getting ? req->xattr_flags > GETXATTR_LIST_REQUEST : (req->xattr_flags > 3 && req->xattr_flags != XATTR_REMOVE_REQUEST)) return EINVAL;
+    if ((req->at_flags & ~(uint32_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return EINVAL;
     empty_path = (req->at_flags & AT_EMPTY_PATH) != 0;
     if (empty_path && path_length != 0) return EINVAL;
     size_t names_at = WIRE_HEADER_BYTES + 4 * (size_t)req->ngroups + path_length;
@@ -123,11 +125,17 @@ int wire_parse_request(const unsigned char *buf, size_t length, const int *fds, 
     req->name_length = word_at(buf, names_at);
     req->value_length = word_at(buf, names_at + 4);
     if (req->name_length == 0 || req->name_length > XATTR_NAME_LIMIT || req->value_length > XATTR_VALUE_LIMIT) return EINVAL;
-    if (req->xattr_flags == XATTR_REMOVE_REQUEST && req->value_length != 0) return EINVAL;
+    if ((getting || req->xattr_flags == XATTR_REMOVE_REQUEST) && req->value_length != 0) return EINVAL;
     tail = 8 + req->name_length + req->value_length;
     if (length == names_at + tail) {
       const unsigned char *name = buf + names_at + 8;
-      if (memchr(name, '\0', req->name_length) != NULL) return EINVAL;
+      /* GETXATTR's LIST: names separated by single NULs, none empty; every other name has none. */
+      if (getting && req->xattr_flags == GETXATTR_LIST_REQUEST) {
+        if (name[0] == '\0' || name[req->name_length - 1] == '\0') return EINVAL;
+        for (uint32_t k = 1; k < req->name_length; k++) if (name[k] == '\0' && name[k - 1] == '\0') return EINVAL;
+      } else if (memchr(name, '\0', req->name_length) != NULL) {
+        return EINVAL;
+      }
       memcpy(req->name, name, req->name_length);
       req->name[req->name_length] = '\0';
       memcpy(req->value, name + req->name_length, req->value_length);

@@ -70,6 +70,24 @@
 #define OP_SETXATTR 2
 #define OP_AS_CALLER 3
 #define OP_MOUNT 4
+#define OP_GETXATTR 6
+
+/*
+ * OP_GETXATTR (native/helper_getxattr.c) reuses SETXATTR's layout: mode (offset 4) is
+ * GETXATTR_GET_REQUEST (0: getxattr of the one name) or GETXATTR_LIST_REQUEST (1: listxattr with the
+ * managed names), dev (offset 8) at_flags as SETXATTR's; after the path u32 name_length (1..255),
+ * u32 value_length (0), then the name: for GET one name (no NUL), for LIST the managed names
+ * separated by single NULs (none empty). SCM_RIGHTS as SETXATTR's (AT_EMPTY_PATH: the caller's open
+ * file, never O_PATH).
+ * Response, one message: i32 errno, u32 length, then `length` bytes (0 after an error): GET the
+ * value (0..GETXATTR_VALUE_MAX), LIST the caller's own list followed by the managed names present
+ * (NUL-terminated names, 0..GETXATTR_LIST_MAX).
+ */
+#define GETXATTR_GET_REQUEST 0
+#define GETXATTR_LIST_REQUEST 1
+#define GETXATTR_VALUE_MAX 65536 /* the kernel's XATTR_SIZE_MAX */
+#define GETXATTR_LIST_MAX 65536  /* the kernel's XATTR_LIST_MAX */
+#define GETXATTR_ANSWER_LIMIT 65536
 
 /*
  * OP_MOUNT (native/helper_mount.c) reuses the header, with these meanings:

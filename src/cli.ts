@@ -14,7 +14,6 @@ import { inspectorSignalRisk } from './signals.js';
 import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 import type { MetricsAddress } from './metrics/address.js';
 import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
-import { parseMaxLend } from './dataplane/as-caller-operands.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -92,13 +91,16 @@ function parseCount(command: string, flag: string, text: string, min: number, ma
   return n;
 }
 
-/** --policy-fuel, --policy-memory (MiB → 64 KiB pages), --max-traps; undefined = the default. */
-export function parseLimits(command: string, values: Record<string, unknown>): { fuel?: number; maximumPages?: number; maxTraps?: number; maxLend?: number } {
+/**
+ * --policy-fuel, --policy-memory (MiB → 64 KiB pages), --max-traps, --max-lend; undefined = the
+ * default. --max-lend's parser (three modules) is loaded only with the flag.
+ */
+export async function parseLimits(command: string, values: Record<string, unknown>): Promise<{ fuel?: number; maximumPages?: number; maxTraps?: number; maxLend?: number }> {
   const fuel = values['policy-fuel'] as string | undefined;
   const lend = values['max-lend'] as string | undefined;
   let maxLend: number | undefined;
   try {
-    maxLend = lend === undefined ? undefined : parseMaxLend(lend);
+    maxLend = lend === undefined ? undefined : (await import('./dataplane/as-caller-operands.js')).parseMaxLend(lend);
   } catch (e) {
     throw new CliError(`${command}: --max-lend: ${(e as Error).message}`);
   }
@@ -268,7 +270,7 @@ async function runCommand(args: string[]): Promise<number> {
     intercept: parseIntercept(values.intercept as string[] | undefined),
     auditFile: (values.audit as string | undefined) ?? null,
     metrics: await parseMetrics('run', values.metrics as string | undefined),
-    ...parseLimits('run', values),
+    ...(await parseLimits('run', values)),
   });
 }
 
@@ -299,7 +301,7 @@ async function checkCommand(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new CliError('check: expected at least one .wasm file');
   const configFile = values['policy-config'] as string | undefined;
   if (configFile !== undefined && positionals.length !== 1) throw new CliError('check: --policy-config checks one .wasm file with it');
-  const { maximumPages } = parseLimits('check', values);
+  const { maximumPages } = await parseLimits('check', values);
   const { checkReport } = await import('./policy/check.js');
   let ok = true;
   for (const file of positionals) {
@@ -326,7 +328,7 @@ async function agentCommand(args: string[]): Promise<number> {
   if (values.help) { console.log(USAGE); return 0; }
   refuseOpenableInspector('agent');
   configureLogFrom('agent', values);
-  const limits = parseLimits('agent', values);
+  const limits = await parseLimits('agent', values);
   const metrics = await parseMetrics('agent', values.metrics as string | undefined);
   let failErrno;
   try { failErrno = parseErrno((values['fail-errno'] as string | undefined) ?? 'EPERM'); } catch (e) { throw new CliError((e as Error).message.replace(/^run:/, 'agent:')); }

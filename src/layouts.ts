@@ -109,6 +109,8 @@ export const PolicyBlock = {
   AS_CALLER_RESERVED: 29,
   /** PROC_VIEW's operands: which view (ProcView, src/emulate/proc-views.ts), the caller's open flags; words 27.. reserved (0). */
   PROC_VIEW_ID: 25, PROC_VIEW_FLAGS: 26, PROC_VIEW_RESERVED: 27,
+  /** GETXATTR's operands: the managed names (NUL-separated) as pointer and length in the policy's memory; words 27.. reserved (0). */
+  GETXATTR_NAMES_PTR: 25, GETXATTR_NAMES_LEN: 26, GETXATTR_RESERVED: 27,
   WORDS: 32,
 } as const;
 

@@ -230,6 +230,8 @@ export interface NativeBinding {
   fdFsType(fd: number): number;
   /** fcntl(F_GETFL). */
   fdGetFlags(fd: number): number;
+  /** The size of xattr name[0..nameLength) of the file fd names (O_PATH too), with this thread's credentials; throws the errno (ENODATA: none). */
+  fdXattrSize(fd: number, name: ArrayBufferView, nameLength: number): number;
   /** openat2(dirfd, path[0..pathLength), {flags|O_CLOEXEC, mode, resolve}); the new fd. */
   openat2(dirfd: number, path: ArrayBufferView, pathLength: number, flags: number, mode: number, resolve: number): number;
   /** open("/proc/self/fd/FD", flags|O_CLOEXEC): a real open of what an O_PATH fd names. */

@@ -8,7 +8,7 @@
 // unreaped zombie would keep the filter, and so wasmsup, alive.
 import { constants as osConstants } from 'node:os';
 import { native } from './native.js';
-import { filteredDescendants, pidfdIfSame, scanProc, startTicksOf, type WorkloadInfo } from './caller/workload.js';
+import { filteredDescendants, ownChildren, pidfdIfSame, procEntry, scanProc, startTicksOf, type WorkloadInfo } from './caller/workload.js';
 
 /**
  * The workload's processes still running after its command exited (zombies excluded): those below
@@ -28,10 +28,16 @@ export function remainingProcesses(w: WorkloadInfo | null): number[] {
   return out;
 }
 
-/** Reaps the zombies among this process's children that Node did not spawn (`spawned`): adopted orphans. */
+/**
+ * Reaps the zombies among this process's children that Node did not spawn (`spawned`): adopted orphans.
+ * Runs on every SIGCHLD: it reads this process's children lists (ownChildren), not all of /proc, where
+ * the kernel has them.
+ */
 export function reapAdopted(spawned: ReadonlySet<number>): void {
-  for (const p of scanProc().values()) {
-    if (p.ppid !== process.pid || !p.zombie || !p.filtered || spawned.has(p.pid)) continue;
+  const children = ownChildren();
+  const candidates = children === null ? scanProc().values() : children.map(procEntry);
+  for (const p of candidates) {
+    if (p === null || p.ppid !== process.pid || !p.zombie || !p.filtered || spawned.has(p.pid)) continue;
     try { native.reapChild(p.pid); } catch { /* not ours after all */ }
   }
 }

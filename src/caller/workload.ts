@@ -151,23 +151,55 @@ export function describeWorkload(pid: number, usernsInode: number): WorkloadInfo
 
 export interface ProcEntry { pid: number; ppid: number; filtered: boolean; zombie: boolean }
 
+/** Process `pid`'s parent, whether it carries a seccomp filter, and whether it is a zombie; null when gone. */
+export function procEntry(pid: number): ProcEntry | null {
+  let status: string;
+  try { status = readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return null; }
+  return {
+    pid,
+    ppid: Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0),
+    filtered: /\nSeccomp:\s+2/.test(status),
+    zombie: /\nState:\s+Z/.test(status),
+  };
+}
+
 /** Every process's parent, whether it carries a seccomp filter, and whether it is a zombie. */
 export function scanProc(): Map<number, ProcEntry> {
   const all = new Map<number, ProcEntry>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      all.set(pid, {
-        pid,
-        ppid: Number(/\nPPid:\s+(\d+)/.exec(status)?.[1] ?? 0),
-        filtered: /\nSeccomp:\s+2/.test(status),
-        zombie: /\nState:\s+Z/.test(status),
-      });
-    } catch { /* gone */ }
+    const entry = procEntry(pid);
+    if (entry !== null) all.set(pid, entry);
   }
   return all;
+}
+
+/**
+ * This process's children (those of every one of its threads: /proc/self/task/TID/children), or null
+ * when the kernel does not have that file (CONFIG_PROC_CHILDREN). Reads a file per thread of this
+ * process instead of one per process of the host, as scanProc does. The kernel documents the file as
+ * unreliable while the children change; what it can miss is a child removed from the list while it is
+ * read (reaped or reparented) and one added meanwhile. Neither loses a zombie here: a zombie stays on
+ * its parent's list until it is reaped, and only this process's main thread reaps (libuv and
+ * reapAdopted both run there), so none is removed while the main thread reads.
+ */
+export function ownChildren(): number[] | null {
+  let tasks: string[];
+  try { tasks = readdirSync('/proc/self/task'); } catch { return null; }
+  const out: number[] = [];
+  for (const tid of tasks) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+    } catch {
+      // The main thread's file missing: no such file on this kernel (or unreadable): the caller walks /proc.
+      if (tid === String(process.pid)) return null;
+      continue; // another thread ended meanwhile
+    }
+    for (const word of text.split(' ')) if (word !== '') out.push(Number(word));
+  }
+  return out;
 }
 
 /**

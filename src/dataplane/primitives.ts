@@ -15,6 +15,7 @@ import { ProcViews } from '../emulate/proc-views.js';
 import { WorkloadFigures } from '../caller/workload-figures.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
 import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
+import { GETXATTR_NAMES_MAX, GetxattrCall, GetxattrEmulator } from '../emulate/getxattr.js';
 import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
 import type { WorkloadInfo } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
@@ -92,6 +93,21 @@ export function createPrimitives(ctx: {
         : c.portable === SYS_LSETXATTR || c.portable === SYS_LREMOVEXATTR ? SetxattrCall.LINK : SetxattrCall.PATH,
       c.portable === SYS_REMOVEXATTR || c.portable === SYS_LREMOVEXATTR || c.portable === SYS_FREMOVEXATTR),
   };
+  const getxattr = new GetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
+  const SYS_LGETXATTR = portableId('lgetxattr'), SYS_FGETXATTR = portableId('fgetxattr');
+  const SYS_LISTXATTR = portableId('listxattr'), SYS_LLISTXATTR = portableId('llistxattr'), SYS_FLISTXATTR = portableId('flistxattr');
+  table[Primitive.GETXATTR] = {
+    name: 'getxattr',
+    syscalls: [portableId('getxattr'), SYS_LGETXATTR, SYS_FGETXATTR, SYS_LISTXATTR, SYS_LLISTXATTR, SYS_FLISTXATTR],
+    run: (c) => {
+      const names = getxattrNames(c.policy, ctx.warn);
+      if (typeof names === 'number') return names;
+      const p = c.portable;
+      const kind = p === SYS_FGETXATTR || p === SYS_FLISTXATTR ? GetxattrCall.FD
+        : p === SYS_LGETXATTR || p === SYS_LLISTXATTR ? GetxattrCall.LINK : GetxattrCall.PATH;
+      return getxattr.emulate(c.notif, c.words, kind, p === SYS_LISTXATTR || p === SYS_LLISTXATTR || p === SYS_FLISTXATTR, names);
+    },
+  };
   const open = new OpenEmulator(ctx.listenerFd, ctx.warn);
   const openRequest: OpenRequest = { path: new Uint8Array(0), flags: 0, resolve: 0, policyName: '' };
   table[Primitive.OPEN] = {
@@ -167,6 +183,18 @@ export function createPrimitives(ctx: {
     },
   };
   return table;
+}
+
+/** GETXATTR's operand, the managed names, as a view of `policy`'s memory; or -EPERM after saying why. */
+export function getxattrNames(policy: LoadedPolicy, warn: (m: string) => void): Uint8Array | number {
+  const op = policy.blockWords;
+  const memory = policy.instance.memory.buffer;
+  const ptr = op[PolicyBlock.GETXATTR_NAMES_PTR]! >>> 0, length = op[PolicyBlock.GETXATTR_NAMES_LEN]! >>> 0;
+  const bad = (why: string) => { warn(`policy ${policy.name}: GETXATTR operands refused: ${why}; failing the call closed`); return -1; };
+  for (let w = PolicyBlock.GETXATTR_RESERVED; w < PolicyBlock.WORDS; w++) if (op[w] !== 0) return bad('reserved bytes 108..128 are not zero');
+  if (length < 1 || length > GETXATTR_NAMES_MAX) return bad(`names length ${length} is not 1..${GETXATTR_NAMES_MAX}`);
+  if (ptr + length > memory.byteLength) return bad(`names ${ptr}+${length} are outside the policy's memory`);
+  return new Uint8Array(memory, ptr, length);
 }
 
 /** MOUNT's operands from `policy`'s notification block, the type a view of its memory; or -EPERM after saying why. */

@@ -74,4 +74,4 @@ export type WorkerMessage =
 export const Decision = { NO_OPINION: 0, CONTINUE: 1, ERRNO: 2, RETURN: 3, EMULATE: 4, CONTAIN: 5 } as const;
 /** What a CONTAIN decision asks for, in the block's `primitive` word. */
 export const Containment = { KILL: 1, FREEZE: 2 } as const;
-export const Primitive = { MKNOD: 1, SETXATTR: 2, OPEN: 3, BPF: 4, SYSINFO: 5, AS_CALLER: 6, MOUNT: 7, SCHED: 8, PROC_VIEW: 9 } as const;
+export const Primitive = { MKNOD: 1, SETXATTR: 2, OPEN: 3, BPF: 4, SYSINFO: 5, AS_CALLER: 6, MOUNT: 7, SCHED: 8, PROC_VIEW: 9, GETXATTR: 10 } as const;

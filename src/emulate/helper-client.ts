@@ -42,6 +42,24 @@ export interface SetxattrRequest {
   creds: Uint32Array;
 }
 
+/** One GETXATTR request (native/helper_getxattr.c): read back managed names as the host. */
+export interface GetxattrRequest {
+  rootFd: number;
+  /** The caller's cwd or dirfd for a relative path, or its open file with AT_EMPTY_PATH; else -1. */
+  startFd: number;
+  usernsFd: number;
+  path: Uint8Array;
+  /** 0 only with AT_EMPTY_PATH. */
+  pathLength: number;
+  /** listxattr (the caller's own list plus the managed names present) rather than getxattr of `names`. */
+  list: boolean;
+  /** AT_SYMLINK_NOFOLLOW (the l* forms) or AT_EMPTY_PATH (the f* forms). */
+  atFlags: number;
+  /** getxattr: the one name; listxattr: the managed names, separated by single NULs (1..255 bytes). */
+  names: Uint8Array;
+  creds: Uint32Array;
+}
+
 export interface MountRequest {
   rootFd: number;
   /** The caller's cwd (always: the source or target may be relative). */
@@ -99,6 +117,10 @@ const OP_AS_CALLER = 3;
 const AS_CALLER_WIRE_WORDS = 13;
 const AS_CALLER_VALUE_LIMIT = 65536;
 const OP_MOUNT = 4;
+const OP_GETXATTR = 6;
+const GETXATTR_LIST_REQUEST = 1;
+/** The bytes of a GETXATTR answer: XATTR_SIZE_MAX and XATTR_LIST_MAX are both 64 KiB. */
+export const GETXATTR_ANSWER_LIMIT = 65536;
 export const MOUNT_WANT = { RDONLY: 1, SYNC: 2, DIRSYNC: 4, LAZYTIME: 8, SHIFT: 0x100, FUSE: 0x200 } as const;
 export const MOUNT_REQUEST_UMOUNT = 0x80000000;
 const MOUNT_HAS_CGROUP = 0x400;
@@ -141,6 +163,9 @@ export class PrivilegedHelper {
   private readonly request = new Uint8Array(PrivilegedHelper.MAX_REQUEST_BYTES);
   private readonly words = new Uint32Array(this.request.buffer, 0, (HEADER_BYTES + 4 * MAX_GROUPS) / 4);
   private readonly reply = new Int32Array(4);
+  /** GETXATTR's answer (errno, length, bytes) and its bytes; made on first use, kept. */
+  private xattrReply: Uint8Array | null = null;
+  private xattrBytes: Uint8Array | null = null;
   private readonly rootAndUserns = [0, 0];
   private readonly rootUsernsAndStart = [0, 0, 0];
   private readonly asCallerFds: number[] = [];
@@ -248,6 +273,65 @@ export class PrivilegedHelper {
   }
 
   /**
+   * Reads back, as the host, the managed names on the file the caller names, after checking as the
+   * caller that their reading counts for it (native/helper_getxattr.c). The answer's length (≥ 0;
+   * its bytes are `xattrAnswer`'s first ones) or -errno for the caller. Throws when the helper is gone.
+   */
+  getxattr(req: GetxattrRequest): number {
+    const { pathLength, creds, names } = req;
+    const byFd = (req.atFlags & AT_EMPTY_PATH) !== 0;
+    if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > req.path.byteLength || pathLength > MAX_PATH_LENGTH) {
+      throw new RangeError(`PrivilegedHelper.getxattr: pathLength ${pathLength} outside the path buffer`);
+    }
+    if (byFd !== (pathLength === 0)) throw new RangeError('PrivilegedHelper.getxattr: AT_EMPTY_PATH goes with an empty path, and only it');
+    if (names.byteLength < 1 || names.byteLength > XATTR_LIMIT) throw new RangeError('PrivilegedHelper.getxattr: names must be 1..255 bytes');
+    checkCreds(creds, 'getxattr');
+    const relative = !byFd && req.path[0] !== 0x2f;
+    if ((relative || byFd) && req.startFd < 0) throw new RangeError('PrivilegedHelper.getxattr: needs startFd');
+    const pathOffset = this.header(OP_GETXATTR, req.list ? GETXATTR_LIST_REQUEST : 0, req.atFlags, creds, pathLength);
+    this.request.set(req.path.subarray(0, pathLength), pathOffset);
+    let at = this.word(pathOffset + pathLength, names.byteLength);
+    at = this.word(at, 0);
+    this.request.set(names, at);
+    at += names.byteLength;
+    let fds: number[];
+    if (relative || byFd) {
+      fds = this.rootUsernsAndStart;
+      fds[2] = req.startFd;
+    } else {
+      fds = this.rootAndUserns;
+    }
+    fds[0] = req.rootFd;
+    fds[1] = req.usernsFd;
+    const reply = this.xattrAnswerBuffer();
+    const bytes = this.send(at, fds, reply);
+    const errno = bytes >= 8 ? this.view32(reply, 0) | 0 : -1, length = bytes >= 8 ? this.view32(reply, 4) : -1;
+    if (bytes < 8 || length !== bytes - 8 || (errno !== 0 && length !== 0) || errno < 0) {
+      throw new Error(`wasmsup-helper: malformed answer of ${bytes} bytes`);
+    }
+    return errno !== 0 ? -errno : length;
+  }
+
+  /** The bytes of the last getxattr answer (its return value says how many). */
+  get xattrAnswer(): Uint8Array {
+    this.xattrAnswerBuffer();
+    return this.xattrBytes!;
+  }
+
+  private xattrAnswerBuffer(): Uint8Array {
+    if (this.xattrReply === null) {
+      this.xattrReply = new Uint8Array(8 + GETXATTR_ANSWER_LIMIT);
+      this.xattrBytes = this.xattrReply.subarray(8);
+    }
+    return this.xattrReply;
+  }
+
+  /** The little-endian u32 at byte `at` of `b`. */
+  private view32(b: Uint8Array, at: number): number {
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+  }
+
+  /**
    * Mounts (or, with MOUNT_REQUEST_UMOUNT in flags, unmounts as the caller) for the caller
    * (native/helper_mount.c). The errno the caller must see (0 = done) and the mount's id; an umount
    * of a path that names no tracked mount answers EAGAIN. Throws when the helper is gone.
@@ -351,11 +435,18 @@ export class PrivilegedHelper {
   }
 
   private exchange(length: number, fds: number[], answerBytes = 4): number {
+    const bytes = this.send(length, fds, this.reply);
+    if (bytes !== answerBytes) throw new Error(`wasmsup-helper: malformed answer of ${bytes} bytes`);
+    return this.reply[0]!;
+  }
+
+  /** Sends one request and receives its answer into `reply`; the answer's size in bytes. */
+  private send(length: number, fds: number[], reply: Uint8Array | Int32Array): number {
     if (this.wedged) throw new Error(`wasmsup-helper: killed after it gave no answer within ${HELPER_TIMEOUT_MS} ms`);
     native.sendMessage(this.socketFd, this.request.subarray(0, length), fds);
     let answer;
     try {
-      answer = native.recvMessage(this.socketFd, this.reply, HELPER_TIMEOUT_MS);
+      answer = native.recvMessage(this.socketFd, reply, HELPER_TIMEOUT_MS);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw e;
       // A late answer would be taken for the next request's: this helper is never asked again.
@@ -367,8 +458,7 @@ export class PrivilegedHelper {
     }
     if (answer === null) throw new Error('wasmsup-helper: the helper exited (end of stream on its socket)');
     for (const fd of answer.fds) native.close(fd);
-    if (answer.bytes !== answerBytes) throw new Error(`wasmsup-helper: malformed answer of ${answer.bytes} bytes`);
-    return this.reply[0]!;
+    return answer.bytes;
   }
 
   /** It was killed for giving no answer in time: every request fails until replace(). */

@@ -20,6 +20,7 @@ import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
 import { fetchCallerFd } from '../caller/fd.js';
+import { procFdMatch, procFdOf } from './proc-fd-path.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED, resultOfErrno, continueInKernel } from './contract.js';
 
@@ -101,7 +102,7 @@ export class SetxattrEmulator {
       if (pathLength === 0) return -E.ENOENT;
     }
 
-    let rootFd = -1, startFd = -1, usernsFd = -1;
+    let rootFd = -1, startFd = -1, usernsFd = -1, procFd: number;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
@@ -115,6 +116,16 @@ export class SetxattrEmulator {
         }
         // fsetxattr on an O_PATH fd is EBADF in the kernel too.
         if (native.fdGetFlags(startFd) & O_PATH) return -E.EBADF;
+      } else if ((procFd = procFdOf(this.path, pathLength)) >= 0) {
+        // /proc/self/fd/N/REST (GNU tar's): REST from the caller's fd N, as its /proc would lead.
+        try {
+          startFd = fetchCallerFd(tid, procFd);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          return code === 'ESRCH' || code === 'EBADF' ? -E.ENOENT : -E.EBADF; // no fd N: /proc's ENOENT
+        }
+        this.path.copyWithin(0, procFdMatch.restOffset, pathLength);
+        pathLength -= procFdMatch.restOffset;
       } else if (this.path[0] !== 0x2f) {
         startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       }

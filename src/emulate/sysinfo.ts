@@ -131,7 +131,12 @@ export class SysinfoEmulator {
   private layoutNative(f: SysinfoFigures): number {
     const v = this.view;
     this.out.fill(0);
-    const u64 = (offset: number, value: number) => v.setBigUint64(offset, BigInt(Math.max(0, Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER))), true);
+    // Two 32-bit halves rather than setBigUint64: a BigInt per field costs more than the rest of the layout.
+    const u64 = (offset: number, value: number) => {
+      const n = Math.max(0, Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER));
+      v.setUint32(offset, n % 2 ** 32, true);
+      v.setUint32(offset + 4, Math.floor(n / 2 ** 32), true);
+    };
     u64(0, f.uptime);
     u64(8, f.loads[0]); u64(16, f.loads[1]); u64(24, f.loads[2]);
     u64(32, f.totalram); u64(40, f.freeram); u64(48, f.sharedram); u64(56, f.bufferram);

@@ -19,7 +19,7 @@ import type { WorkloadInfo } from '../../src/caller/workload.js';
 import { tempDir, mknodProbe, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
-  AgentProcess, agentSetup, assertEveryCallServed, eventually, withAgent, type AgentSetup, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, runTool,
+  AgentProcess, agentSetup, assertEveryCallServed, eventually, withAgent, type AgentSetup, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, podmanCommand, runTool,
 } from '../support/oci.js';
 
 let serial = 0;
@@ -228,8 +228,7 @@ function killStorePids(runRoot: string): void {
 function podmanEngine(runtime: 'runc' | 'crun'): Engine {
   let store = '';
   const podman = (args: string[]) => {
-    const argv = [findTool('podman')!, '--root', join(store, 'root'), '--runroot', join(store, 'run'), '--cgroup-manager=cgroupfs',
-      '--events-backend=none', '--runtime', runtime, ...args];
+    const argv = podmanCommand(store, runtime, args);
     return runtime === 'crun' ? crunWrap(argv) : argv;
   };
   return {

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privileged } from '../support/privileged.js';
-import { AgentProcess, agentSetup, HOST_ID, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, runTool } from '../support/oci.js';
+import { AgentProcess, agentSetup, HOST_ID, eventually, findTool, killPid, makeBundle, ociConfig, ociGap, podmanCommand, runTool } from '../support/oci.js';
 
 function gap(): string | null {
   return ociGap() ?? (findTool('podman') ? null : 'needs podman (apt-get install podman)');
@@ -17,8 +17,7 @@ test('podman: the documented run lines — capabilities, user namespace, annotat
   if (!privileged('podman documented runs', gap())) return;
   const t = agentSetup('wasmsup-podman-', ['mknod', 'setxattr', 'sysinfo']);
   const store = join(t.tmp.path, 'store');
-  const podman = (args: string[]) => [findTool('podman')!, '--root', join(store, 'root'), '--runroot', join(store, 'run'),
-    '--cgroup-manager=cgroupfs', '--events-backend=none', '--runtime', 'runc', ...args];
+  const podman = (args: string[]) => podmanCommand(store, 'runc', args);
   // podman's default RLIMIT_NOFILE (1048576) and RLIMIT_NPROC may exceed what this machine allows a container.
   const limits = readFileSync('/proc/self/limits', 'utf8');
   const hard = (name: string) => new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(limits)![1]!.replace('unlimited', '-1');

@@ -142,6 +142,28 @@ export function killPid(pid: number | undefined, signal: NodeJS.Signals = 'SIGKI
   try { process.kill(pid, signal); } catch { /* gone */ }
 }
 
+/**
+ * The argv of `podman ARGS` on a store of a test's own in directory `store`: its images, containers,
+ * run state and temporary files there, and its container locks as files there (lock_type "file" in a
+ * containers.conf of its own) rather than podman's default, one shared-memory segment (/libpod_lock)
+ * that every rootful store on the machine allocates lock numbers from. Two stores sharing it (another
+ * test's, an operator's podman) each hand out lock 0 to their first container and then wait on each
+ * other's locks (seen: "acquiring lock 0 for container …: file exists", and an exec that never returned).
+ */
+export function podmanCommand(store: string, runtime: 'runc' | 'crun', args: string[]): string[] {
+  const conf = join(store, 'containers.conf');
+  if (!existsSync(conf)) {
+    mkdirSync(store, { recursive: true });
+    // CONTAINERS_CONF replaces the machine's configuration files (podman 4.3 has no override file), so
+    // the machine's own settings (its default capabilities, which the tests rely on) are copied in.
+    const system = ['/etc/containers/containers.conf', '/usr/share/containers/containers.conf'].find((f) => existsSync(f));
+    const text = system ? readFileSync(system, 'utf8') : '';
+    writeFileSync(conf, /^\[engine\]$/m.test(text) ? text.replace(/^\[engine\]$/m, '[engine]\nlock_type = "file"') : `${text}\n[engine]\nlock_type = "file"\n`);
+  }
+  return ['env', `CONTAINERS_CONF=${conf}`, findTool('podman')!, '--root', join(store, 'root'), '--runroot', join(store, 'run'),
+    '--tmpdir', join(store, 'tmp'), '--cgroup-manager=cgroupfs', '--events-backend=none', '--runtime', runtime, ...args];
+}
+
 export interface ContainerResult { code: number | null; stdout: string; stderr: string }
 
 /**

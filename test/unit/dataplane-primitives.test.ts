@@ -42,9 +42,10 @@ test('each primitive applies to its own calls only', () => {
     MOUNT: [portableId('mount'), portableId('umount2'), portableId('umount')],
     SCHED: [portableId('sched_setscheduler'), portableId('sched_setparam'), portableId('sched_setattr')],
     PROC_VIEW: [portableId('open'), portableId('openat'), portableId('openat2')],
+    GETXATTR: ['getxattr', 'lgetxattr', 'fgetxattr', 'listxattr', 'llistxattr', 'flistxattr'].map(portableId),
   });
   assert.is(table[0], undefined);
-  assert.is(table[10], undefined);
+  assert.is(table[11], undefined);
   dispose();
 });
 
@@ -66,6 +67,25 @@ test('SYSINFO: its operand is read from the policy\'s block; bits the host does 
   blockWords[PolicyBlock.SYSINFO_FROM_HOST] = 8;
   assert.is(run(Primitive.SYSINFO, 'sysinfo'), -E.EPERM);
   assert.equal(warnings, ['sysinfo emulation: unknown source bits 0x8 in the policy\'s operand; answering EPERM']);
+  dispose();
+});
+
+test('GETXATTR: names outside the policy\'s memory, a bad length or non-zero reserved bytes fail closed with a reason', () => {
+  const { run, warnings, blockWords, dispose } = setup();
+  blockWords[PolicyBlock.GETXATTR_NAMES_PTR] = 65536 - 4;
+  blockWords[PolicyBlock.GETXATTR_NAMES_LEN] = 22;
+  assert.is(run(Primitive.GETXATTR, 'getxattr'), -E.EPERM);
+  blockWords[PolicyBlock.GETXATTR_NAMES_PTR] = 0;
+  blockWords[PolicyBlock.GETXATTR_NAMES_LEN] = 256;
+  assert.is(run(Primitive.GETXATTR, 'listxattr'), -E.EPERM);
+  blockWords[PolicyBlock.GETXATTR_NAMES_LEN] = 22;
+  blockWords[PolicyBlock.GETXATTR_RESERVED] = 1;
+  assert.is(run(Primitive.GETXATTR, 'fgetxattr'), -E.EPERM);
+  assert.equal(warnings, [
+    "policy p: GETXATTR operands refused: names 65532+22 are outside the policy's memory; failing the call closed",
+    'policy p: GETXATTR operands refused: names length 256 is not 1..255; failing the call closed',
+    'policy p: GETXATTR operands refused: reserved bytes 108..128 are not zero; failing the call closed',
+  ]);
   dispose();
 });
 
