@@ -8,6 +8,7 @@
         "native/as_caller.c",
         "native/as_caller_ops.c",
         "native/bpf.cc",
+        "native/dataplane.cc",
         "native/errors.cc",
         "native/fdinfo.cc",
         "native/fds.cc",

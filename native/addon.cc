@@ -9,6 +9,7 @@
 #include "args.h"
 #include "creds_layout.h"
 #include "errors.h"
+#include "latency_buckets.h"
 #include "notif_layout.h"
 #include "seccomp_compat.h"
 
@@ -86,6 +87,8 @@ Napi::Object Constants(Napi::Env env) {
   set("NOTIF_WORD_IP", NOTIF_WORD_IP);
   set("NOTIF_WORD_ARGS", NOTIF_WORD_ARGS);
   set("NOTIF_WORDS", NOTIF_WORDS);
+  set("NOTIF_BYTE_RECEIVED_NS", NOTIF_BYTE_RECEIVED_NS);
+  set("LATENCY_BUCKETS", LATENCY_BUCKETS);
   c.Freeze();
   return c;
 }
@@ -108,6 +111,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterImpersonate(env, exports);
   RegisterSched(env, exports);
   RegisterMemfd(env, exports);
+  RegisterDataPlane(env, exports);
   RegisterXattr(env, exports);
   return exports;
 }

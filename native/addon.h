@@ -20,6 +20,7 @@ void RegisterWatch(Napi::Env env, Napi::Object exports);
 void RegisterImpersonate(Napi::Env env, Napi::Object exports);
 void RegisterSched(Napi::Env env, Napi::Object exports);
 void RegisterMemfd(Napi::Env env, Napi::Object exports);
+void RegisterDataPlane(Napi::Env env, Napi::Object exports);
 void RegisterXattr(Napi::Env env, Napi::Object exports);
 
 }  // namespace wasmsup

@@ -19,4 +19,14 @@ enum {
   NOTIF_WORDS = 20       /* sizeof(struct seccomp_notif) / 4 */
 };
 
+/*
+ * The host's notification buffer (128 bytes, src/layouts.ts) holds the struct, then the portable id
+ * (word 20, the host's), then, at byte 88, the CLOCK_MONOTONIC time in ns (a double) at which the
+ * native data plane received it (native/dataplane.cc), for the audit log.
+ */
+enum {
+  NOTIF_BYTE_RECEIVED_NS = 88,
+  NOTIF_BUFFER_MIN_BYTES = 96
+};
+
 #endif

@@ -81,6 +81,10 @@ export interface NativeConstants {
   readonly NOTIF_WORD_IP: number;
   readonly NOTIF_WORD_ARGS: number;
   readonly NOTIF_WORDS: number;
+  /** Byte offset in the host's notification buffer of the receive time (CLOCK_MONOTONIC ns, a double) the native data plane writes. */
+  readonly NOTIF_BYTE_RECEIVED_NS: number;
+  /** Buckets of the latency histogram (native/latency_buckets.h). */
+  readonly LATENCY_BUCKETS: number;
 }
 
 /** What native.watchReadable returns. */
@@ -136,6 +140,25 @@ export interface NativeBinding {
   notifRecvBlocking(listenerFd: number, buf: ArrayBufferView): boolean;
   /** SEND resp (EINTR retried), then one blocking RECV into buf as notifRecvBlocking; never throws for either ioctl: (SEND errno) << 16 | (RECV errno), 0 = answered and received. */
   notifSendRecv(listenerFd: number, resp: ArrayBufferView, buf: ArrayBufferView): number;
+  /**
+   * Registers, for the calling thread, the listener and the buffers the per-notification calls below
+   * work with (native/dataplane.cc): `notif` (≥ 96 bytes), `response` (≥ 24), and `stats`, whose
+   * latency histogram starts at word `latencyWord` and whose max and sum doubles at byte
+   * `latencyDoublesByte` (src/dataplane/stats.ts). Replaces an earlier registration; the buffers are
+   * kept alive until unregisterDataPlane.
+   */
+  registerDataPlane(listenerFd: number, notif: Uint8Array, response: Uint8Array, stats: Int32Array, latencyWord: number, latencyDoublesByte: number): void;
+  unregisterDataPlane(): void;
+  /** One blocking RECV into the registered notif, stamping its receive time; its errno (0 = received, EINTR = interrupted). */
+  dataPlaneReceive(): number;
+  /** SEND the registered response (latency counted), then dataPlaneReceive: (SEND errno) << 16 | (RECV errno). Never throws for the ioctls. */
+  dataPlaneSendReceive(): number;
+  /** SEND the registered response now (latency counted); its errno. */
+  dataPlaneSend(): number;
+  /** The notification in hand was answered another way: counts its latency (once). */
+  dataPlaneAnswered(): void;
+  /** The latency histogram bucket of `ns` (native/latency_buckets.h), for the tests. */
+  latencyBucket(ns: number): number;
   /** Makes the calling thread interruptible by interruptThread (no-op handler, no SA_RESTART, unblocked); its tid. EBUSY when the signal has another handler. */
   prepareInterrupt(): number;
   /** tgkill(getpid(), tid, the interrupt signal): a blocking call of that thread returns EINTR. */

@@ -2,8 +2,9 @@
 // policy set, answers CONTINUE, ERRNO and RETURN through the responder, runs the primitive an
 // EMULATE names, contains the workload on a CONTAIN (or --default-action kill|freeze), fails the call
 // closed when a policy or the host fails, then counts the notification by syscall and outcome, its
-// latency, and audits it. Every notification gets exactly one answer. Called by the receive loops
-// (loops.ts) once per notification; nothing on the decide path allocates.
+// latency (in the blocking loop the native side times it, receive to SEND: native/dataplane.cc; the
+// polling loops time it here), and audits it. Every notification gets exactly one answer. Called by
+// the receive loops (loops.ts) once per notification; nothing on the decide path allocates.
 import { portableIdFor, portableName } from '../syscalls/tables.js';
 import { native } from '../native.js';
 import { Notif } from '../layouts.js';
@@ -27,6 +28,23 @@ const performance = globalThis.performance;
 const { TID, NR, ARCH, PORTABLE } = Notif;
 const FLAG_CONTINUE = native.constants.SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 const ENOENT = 2;
+const RECEIVED_NS_BYTE = native.constants.NOTIF_BYTE_RECEIVED_NS;
+
+/**
+ * CLOCK_MONOTONIC in ms (process.hrtime) minus performance.now(): both read libuv's hrtime, so this is
+ * constant. Taken from the read-pair that is bracketed most tightly, with both warm (a first call of
+ * either can take tens of µs).
+ */
+function monotonicOffsetMs(): number {
+  let best = Infinity, offset = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const mono = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < best) { best = after - before; offset = mono - (before + after) / 2; }
+  }
+  return offset;
+}
 
 export interface HandlerParts {
   /** The buffer the loops receive each notification into (struct seccomp_notif + portable id), and as words. */
@@ -81,6 +99,10 @@ export class NotificationHandler {
   // paths, read once it is answered.
   private outcome: number = Outcome.noPolicy;
   private decidedBy: LoadedPolicy | null = null;
+  /** The receive time the native data plane stamps into the notification buffer (CLOCK_MONOTONIC ns). */
+  private readonly receivedNs: Float64Array;
+  /** CLOCK_MONOTONIC in ms minus performance.now() (both are libuv's hrtime), for the audit log's times. */
+  private readonly monotonicOffsetMs = monotonicOffsetMs();
 
   constructor(parts: HandlerParts) {
     this.notif = parts.notif;
@@ -101,11 +123,13 @@ export class NotificationHandler {
     this.beforeHandle = parts.beforeHandle ?? null;
     this.outWrites = parts.outWrites ?? null;
     this.emulation = { notif: parts.notif, words: parts.words, portable: 0, policy: null!, caller: parts.caller };
+    this.receivedNs = new Float64Array(parts.notif.buffer, parts.notif.byteOffset + RECEIVED_NS_BYTE, 1);
   }
 
   /** Handles the notification just received into `notif`, answering it exactly once. */
   serveReceived(): void {
-    const received = performance.now();
+    // The blocking loop's native calls time the notification themselves.
+    const received = this.responder.calls === null ? performance.now() : 0;
     this.outcome = Outcome.noPolicy;
     this.decidedBy = null;
     this.responder.begin();
@@ -255,14 +279,30 @@ export class NotificationHandler {
     this.warn(held > 0 ? `${message} (${held} similar messages about policy ${policy.name} held back)` : message);
   }
 
-  /** Counts the notification just answered by syscall and outcome, its latency, and audits it. */
+  /**
+   * Counts the notification just answered by syscall and outcome, its latency, and audits it.
+   * `received`: performance.now() at its receive, in the polling loops. In the blocking loop the native
+   * side counts the latency when it sends the answer (now, or with the next receive); an answer given
+   * another way (an emulation's ADDFD with SEND, a helper's CONTINUE) is counted here.
+   */
   private account(received: number): void {
-    const ns = (performance.now() - received) * 1e6;
+    const r = this.responder;
     const portable = this.words[PORTABLE]!;
-    this.statsWriter.latency(ns);
+    let ns = 0;
+    if (r.calls === null) {
+      ns = (performance.now() - received) * 1e6;
+      this.statsWriter.latency(ns);
+    } else if (!r.pending) {
+      r.calls.answered();
+    }
     this.statsWriter.outcome(portable, this.outcome);
     if (this.audit !== null) {
-      const r = this.responder;
+      if (r.calls !== null) {
+        // The native receive time; the latency is to the answer being ready (a deferred one is sent
+        // with the next receive, after this record is written).
+        received = this.receivedNs[0]! / 1e6 - this.monotonicOffsetMs;
+        ns = (performance.now() - received) * 1e6;
+      }
       this.audit.write(this.words, portable, this.decidedBy === null ? -1 : this.decidedBy.slot, this.outcome, -r.error, r.valueLo, r.valueHi,
         performance.timeOrigin + received, ns);
     }

@@ -2,20 +2,34 @@
 // or poll they make, so that a unit test can drive them with a fake (test/unit/dataplane-loops.test.ts)
 // and the data plane with the real thing (docs/native-api.md for what each call does).
 import { native } from '../native.js';
+import { LATENCY_DOUBLES_BYTE, LATENCY_WORD } from './stats.js';
 
 export interface Listener {
   /** SECCOMP_IOCTL_NOTIF_RECV into `notif`; throws as the shim does (ENOENT: the caller went away). */
   recv(notif: Uint8Array): void;
-  /** One blocking RECV, not retried on EINTR: true = received, false = interrupted. Throws otherwise. */
-  recvBlocking(notif: Uint8Array): boolean;
   /** SECCOMP_IOCTL_NOTIF_SEND of `response`; throws as the shim does (ENOENT: nobody waits for it). */
   send(response: Uint8Array): void;
-  /** SEND `response`, then one blocking RECV into `notif`: (SEND errno) << 16 | (RECV errno); never throws for either. */
-  sendRecv(response: Uint8Array, notif: Uint8Array): number;
   /** Bit 1: a notification is pending; 2: hung up; 4: `wakeFd` fired (drained). 0 on timeout. -1: no wakeFd. */
   poll(wakeFd: number, timeoutMs: number): number;
   /** SECCOMP_IOCTL_NOTIF_ID_VALID: the notification is still pending, so its tid is still its caller. */
   idValid(notif: Uint8Array): boolean;
+}
+
+/**
+ * The blocking loop's per-notification calls, on the listener and buffers registered for its thread
+ * once (native.registerDataPlane): no arguments, nothing thrown for the ioctls, errnos returned. They
+ * also time each notification from its receive to its answer's SEND and count that in the stats'
+ * latency histogram, exactly once (native/dataplane.cc).
+ */
+export interface DataPlaneCalls {
+  /** One blocking RECV into the registered notification buffer: its errno (0 received, EINTR interrupted). */
+  receive(): number;
+  /** SEND the registered response, then receive(): (SEND errno) << 16 | (RECV errno). */
+  sendReceive(): number;
+  /** SEND the registered response now: its errno (ENOENT: nobody waits for it). */
+  send(): number;
+  /** The notification in hand was answered another way (ADDFD with SEND, CONTINUE by a helper): counts its latency. */
+  answered(): void;
 }
 
 /** pollListener bits. */
@@ -25,10 +39,22 @@ export const PENDING = 1, HUNG_UP = 2, WOKEN = 4;
 export function nativeListener(fd: number): Listener {
   return {
     recv: (notif) => native.notifRecv(fd, notif),
-    recvBlocking: (notif) => native.notifRecvBlocking(fd, notif),
     send: (response) => native.notifSend(fd, response),
-    sendRecv: (response, notif) => native.notifSendRecv(fd, response, notif),
     poll: (wakeFd, timeoutMs) => native.pollListener(fd, wakeFd, timeoutMs),
     idValid: (notif) => native.notifIdValid(fd, notif),
+  };
+}
+
+/**
+ * Registers `fd` and the buffers for the calling thread (replacing what it registered before) and
+ * returns the calls that use them; native.unregisterDataPlane() releases them.
+ */
+export function registerDataPlane(fd: number, notif: Uint8Array, response: Uint8Array, stats: Int32Array): DataPlaneCalls {
+  native.registerDataPlane(fd, notif, response, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE);
+  return {
+    receive: native.dataPlaneReceive,
+    sendReceive: native.dataPlaneSendReceive,
+    send: native.dataPlaneSend,
+    answered: native.dataPlaneAnswered,
   };
 }

@@ -9,7 +9,9 @@
 // - The blocking loop, where the thread can block in RECV itself (docs/performance.md): one syscall
 //   fewer per notification, and the kernel's synchronous wake-up hands the CPU straight from the
 //   caller to this thread. A decision's answer waits for the next receive, which sends it and blocks
-//   for the next notification in one native call (notifSendRecv). The control plane sets
+//   for the next notification in one native call. Its calls take no arguments: the listener and the
+//   buffers are registered for the thread once (DataPlaneCalls, listener.ts), and the native side
+//   times each notification from receive to SEND into the latency histogram. The control plane sets
 //   interrupt[INTERRUPT_ATTENTION] after posting a message and signals this thread
 //   (native/interrupt.cc), so RECV returns EINTR; it re-signals until the flag is cleared, which covers
 //   a signal that lands between the check below and the ioctl. It also signals now and then without a
@@ -18,7 +20,7 @@
 import { native } from '../native.js';
 import { Stat } from './stats.js';
 import { INTERRUPT_ATTENTION } from './protocol.js';
-import { HUNG_UP, PENDING, WOKEN, type Listener } from './listener.js';
+import { HUNG_UP, PENDING, WOKEN, type DataPlaneCalls, type Listener } from './listener.js';
 import type { Responder } from './responder.js';
 
 const ENOENT = native.errnoNumber('ENOENT'), EINTR = native.errnoNumber('EINTR');
@@ -61,12 +63,23 @@ export function servePolling(p: LoopParts, wakeFd: number): LoopEnd {
 }
 
 /**
- * Blocks in RECV, interrupted through `interrupt` (protocol.ts). `deferAnswers`: answers wait for the
- * next receive (false sends each at once, for the faults that delay the SEND: test-faults.ts).
+ * Blocks in RECV through `calls` (registered on this thread with p's listener and buffers),
+ * interrupted through `interrupt` (protocol.ts). `deferAnswers`: answers wait for the next receive
+ * (false sends each at once, for the faults that delay the SEND: test-faults.ts).
  */
-export function serveBlocking(p: LoopParts, interrupt: Int32Array, deferAnswers: boolean): LoopEnd {
-  const { listener, notif, responder, handler, stats } = p;
+export function serveBlocking(p: LoopParts, calls: DataPlaneCalls, interrupt: Int32Array, deferAnswers: boolean): LoopEnd {
+  const { responder } = p;
   responder.deferring = deferAnswers;
+  responder.calls = calls;
+  try {
+    return blockingLoop(p, calls, interrupt);
+  } finally {
+    responder.calls = null;
+  }
+}
+
+function blockingLoop(p: LoopParts, calls: DataPlaneCalls, interrupt: Int32Array): LoopEnd {
+  const { listener, responder, handler, stats } = p;
   for (;;) {
     if (Atomics.load(interrupt, INTERRUPT_ATTENTION) !== 0) {
       // The notification in hand is answered by the set that decided it, before any reload or stop.
@@ -76,16 +89,11 @@ export function serveBlocking(p: LoopParts, interrupt: Int32Array, deferAnswers:
     }
     let recvErrno: number;
     if (responder.takePending()) {
-      const r = listener.sendRecv(responder.response, notif);
+      const r = calls.sendReceive();
       if (r >>> 16 !== 0) responder.sendFailed(r >>> 16);
       recvErrno = r & 0xffff;
     } else {
-      try {
-        recvErrno = listener.recvBlocking(notif) ? 0 : EINTR;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        recvErrno = ENOENT;
-      }
+      recvErrno = calls.receive();
     }
     if (recvErrno === 0) {
       handler.serveReceived();

@@ -10,7 +10,7 @@
 import { native } from '../native.js';
 import { Notif, Resp, RESP_BYTES } from '../layouts.js';
 import { Stat } from './stats.js';
-import type { Listener } from './listener.js';
+import type { DataPlaneCalls, Listener } from './listener.js';
 
 const ENOENT = native.errnoNumber('ENOENT');
 
@@ -28,6 +28,11 @@ export class Responder {
   pending = false;
   /** Answers may wait for the loop's next receive (the blocking loop sets this). */
   deferring = false;
+  /**
+   * The blocking loop's registered calls while it runs (loops.ts): answers are sent through them, and
+   * the native side then counts each notification's latency; null in the polling loops.
+   */
+  calls: DataPlaneCalls | null = null;
 
   /**
    * `words`: the notification buffer (struct seccomp_notif as Uint32Array) the loop receives into.
@@ -75,7 +80,7 @@ export class Responder {
     this.sendNow();
   }
 
-  /** For the blocking loop's notifSendRecv: true when `response` waits to be sent, which it now takes over. */
+  /** For the blocking loop's sendReceive: true when `response` waits to be sent, which it now takes over. */
   takePending(): boolean {
     if (!this.pending) return false;
     this.pending = false;
@@ -107,6 +112,12 @@ export class Responder {
   /** Sends `response`; false when the kernel no longer waits for it (ENOENT). */
   private sendNow(): boolean {
     this.pending = false;
+    if (this.calls !== null) {
+      const errno = this.calls.send();
+      if (errno === 0) return true;
+      this.sendFailed(errno);
+      return errno !== ENOENT;
+    }
     try {
       this.listener.send(this.response);
       return true;

@@ -53,8 +53,18 @@ export const POLICY_SLOTS = 64;
 /**
  * Latency histogram: 4 buckets per power of two of nanoseconds (bucket 4e+s holds [(4+s)·2^(e-2),
  * (5+s)·2^(e-2)) ns), so percentiles are read within 25 %; the last bucket takes everything from ~2 s.
+ * The native data plane buckets into the same words (native/latency_buckets.h; latencyBucket below
+ * is its twin, and test/unit/latency-buckets.test.ts holds them to each other).
  */
 const LATENCY_BUCKETS = 124;
+
+/** The histogram bucket of a latency of `ns` nanoseconds (native/latency_buckets.h's latency_bucket). */
+export function latencyBucket(ns: number): number {
+  const n = ns < 1 ? 1 : ns > 0x7fffffff ? 0x7fffffff : ns | 0;
+  const e = 31 - Math.clz32(n);
+  const bucket = e < 2 ? n : 4 * e + ((n >>> (e - 2)) & 3) - 4;
+  return bucket < LATENCY_BUCKETS ? bucket : LATENCY_BUCKETS - 1;
+}
 
 const SYSCALL_BASE = TOTAL_WORDS;
 const POLICY_BASE = SYSCALL_BASE + (PORTABLE_COUNT + 1) * OUTCOMES;
@@ -62,6 +72,9 @@ const LATENCY_BASE = POLICY_BASE + POLICY_SLOTS * POLICY_STATS;
 // Two doubles after the histogram: the largest latency and the sum, in ns (one writer: no atomics needed).
 const DOUBLES_BYTE_OFFSET = Math.ceil(((LATENCY_BASE + LATENCY_BUCKETS) * 4) / 8) * 8;
 const STATS_BYTES = DOUBLES_BYTE_OFFSET + 16;
+/** Where the native data plane counts latencies (native.registerDataPlane): the histogram's first word, the doubles' byte offset. */
+export const LATENCY_WORD = LATENCY_BASE;
+export const LATENCY_DOUBLES_BYTE = DOUBLES_BYTE_OFFSET;
 
 export function newStatsBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(STATS_BYTES);
@@ -94,11 +107,9 @@ export class StatsWriter {
     this.words[POLICY_BASE + slot * POLICY_STATS + stat]! += 1;
   }
 
+  /** Counts one latency timed in JavaScript (the polling loops; the blocking loop's are counted natively). */
   latency(ns: number): void {
-    const n = ns < 1 ? 1 : ns > 0x7fffffff ? 0x7fffffff : ns | 0;
-    const e = 31 - Math.clz32(n);
-    const bucket = e < 2 ? n : 4 * e + ((n >>> (e - 2)) & 3) - 4;
-    this.words[LATENCY_BASE + (bucket < LATENCY_BUCKETS ? bucket : LATENCY_BUCKETS - 1)]! += 1;
+    this.words[LATENCY_BASE + latencyBucket(ns)]! += 1;
     if (ns > this.doubles[0]!) this.doubles[0] = ns;
     this.doubles[1] += ns;
   }
@@ -118,8 +129,9 @@ export interface StatsReport {
   /** Policy name → counters; only policies asked or skipped. */
   byPolicy: Record<string, Partial<Record<keyof typeof PolicyStat, number>>>;
   /**
-   * From receiving a notification to answering it (in the blocking loop: to the answer being ready,
-   * as it is sent together with the next receive), in µs; percentiles are bucket upper bounds.
+   * From receiving a notification to sending its answer (the blocking loop times both in C, around
+   * the ioctls; the polling loops in JavaScript, around the handling), in µs; percentiles are bucket
+   * upper bounds.
    */
   latency: { count: number; p50Us: number; p99Us: number; maxUs: number; meanUs: number };
 }

@@ -46,9 +46,9 @@ export function sleepMs(ms: number): void {
 }
 
 /** `send` delayed by the configured time. */
-export function delayedSend<A extends unknown[]>(faults: TestFaults, send: (...a: A) => void): (...a: A) => void {
+export function delayedSend<A extends unknown[], R>(faults: TestFaults, send: (...a: A) => R): (...a: A) => R {
   if (faults.delaySendMs === 0) return send;
-  return (...a: A) => { sleepMs(faults.delaySendMs); send(...a); };
+  return (...a: A) => { sleepMs(faults.delaySendMs); return send(...a); };
 }
 
 /** What throws on every Nth notification before it is handled, as a bug in the host would; null when not asked for. */

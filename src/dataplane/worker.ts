@@ -11,7 +11,8 @@ import { PrivilegedHelper } from '../emulate/helper-client.js';
 import { INTERRUPT_TID, type ControlMessage, type DataPlaneConfig, type WorkerMessage } from './protocol.js';
 import { ServedListener } from './served-listener.js';
 import { serveBlocking, servePolling, type LoopEnd, type LoopParts } from './loops.js';
-import { parseTestFaults } from './test-faults.js';
+import { registerDataPlane } from './listener.js';
+import { delayedSend, parseTestFaults } from './test-faults.js';
 
 const config = workerData as DataPlaneConfig;
 const port = parentPort!;
@@ -67,8 +68,11 @@ function serve(): LoopEnd {
   }
   post({ type: 'ready' });
   if (interrupt !== null && Atomics.load(interrupt, INTERRUPT_TID) > 0) {
+    // The listener and buffers are registered for this thread once; the loop's calls then take none.
+    const calls = registerDataPlane(listenerFd, notif, responder.response, stats);
     // With faults that delay the SEND (test-faults.ts), answers go out one by one through the delayed send.
-    return serveBlocking(loop, interrupt, faults === null || faults.delaySendMs === 0);
+    if (faults !== null) calls.send = delayedSend(faults, calls.send);
+    return serveBlocking(loop, calls, interrupt, faults === null || faults.delaySendMs === 0);
   }
   return servePolling(loop, config.wakeFd);
 }
@@ -81,5 +85,6 @@ try {
   // one per container).
   statusFiles.close();
   served.dispose();
+  native.unregisterDataPlane();
 }
 post({ type: 'done', reason });

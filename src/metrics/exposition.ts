@@ -187,7 +187,7 @@ export class Exposition {
       },
     });
     registry.registerMetric(new CountedHistogram('wasmsup_notification_latency_seconds',
-      'From receiving a notification to its answer being ready.', () => self.current, (key) => labelsOf(key)) as unknown as Histogram);
+      'From receiving a notification to its answer being sent.', () => self.current, (key) => labelsOf(key)) as unknown as Histogram);
 
     new Counter({
       name: 'wasmsup_reloads_total', help: 'Policy reloads (SIGHUP).', registers,

@@ -218,6 +218,28 @@ test('a trapping policy is skipped after --max-traps in a row until the next rel
   } finally { t.cleanup(); }
 });
 
+test('SIGUSR1: each notification\'s latency is counted once, emulations answered by ADDFD with SEND included', async () => {
+  if (!privileged('latency accounting')) return;
+  // proc-view answers the opens of /proc/meminfo itself (ADDFD with SEND: native dataPlaneAnswered),
+  // getppid-errno's answers ride the next receive (dataPlaneSendReceive), the other opens continue.
+  const script = `for _ in range(3): open("/proc/meminfo").read()\n${PY_GETPPID_ON_DEMAND}`;
+  const s = new Supervised(['run', '--log-format', 'json', '--policy', join(ROOT, 'build', 'policies', 'proc-view.wasm'),
+    '--policy', TEST_POLICY('getppid-errno'), '--', PYTHON, '-c', script, '4']);
+  await s.waitFor('the first calls', () => s.stdoutLines().length === 1);
+  assert.equal(s.stdoutLines()[0]!.split(','), ['13', '13', '13', '13']);
+  const before = jsonLines(s.stderr).length;
+  process.kill(s.child.pid!, 'SIGUSR1');
+  await s.waitFor('stats', () => jsonLines(s.stderr).slice(before).some((l) => l.msg === 'stats'));
+  const stats = jsonLines(s.stderr).slice(before).find((l) => l.msg === 'stats') as unknown as {
+    totals: Record<string, number>; bySyscall: Record<string, Record<string, number>>; latency: { count: number };
+  };
+  assert.ok(stats.totals.emulated! >= 3, JSON.stringify(stats.totals));
+  assert.is(stats.bySyscall.getppid?.errno, 4);
+  assert.is(stats.latency.count, stats.totals.notifications, JSON.stringify(stats));
+  s.child.stdin.end();
+  assert.is(await s.exited, 0, s.stderr);
+});
+
 test('a memory-hungry policy stays within its memory: then it traps, fails closed, and is skipped', async () => {
   if (!privileged('memory-hungry policy')) return;
   const r = await runWasmsup(['run', '--policy', TEST_POLICY('hungry'), '--', PYTHON, '-c', PY_GETPPID_ON_DEMAND, '25']);

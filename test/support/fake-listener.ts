@@ -1,7 +1,7 @@
 // A scripted seccomp listener for the data plane's unit tests (src/dataplane/listener.ts): no kernel,
 // no root. Each call takes the next step its script has for it; what was sent is recorded.
 import { native } from '../../src/native.js';
-import type { Listener } from '../../src/dataplane/listener.js';
+import type { DataPlaneCalls, Listener } from '../../src/dataplane/listener.js';
 import { Notif, Resp } from '../../src/layouts.js';
 
 export const ENOENT = native.errnoNumber('ENOENT');
@@ -98,6 +98,35 @@ export class FakeListener implements Listener {
     if (sendErrno === 0) this.record(response, 'sendRecv');
     if (recvErrno === 0 && receive) FakeListener.fill(notif, receive);
     return (sendErrno << 16) | recvErrno;
+  }
+
+  /**
+   * The blocking loop's registered calls over `notif` and `response` (as native.registerDataPlane
+   * would make them): receive takes the 'recvBlocking' script, sendReceive the 'sendRecv' one, send
+   * records as `send` does. `answered` counts the calls it gets.
+   */
+  registered(notif: Uint8Array, response: Uint8Array): DataPlaneCalls & { answeredCalls: number } {
+    const calls = {
+      answeredCalls: 0,
+      receive: () => {
+        try {
+          return this.recvBlocking(notif) ? 0 : EINTR;
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).errno!;
+        }
+      },
+      sendReceive: () => this.sendRecv(response, notif),
+      send: () => {
+        try {
+          this.send(response);
+          return 0;
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).errno!;
+        }
+      },
+      answered: () => { calls.answeredCalls++; },
+    };
+    return calls;
   }
 
   poll(_wakeFd: number, _timeoutMs: number): number {

@@ -64,7 +64,7 @@ test('blocking: each answer goes out with the next receive, in one call', () => 
     .on('sendRecv', { sendRecv: { receive: { id: 2 } } }, { sendRecv: { receive: { id: 3 } } }, { sendRecv: { recvErrno: ENOENT } })
     .on('poll', { events: HUNG_UP });
   const { p, handled } = parts(listener);
-  assert.is(serveBlocking(p, interrupt, true), 'hangup');
+  assert.is(serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, true), 'hangup');
   assert.equal(handled, [1, 2, 3]);
   assert.equal(listener.sent.map((s) => [s.id, s.valueLo, s.by]), [[1, 1001, 'sendRecv'], [2, 1002, 'sendRecv'], [3, 1003, 'sendRecv']]);
   assert.equal(listener.calls, ['recvBlocking', 'sendRecv', 'sendRecv', 'sendRecv', 'poll']);
@@ -76,7 +76,7 @@ test('blocking: control messages come after the answer in hand is flushed; a sto
   const { p, handled, handler, controls } = parts(listener, () => false);
   // The control plane posts a stop while notification 5 is being decided.
   handler.onServe = () => Atomics.store(interrupt, INTERRUPT_ATTENTION, 1);
-  assert.is(serveBlocking(p, interrupt, true), 'stopped');
+  assert.is(serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, true), 'stopped');
   assert.equal(handled, [5]);
   assert.equal(controls, [1]);
   assert.equal(listener.sent.map((s) => [s.id, s.by]), [[5, 'send']], 'answered by the set that decided it, before stopping');
@@ -93,7 +93,7 @@ test('blocking: an interrupted RECV checks for messages, then for a hang-up', ()
     .on('poll', { events: 0 }, { events: HUNG_UP });
   let reloads = 0;
   const { p, controls } = parts(listener, () => { reloads++; return true; });
-  assert.is(serveBlocking(p, interrupt, true), 'hangup');
+  assert.is(serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, true), 'hangup');
   assert.equal([reloads, controls.length], [1, 1]);
   assert.equal(listener.calls, ['recvBlocking', 'poll', 'recvBlocking', 'recvBlocking', 'poll']);
 });
@@ -106,7 +106,7 @@ test('blocking: a caller gone before it was received is counted; a refused SEND 
     .on('poll', { events: 0 }, { events: 0 }, { events: HUNG_UP })
     .on('recvBlocking', { throw: 'ENOENT' });
   const { p, stats } = parts(listener);
-  assert.is(serveBlocking(p, interrupt, true), 'hangup');
+  assert.is(serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, true), 'hangup');
   assert.is(stats[Stat.recvEnoent], 1);
   assert.is(stats[Stat.sendEnoent], 1);
 });
@@ -117,16 +117,29 @@ test('blocking without deferring (delayed SEND faults): answers go out one by on
     .on('recvBlocking', { receive: { id: 1 } }, { receive: { id: 2 } }, { throw: 'ENOENT' })
     .on('poll', { events: HUNG_UP });
   const { p } = parts(listener);
-  assert.is(serveBlocking(p, interrupt, false), 'hangup');
+  assert.is(serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, false), 'hangup');
   assert.equal(listener.sent.map((s) => [s.id, s.by]), [[1, 'send'], [2, 'send']]);
   assert.not.ok(listener.calls.includes('sendRecv'));
+});
+
+test('blocking: the responder sends through the registered calls only while the loop runs', () => {
+  const interrupt = new Int32Array(INTERRUPT_WORDS);
+  const listener = new FakeListener().on('recvBlocking', { receive: { id: 1 } }, { throw: 'ENOENT' }).on('poll', { events: HUNG_UP });
+  const { p, responder } = parts(listener);
+  let during: unknown = null;
+  const calls = listener.registered(p.notif, responder.response);
+  p.handler.serveReceived = () => { during = responder.calls; responder.begin(); responder.respond(7, 0, 0, 0); };
+  assert.is(serveBlocking(p, calls, interrupt, true), 'hangup');
+  assert.is(during, calls);
+  assert.is(responder.calls, null);
+  assert.equal(listener.sent.map((s) => [s.id, s.valueLo, s.by]), [[1, 7, 'send']]);
 });
 
 test('blocking: a RECV errno the loop does not expect ends it', () => {
   const interrupt = new Int32Array(INTERRUPT_WORDS);
   const listener = new FakeListener().on('recvBlocking', { receive: { id: 1 } }).on('sendRecv', { sendRecv: { recvErrno: 9 } });
   const { p } = parts(listener);
-  assert.throws(() => serveBlocking(p, interrupt, true), /SECCOMP_IOCTL_NOTIF_RECV/);
+  assert.throws(() => serveBlocking(p, listener.registered(p.notif, p.responder.response), interrupt, true), /SECCOMP_IOCTL_NOTIF_RECV/);
 });
 
 test.run();

@@ -1,0 +1,61 @@
+// The blocking data plane's registered calls (native/dataplane.cc) without a kernel listener: bad
+// registrations get a one-line error, calls on a thread that registered nothing throw one line, and
+// on an fd that is no listener the ioctls' errnos come back as numbers (never thrown), the receive
+// buffer zeroed and no latency counted. The real listener's path: test/kernel/lifecycle.test.ts (stats,
+// audit) and the run tests.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { closeSync, openSync } from 'node:fs';
+import { native } from '../../src/native.js';
+import { registerDataPlane } from '../../src/dataplane/listener.js';
+import { LATENCY_DOUBLES_BYTE, LATENCY_WORD, newStatsBuffer, statsReport } from '../../src/dataplane/stats.js';
+
+const oneLine = (kind: typeof TypeError | typeof RangeError | typeof Error, pattern: RegExp) => (e: Error) =>
+  e instanceof kind && pattern.test(e.message) && !e.message.includes('\n');
+
+test('calls before any registration throw one line', () => {
+  native.unregisterDataPlane();
+  for (const call of [native.dataPlaneReceive, native.dataPlaneSendReceive, native.dataPlaneSend, native.dataPlaneAnswered]) {
+    assert.throws(() => call(), oneLine(Error, /no data plane is registered on this thread/));
+  }
+});
+
+test('registerDataPlane: bad arguments get a one-line error and register nothing', () => {
+  const notif = new Uint8Array(128), resp = new Uint8Array(24), stats = new Int32Array(newStatsBuffer());
+  const reg = (...a: unknown[]) => () => (native.registerDataPlane as (...x: unknown[]) => void)(...a);
+  assert.throws(reg('3', notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(TypeError, /registerDataPlane.*listenerFd/));
+  assert.throws(reg(-1, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /listenerFd/));
+  assert.throws(reg(0, new Uint8Array(80), resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /notif/));
+  assert.throws(reg(0, notif, new Uint8Array(23), stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /response/));
+  assert.throws(reg(0, notif, resp, {}, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(TypeError, /stats/));
+  assert.throws(reg(0, notif, resp, stats, stats.length, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /latencyWord/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE + 4), oneLine(RangeError, /latencyDoublesByte/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, stats.byteLength), oneLine(RangeError, /latencyDoublesByte/));
+  assert.throws(reg(0, notif, resp, new Int32Array(stats.buffer, 4), LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /aligned/));
+  assert.throws(() => native.dataPlaneReceive(), oneLine(Error, /no data plane is registered/));
+});
+
+test('on an fd that is no listener: errnos as numbers, the buffer zeroed, nothing counted; unregistering ends it', () => {
+  const fd = openSync('/dev/null', 'r');
+  try {
+    const buffer = newStatsBuffer();
+    const notif = new Uint8Array(128).fill(7), resp = new Uint8Array(24);
+    const calls = registerDataPlane(fd, notif, resp, new Int32Array(buffer));
+    const ENOTTY = native.errnoNumber('ENOTTY');
+    assert.is(calls.receive(), ENOTTY);
+    assert.ok(notif.subarray(0, 80).every((b) => b === 0), 'struct zeroed');
+    assert.is(new Float64Array(notif.buffer, native.constants.NOTIF_BYTE_RECEIVED_NS, 1)[0], 0, 'no receive time');
+    assert.is(notif[80], 7, 'the host\'s portable id word is left alone');
+    assert.is(calls.sendReceive(), (ENOTTY << 16) | ENOTTY);
+    assert.is(calls.send(), ENOTTY);
+    calls.answered();
+    assert.is(statsReport(buffer, []).latency.count, 0, 'nothing was received, so nothing is timed');
+    native.unregisterDataPlane();
+    assert.throws(() => calls.send(), oneLine(Error, /no data plane is registered/));
+  } finally {
+    native.unregisterDataPlane();
+    closeSync(fd);
+  }
+});
+
+test.run();
