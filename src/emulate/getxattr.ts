@@ -20,8 +20,7 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { fetchCallerFd } from '../caller/fd.js';
-import { procFdMatch, procFdOf } from './proc-fd-path.js';
+import { findXattrStart, xattrStart } from './xattr-start.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, GETXATTR_ANSWER_LIMIT, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED, continueInKernel } from './contract.js';
 import { SETXATTR_ALLOWLIST } from './setxattr.js';
@@ -31,7 +30,6 @@ const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
 /** The helper's bound on the managed names of one request (NUL-separated). */
 export const GETXATTR_NAMES_MAX = 255;
 const CAP_SYS_ADMIN = 21;
-const O_PATH = 0o10000000;
 const E = { ENOENT: 2, EBADF: 9, EFAULT: 14, ERANGE: 34 } as const;
 
 /** Which form: the path follows symlinks, LINK does not, FD names an open file. */
@@ -91,32 +89,14 @@ export class GetxattrEmulator {
       if (pathLength === 0) return -E.ENOENT;
     }
 
-    let rootFd = -1, startFd = -1, usernsFd = -1, procFd: number;
+    let rootFd = -1, startFd = -1, usernsFd = -1;
     let length: number;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      if (kind === GetxattrCall.FD) {
-        try {
-          startFd = fetchCallerFd(tid, words[argLo(0)]! | 0);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          return code === 'ESRCH' || code === 'ENOENT' ? -E.ENOENT : -E.EBADF;
-        }
-        // fgetxattr and flistxattr on an O_PATH fd are EBADF in the kernel too.
-        if (native.fdGetFlags(startFd) & O_PATH) return -E.EBADF;
-      } else if ((procFd = procFdOf(this.path, pathLength)) >= 0) {
-        // /proc/self/fd/N/REST (GNU tar's): REST from the caller's fd N, as its /proc would lead.
-        try {
-          startFd = fetchCallerFd(tid, procFd);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          return code === 'ESRCH' || code === 'EBADF' ? -E.ENOENT : -E.EBADF; // no fd N: /proc's ENOENT
-        }
-        this.path.copyWithin(0, procFdMatch.restOffset, pathLength);
-        pathLength -= procFdMatch.restOffset;
-      } else if (this.path[0] !== 0x2f) {
-        startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      }
+      const started = findXattrStart(tid, kind === GetxattrCall.FD ? words[argLo(0)]! | 0 : null, this.path, pathLength);
+      startFd = xattrStart.fd;
+      pathLength = xattrStart.pathLength;
+      if (started < 0) return started;
       // None of the names on the file at all: the kernel's own answer is the right one, whoever asks.
       if (this.noneOnFile(kind, rootFd, startFd, pathLength, managedLength)) return this.continueCall(words);
       usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);

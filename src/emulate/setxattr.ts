@@ -19,15 +19,13 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { fetchCallerFd } from '../caller/fd.js';
-import { procFdMatch, procFdOf } from './proc-fd-path.js';
+import { findXattrStart, xattrStart } from './xattr-start.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED, resultOfErrno, continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
 const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
 const CAP_SYS_ADMIN = 21;
-const O_PATH = 0o10000000;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EFAULT: 14, ENAMETOOLONG: 36 } as const;
 
 /** The xattrs the host ever sets, with the one value each may take. */
@@ -102,33 +100,14 @@ export class SetxattrEmulator {
       if (pathLength === 0) return -E.ENOENT;
     }
 
-    let rootFd = -1, startFd = -1, usernsFd = -1, procFd: number;
+    let rootFd = -1, startFd = -1, usernsFd = -1;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
-      if (kind === SetxattrCall.FD) {
-        const fd = words[argLo(0)]! | 0;
-        try {
-          startFd = fetchCallerFd(tid, fd);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          return code === 'ESRCH' || code === 'ENOENT' ? -E.ENOENT : -E.EBADF;
-        }
-        // fsetxattr on an O_PATH fd is EBADF in the kernel too.
-        if (native.fdGetFlags(startFd) & O_PATH) return -E.EBADF;
-      } else if ((procFd = procFdOf(this.path, pathLength)) >= 0) {
-        // /proc/self/fd/N/REST (GNU tar's): REST from the caller's fd N, as its /proc would lead.
-        try {
-          startFd = fetchCallerFd(tid, procFd);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          return code === 'ESRCH' || code === 'EBADF' ? -E.ENOENT : -E.EBADF; // no fd N: /proc's ENOENT
-        }
-        this.path.copyWithin(0, procFdMatch.restOffset, pathLength);
-        pathLength -= procFdMatch.restOffset;
-      } else if (this.path[0] !== 0x2f) {
-        startFd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      }
+      const started = findXattrStart(tid, kind === SetxattrCall.FD ? words[argLo(0)]! | 0 : null, this.path, pathLength);
+      startFd = xattrStart.fd;
+      pathLength = xattrStart.pathLength;
+      if (started < 0) return started;
       statusFiles.readCreds(tid, this.creds);
       const creds = statusFiles.withAllGroups(tid, this.creds);
       const usernsInode = native.fstat(usernsFd).ino;
