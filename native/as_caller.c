@@ -52,6 +52,17 @@ int as_caller_own_groups(const struct as_caller_own *own, const gid_t *groups, u
   return (int)ngroups == own->ngroups && memcmp(groups, own->groups, ngroups * sizeof(gid_t)) == 0;
 }
 
+/* The last step of both switches: as effective capabilities, only the lent ones (none inheritable). */
+static int lend_effective(const struct as_caller_own *own, const struct as_caller_identity *id, const char **failed) {
+  struct __user_cap_data_struct caps[2] = {own->caps[0], own->caps[1]};
+  caps[0].effective = id->effective;
+  caps[1].effective = 0;
+  caps[0].inheritable = caps[1].inheritable = 0;
+  int err = as_caller_capset(caps);
+  if (err != 0) *failed = "capset";
+  return err;
+}
+
 int as_caller_switch(const struct as_caller_own *own, const struct as_caller_identity *id, int set_groups,
                      const char **failed) {
   if (set_groups && syscall(SYS_setgroups, (size_t)id->ngroups, id->groups) < 0) {
@@ -64,13 +75,7 @@ int as_caller_switch(const struct as_caller_own *own, const struct as_caller_ide
     *failed = "setfsuid";
     return EPERM;
   }
-  struct __user_cap_data_struct caps[2] = {own->caps[0], own->caps[1]};
-  caps[0].effective = id->effective;
-  caps[1].effective = 0;
-  caps[0].inheritable = caps[1].inheritable = 0;
-  int err = as_caller_capset(caps);
-  if (err != 0) *failed = "capset";
-  return err;
+  return lend_effective(own, id, failed);
 }
 
 int as_caller_restore(const struct as_caller_own *own, int groups_changed) {
@@ -109,13 +114,7 @@ int as_caller_switch_egid(const struct as_caller_own *own, const struct as_calle
     *failed = "setfsuid";
     return EPERM;
   }
-  struct __user_cap_data_struct caps[2] = {own->caps[0], own->caps[1]};
-  caps[0].effective = id->effective;
-  caps[1].effective = 0;
-  caps[0].inheritable = caps[1].inheritable = 0;
-  int err = as_caller_capset(caps);
-  if (err != 0) *failed = "capset";
-  return err;
+  return lend_effective(own, id, failed);
 }
 
 int as_caller_restore_egid(const struct as_caller_own *own, int groups_changed) {

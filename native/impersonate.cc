@@ -227,6 +227,20 @@ enum CallWord {
   kCallWords
 };
 
+// The call's integer operands, as the JavaScript side laid them out (its paths and value are not here).
+as_caller_call CallOf(const uint32_t* call) {
+  as_caller_call c = {};
+  c.op = call[kOp];
+  c.flags = call[kFlags];
+  c.rename_flags = call[kRenameFlags];
+  c.mode = call[kMode];
+  c.dev = call[kDev];
+  c.uid = call[kUid];
+  c.gid = call[kGid];
+  c.xattr_flags = call[kXattrFlags];
+  return c;
+}
+
 // Copies `length` bytes of a path (or name) argument into `out` with its NUL; false for a NUL inside.
 bool CopyText(const uint8_t* bytes, uint32_t length, char* out) {
   memcpy(out, bytes, length);
@@ -270,15 +284,7 @@ Napi::Value ActAsCaller(const Napi::CallbackInfo& info) {
   if (!CopyText(bytes[0], lengths[0], path) || !CopyText(bytes[1], lengths[1], path2) || !CopyText(bytes[2], lengths[2], name)) {
     return args.RangeError("path", "contains a NUL byte");
   }
-  as_caller_call c = {};
-  c.op = call[kOp];
-  c.flags = call[kFlags];
-  c.rename_flags = call[kRenameFlags];
-  c.mode = call[kMode];
-  c.dev = call[kDev];
-  c.uid = call[kUid];
-  c.gid = call[kGid];
-  c.xattr_flags = call[kXattrFlags];
+  as_caller_call c = CallOf(call);
   c.path = lengths[0] > 0 ? path : nullptr;
   c.path2 = path2;
   c.name = name;
@@ -396,14 +402,7 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", valid_err);
   }
 
-  as_caller_call c = {};
-  c.op = call[kOp];
-  c.flags = call[kFlags];
-  c.rename_flags = call[kRenameFlags];
-  c.mode = call[kMode];
-  c.dev = call[kDev];
-  c.uid = call[kUid];
-  c.gid = call[kGid];
+  as_caller_call c = CallOf(call);
   c.path = path;
   c.path2 = "";
   c.name = "";
