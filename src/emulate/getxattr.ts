@@ -20,7 +20,7 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { findXattrStart, xattrStart } from './xattr-start.js';
+import { findXattrStart, readXattrPath, xattrStart } from './xattr-start.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, GETXATTR_ANSWER_LIMIT, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED, continueInKernel } from './contract.js';
 import { SETXATTR_ALLOWLIST } from './setxattr.js';
@@ -80,13 +80,8 @@ export class GetxattrEmulator {
 
     let pathLength = 0;
     if (kind !== GetxattrCall.FD) {
-      try {
-        pathLength = native.readString(tid, words[argLo(0)]!, words[argLo(0) + 1]!, this.path, PATH_MAX);
-      } catch (e) {
-        return -((e as NodeJS.ErrnoException).errno ?? E.EFAULT);
-      }
-      if (!native.notifIdValid(this.listenerFd, notif)) return -E.ENOENT;
-      if (pathLength === 0) return -E.ENOENT;
+      pathLength = readXattrPath(this.listenerFd, notif, words, tid, this.path);
+      if (pathLength < 0) return pathLength;
     }
 
     let rootFd = -1, startFd = -1, usernsFd = -1;

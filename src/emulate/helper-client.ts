@@ -260,16 +260,17 @@ export class PrivilegedHelper {
     tail.setUint32(4, value.byteLength, true);
     this.request.set(name, pathOffset + pathLength + 8);
     this.request.set(value, pathOffset + pathLength + 8 + name.byteLength);
-    let fds: number[];
-    if (relative || byFd) {
-      fds = this.rootUsernsAndStart;
-      fds[2] = req.startFd;
-    } else {
-      fds = this.rootAndUserns;
-    }
+    const fds = this.xattrFds(relative || byFd, req);
+    return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
+  }
+
+  /** The fds an xattr request passes: the caller's root and user namespace, and where its lookup starts when not at the root. */
+  private xattrFds(withStart: boolean, req: { rootFd: number; usernsFd: number; startFd: number }): number[] {
+    const fds = withStart ? this.rootUsernsAndStart : this.rootAndUserns;
+    if (withStart) fds[2] = req.startFd;
     fds[0] = req.rootFd;
     fds[1] = req.usernsFd;
-    return this.exchange(pathOffset + pathLength + 8 + name.byteLength + value.byteLength, fds);
+    return fds;
   }
 
   /**
@@ -294,15 +295,7 @@ export class PrivilegedHelper {
     at = this.word(at, 0);
     this.request.set(names, at);
     at += names.byteLength;
-    let fds: number[];
-    if (relative || byFd) {
-      fds = this.rootUsernsAndStart;
-      fds[2] = req.startFd;
-    } else {
-      fds = this.rootAndUserns;
-    }
-    fds[0] = req.rootFd;
-    fds[1] = req.usernsFd;
+    const fds = this.xattrFds(relative || byFd, req);
     const reply = this.xattrAnswerBuffer();
     const bytes = this.send(at, fds, reply);
     const errno = bytes >= 8 ? this.view32(reply, 0) | 0 : -1, length = bytes >= 8 ? this.view32(reply, 4) : -1;

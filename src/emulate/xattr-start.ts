@@ -3,10 +3,12 @@
 // its fd N (proc-fd-path.ts), a relative path from its cwd, an absolute one from its root (which the
 // emulation opens itself). One place, so the set and the read-back paths cannot come to start apart.
 import { native } from '../native.js';
+import { argLo } from '../layouts.js';
 import { fetchCallerFd } from '../caller/fd.js';
 import { procFdMatch, procFdOf } from './proc-fd-path.js';
 
-const ENOENT = 2, EBADF = 9;
+const ENOENT = 2, EBADF = 9, EFAULT = 14;
+const PATH_MAX = 4096;
 const O_PATH = 0o10000000;
 
 /**
@@ -50,4 +52,20 @@ export function findXattrStart(tid: number, fdArg: number | null, path: Uint8Arr
     xattrStart.fd = native.openPath(`/proc/${tid}/cwd`, native.constants.O_PATH | native.constants.O_DIRECTORY);
   }
   return 0;
+}
+
+/**
+ * Reads a path call's path (argument 0) from the caller of the notification in `notif` once, into
+ * `path` (PATH_MAX bytes): its length, or -errno (the shim's EFAULT/ENAMETOOLONG; ENOENT for an empty
+ * path, as the kernel's, or once the call is no longer pending: ID_VALID follows the read).
+ */
+export function readXattrPath(listenerFd: number, notif: Uint8Array, words: Uint32Array, tid: number, path: Uint8Array): number {
+  let length: number;
+  try {
+    length = native.readString(tid, words[argLo(0)]!, words[argLo(0) + 1]!, path, PATH_MAX);
+  } catch (e) {
+    return -((e as NodeJS.ErrnoException).errno ?? EFAULT);
+  }
+  if (!native.notifIdValid(listenerFd, notif)) return -ENOENT;
+  return length === 0 ? -ENOENT : length;
 }
