@@ -7,28 +7,18 @@
 // after successes and refusals alike.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Worker } from 'node:worker_threads';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../src/native.js';
 import { privileged } from '../support/privileged.js';
 import { tempDir } from '../support/wasmsup.js';
-import type { AsCallerCall, AsCallerReport } from '../support/as-caller-worker.js';
+import type { AsCallerCall } from '../support/as-caller-worker.js';
+import { onWorker } from '../support/as-caller-run.js';
 
 const NS_ROOT = 100000;
 const S_IFCHR = 0o020000;
 const DEV_NULL = (1 << 8) | 3;
 const E = (name: string) => native.errnoNumber(name);
-
-function onWorker(calls: AsCallerCall[]): Promise<AsCallerReport> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('../support/as-caller-worker.js', import.meta.url), { workerData: calls });
-    let report: AsCallerReport | null = null;
-    w.once('message', (m: AsCallerReport) => { report = m; });
-    w.once('error', reject);
-    w.once('exit', () => (report ? resolve(report) : reject(new Error('the worker ended without a report'))));
-  });
-}
 
 const call = (over: Partial<AsCallerCall> & Pick<AsCallerCall, 'path'>): AsCallerCall => ({
   root: '/', start: null, mode: S_IFCHR | 0o666, dev: DEV_NULL, fsuid: NS_ROOT, fsgid: NS_ROOT, umask: 0o022, groups: [],

@@ -3,31 +3,20 @@
 // leaves the thread as it found it. Plus the cheaper caller-state reads the fast path relies on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { native, nativeError } from '../../src/native.js';
 import { privileged } from '../support/privileged.js';
 import { tempDir } from '../support/wasmsup.js';
-import type { AsCallerCall, AsCallerReport } from '../support/as-caller-worker.js';
+import type { AsCallerCall } from '../support/as-caller-worker.js';
+import { onWorker } from '../support/as-caller-run.js';
 
 const NS_ROOT = 100000;
 const S_IFCHR = 0o020000;
 const CAP_FSETID = 4;
 const DEV_NULL = (1 << 8) | 3; // the kernel's old 32-bit encoding: major << 8 | minor
 const E = (name: string) => native.errnoNumber(name);
-
-/** Runs the calls on a new worker thread; resolves with its report once the thread has ended. */
-function onWorker(calls: AsCallerCall[]): Promise<AsCallerReport> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('../support/as-caller-worker.js', import.meta.url), { workerData: calls });
-    let report: AsCallerReport | null = null;
-    w.once('message', (m: AsCallerReport) => { report = m; });
-    w.once('error', reject);
-    w.once('exit', () => (report ? resolve(report) : reject(new Error('the worker ended without a report'))));
-  });
-}
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
