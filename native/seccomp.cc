@@ -88,55 +88,6 @@ Napi::Value NotifRecv(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The data plane's receive when it blocks in the ioctl instead of polling first (one syscall fewer
-// per notification): one attempt, no EINTR retry, because EINTR is how the control plane interrupts
-// it (interrupt.cc). true = received; false = interrupted.
-Napi::Value NotifRecvBlocking(const Napi::CallbackInfo& info) {
-  Args args(info, "notifRecvBlocking");
-  int32_t fd;
-  uint8_t* buf;
-  if (!args.Int32(0, "listenerFd", &fd) || !StructArg(args, 1, "buf", sizeof(struct seccomp_notif), &buf)) {
-    return Napi::Value();
-  }
-  struct seccomp_notif notif;
-  memset(&notif, 0, sizeof notif);  // the kernel rejects a receive buffer that is not all zeroes
-  if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &notif) < 0) {
-    int err = errno;
-    memset(buf, 0, sizeof notif);
-    if (err == EINTR) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "ioctl(SECCOMP_IOCTL_NOTIF_RECV)", err);
-  }
-  memcpy(buf, &notif, sizeof notif);
-  return Napi::Boolean::New(info.Env(), true);
-}
-
-// The blocking data plane's common path: answer the notification in hand, then block for the next one,
-// in one N-API crossing instead of two (each crossing costs about as much as the ioctl's own entry).
-// Still one ioctl per kernel request; nothing is decided here. Errors do not throw, so that a failed
-// answer (ENOENT: the caller is gone) still goes on to the receive and nothing is allocated:
-// the result is (errno of SEND) << 16 | (errno of RECV), 0 when both succeeded; RECV's EINTR is the
-// control plane's interrupt (interrupt.cc), as in NotifRecvBlocking. SEND retries EINTR.
-Napi::Value NotifSendRecv(const Napi::CallbackInfo& info) {
-  Args args(info, "notifSendRecv");
-  int32_t fd;
-  uint8_t* resp_buf;
-  uint8_t* notif_buf;
-  if (!args.Int32(0, "listenerFd", &fd) ||
-      !StructArg(args, 1, "resp", sizeof(struct seccomp_notif_resp), &resp_buf) ||
-      !StructArg(args, 2, "buf", sizeof(struct seccomp_notif), &notif_buf)) {
-    return Napi::Value();
-  }
-  struct seccomp_notif_resp resp;
-  memcpy(&resp, resp_buf, sizeof resp);
-  int send_err = IoctlRetrying(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 ? errno : 0;
-  struct seccomp_notif notif;
-  memset(&notif, 0, sizeof notif);  // the kernel rejects a receive buffer that is not all zeroes
-  int recv_err = ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &notif) < 0 ? errno : 0;
-  if (recv_err != 0) memset(&notif, 0, sizeof notif);
-  memcpy(notif_buf, &notif, sizeof notif);
-  return Napi::Number::New(info.Env(), static_cast<double>((send_err & 0xffff) << 16 | (recv_err & 0xffff)));
-}
-
 Napi::Value NotifSend(const Napi::CallbackInfo& info) {
   Args args(info, "notifSend");
   int32_t fd;
@@ -215,9 +166,7 @@ Napi::Value NotifSetFlags(const Napi::CallbackInfo& info) {
 void RegisterSeccomp(Napi::Env env, Napi::Object exports) {
   exports.Set("notifSizes", Napi::Function::New(env, NotifSizes, "notifSizes"));
   exports.Set("notifRecv", Napi::Function::New(env, NotifRecv, "notifRecv"));
-  exports.Set("notifRecvBlocking", Napi::Function::New(env, NotifRecvBlocking, "notifRecvBlocking"));
   exports.Set("notifSend", Napi::Function::New(env, NotifSend, "notifSend"));
-  exports.Set("notifSendRecv", Napi::Function::New(env, NotifSendRecv, "notifSendRecv"));
   exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid, "notifIdValid"));
   exports.Set("notifAddFd", Napi::Function::New(env, NotifAddFd, "notifAddFd"));
   exports.Set("notifSetFlags", Napi::Function::New(env, NotifSetFlags, "notifSetFlags"));

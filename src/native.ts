@@ -136,10 +136,6 @@ export interface NativeBinding {
   notifSizes(): { notif: number; resp: number; data: number };
   notifRecv(listenerFd: number, buf: ArrayBufferView): void;
   notifSend(listenerFd: number, resp: ArrayBufferView): void;
-  /** One blocking RECV without EINTR retry: true = received into buf, false = interrupted by interruptThread. */
-  notifRecvBlocking(listenerFd: number, buf: ArrayBufferView): boolean;
-  /** SEND resp (EINTR retried), then one blocking RECV into buf as notifRecvBlocking; never throws for either ioctl: (SEND errno) << 16 | (RECV errno), 0 = answered and received. */
-  notifSendRecv(listenerFd: number, resp: ArrayBufferView, buf: ArrayBufferView): number;
   /**
    * Registers, for the calling thread, the listener and the buffers the per-notification calls below
    * work with (native/dataplane.cc): `notif` (≥ 96 bytes), `response` (≥ 24), and `stats`, whose

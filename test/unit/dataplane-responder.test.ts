@@ -68,11 +68,11 @@ test('deferred: the answer waits until the loop takes it or it is flushed, once'
   responder.flush();
   responder.flush();
   assert.equal(listener.sent.map((s) => [s.id, s.valueLo]), [[4, 9]]);
-  assert.is(responder.takePending(), false, 'nothing left for notifSendRecv');
+  assert.is(responder.takePending(), false, 'nothing left for dataPlaneSendReceive');
 
   receive(5);
   responder.answer(0, 0, -2, 0);
-  assert.is(responder.takePending(), true, 'notifSendRecv takes it over');
+  assert.is(responder.takePending(), true, 'dataPlaneSendReceive takes it over');
   assert.is(responder.takePending(), false);
   responder.flush();
   assert.is(listener.sent.length, 1, 'taken over: not sent again by a flush');
@@ -97,7 +97,7 @@ test('a refused SEND: ENOENT is counted and reported undelivered; any other errn
   assert.is(responder.respond(0, 0, 0, 0), true);
   assert.equal(warnings, ['answering notification failed: ioctl(SECCOMP_IOCTL_NOTIF_SEND): EBADF']);
   responder.sendFailed(2);
-  assert.is(stats[Stat.sendEnoent], 2, 'notifSendRecv\'s SEND errno, counted the same way');
+  assert.is(stats[Stat.sendEnoent], 2, 'dataPlaneSendReceive\'s SEND errno, counted the same way');
 });
 
 test.run();
