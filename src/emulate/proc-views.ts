@@ -18,7 +18,7 @@
 //   reads it: Python's os.cpu_count(), OpenMP, ...).
 import { CLOCK_TICKS_PER_SECOND } from '../caller/workload.js';
 import { KeptFiles } from '../caller/kept-files.js';
-import { parseCpuList, type CpuFigures, type MemoryFigures, type WorkloadFigures } from '../caller/workload-figures.js';
+import { FIGURES_TTL_MS, parseCpuList, type CpuFigures, type MemoryFigures, type WorkloadFigures } from '../caller/workload-figures.js';
 
 /** The views, by the PROC_VIEW operand's number (docs/policy-abi.md, section 4). */
 export const ProcView = { MEMINFO: 1, CPUINFO: 2, STAT: 3, UPTIME: 4, LOADAVG: 5, SWAPS: 6, CPU_ONLINE: 7 } as const;
@@ -73,6 +73,8 @@ export class ProcViews {
   private cpuinfoAtMs = -Infinity;
   private hostMeminfo = '';
   private hostMeminfoAtMs = -Infinity;
+  /** The last limited meminfo and what it was made of: the same figures object and host text give the same view. */
+  private lastMeminfo = { figures: null as MemoryFigures | null, hostAtMs: -Infinity, text: '' };
   private hostMeminfoLines: string[] = [];
   private hostMeminfoKeys: string[] = [];
 
@@ -106,18 +108,25 @@ export class ProcViews {
     const w = this.figures, m = w.memory(tid, w.hostFigures());
     const now = Date.now();
     if (!m.ramLimited && !m.swapLimited) {
-      // The host's figures: its file as it is now.
-      this.setHostMeminfo(this.host('/proc/meminfo'), now);
+      // The host's figures: its file, as fresh as the figures sysinfo gives (FIGURES_TTL_MS).
+      if (now - this.hostMeminfoAtMs >= FIGURES_TTL_MS) this.setHostMeminfo(this.host('/proc/meminfo'), now);
       return this.hostMeminfo;
     }
     if (now - this.hostMeminfoAtMs >= HOST_MEMINFO_TTL_MS) this.setHostMeminfo(this.host('/proc/meminfo'), now);
+    // WorkloadFigures hands out one figures object per cgroup and snapshot (FIGURES_TTL_MS): the same
+    // object over the same host text is the same view, so the text is not assembled again.
+    const last = this.lastMeminfo;
+    if (last.figures === m && last.hostAtMs === this.hostMeminfoAtMs) return last.text;
     const lines = this.hostMeminfoLines, keys = this.hostMeminfoKeys;
     const out = new Array<string>(lines.length);
     for (let i = 0; i < lines.length; i++) {
       const value = meminfoValue(keys[i]!, m);
       out[i] = value === undefined ? lines[i]! : meminfoLine(keys[i]!, value);
     }
-    return out.join('\n');
+    last.figures = m;
+    last.hostAtMs = this.hostMeminfoAtMs;
+    last.text = out.join('\n');
+    return last.text;
   }
 
   /** Keeps the host's meminfo, split into lines and their keys once (not per open). */
