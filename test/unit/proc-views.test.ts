@@ -51,6 +51,19 @@ test('meminfo: the cgroup\'s lines in the kernel\'s layout, the host\'s other li
   assert.equal(keys(text), keys(readFileSync('/proc/meminfo', 'latin1')));
 });
 
+test('meminfo follows the figures: a new figures snapshot gives a new text, the same one the same text', () => {
+  let memory: MemoryFigures = limited;
+  const figures = fake(limited, { cpus: [0], userTicks: 0, systemTicks: 0 });
+  figures.memory = () => memory;
+  const views = new ProcViews(figures);
+  const first = views.render(ProcView.MEMINFO, process.pid);
+  assert.is(views.render(ProcView.MEMINFO, process.pid), first);
+  memory = { ...limited, free: 100 * MiB };
+  const second = views.render(ProcView.MEMINFO, process.pid);
+  assert.ok(second.split('\n').includes('MemFree:          102400 kB'), second);
+  assert.ok(first.split('\n').includes('MemFree:          204800 kB'));
+});
+
 test('meminfo without a limit is the host\'s file', () => {
   const host = { ...limited, ramLimited: false, swapLimited: false };
   const text = new ProcViews(fake(host, { cpus: [0], userTicks: 0, systemTicks: 0 })).render(ProcView.MEMINFO, process.pid);
