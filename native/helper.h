@@ -120,6 +120,17 @@ int readable_within(int sock, int timeout_ms);
 /* CLOCK_MONOTONIC in ms, for the deadlines above. */
 long long monotonic_ms(void);
 int wait_for(pid_t pid);
+/* What a bounded child runs (run_bounded_child): answers on `sock`, then returns (the child exits). */
+typedef void bounded_act(int sock, const void *arg);
+/*
+ * Forks a child from the helper's own credentials that runs `act(sock, arg)` on one end of a
+ * socketpair (it never holds the supervisor's socket) and waits within `timeout_ms` for its answer.
+ * 0: the answer is ready to read on *sock, and *pid is the child to reap (wait_for) once it is read;
+ * else an errno, nothing left open: EPERM (own credentials), ENOMEM, or IMPERSONATOR_WEDGED_ERRNO after
+ * a child that gave no answer in time was killed and reaped (logged as `what`).
+ */
+int run_bounded_child(struct helper *h, bounded_act *act, const void *arg, int timeout_ms, const char *what, int *sock,
+                      pid_t *pid);
 /* What a per-request child does once it is the caller: answers on `sock` (wire_send_answer). */
 typedef void child_act(int sock, const struct helper_request *req, const void *context);
 /* Forks a child that takes on the caller (become_caller) and runs `act` with `context`; returns that

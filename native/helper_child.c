@@ -55,42 +55,66 @@ int run_impersonating_child(struct helper *h, const struct helper_request *req, 
   return err;
 }
 
-int run_impersonating_child_fds(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
-                                int *fds, size_t max_fds, size_t *nfds, int *word) {
-  *nfds = 0;
-  *word = SETGID_UNKNOWN;
+int run_bounded_child(struct helper *h, bounded_act *act, const void *arg, int timeout_ms, const char *what, int *sock,
+                      pid_t *pid) {
   if (helper_own_credentials(h) != 0) return EPERM; /* the child starts from the helper's own */
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
-  pid_t pid = fork();
-  if (pid < 0) {
+  pid_t child = fork();
+  if (child < 0) {
     close(pair[0]);
     close(pair[1]);
     return ENOMEM;
   }
-  if (pid == 0) {
+  if (child == 0) {
     close(pair[0]);
-    close(SUPERVISOR_FD); /* acting as the caller, it has no business with the supervisor's socket */
-    int err = become_caller(req);
-    if (err != 0) {
-      fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
-      wire_send_answer(pair[1], EPERM, SETGID_UNKNOWN, -1);
-    } else {
-      act(pair[1], req, context);
-    }
+    close(SUPERVISOR_FD); /* it acts for the caller: it has no business with the supervisor's socket */
+    act(pair[1], arg);
     _exit(0);
   }
   close(pair[1]);
-  if (!answer_within_bound(pair[0])) {
-    kill(pid, SIGKILL);
-    wait_for(pid);
+  if (!readable_within(pair[0], timeout_ms)) {
+    kill(child, SIGKILL);
+    wait_for(child);
     close(pair[0]);
-    fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer within %d ms; killed it\n", IMPERSONATOR_TIMEOUT_MS);
+    fprintf(stderr, "wasmsup-helper: %s gave no answer within %d ms; killed it\n", what, timeout_ms);
     return IMPERSONATOR_WEDGED_ERRNO;
   }
+  *sock = pair[0];
+  *pid = child;
+  return 0;
+}
+
+/* run_impersonating_child_fds's child: first the caller, then the act. */
+struct impersonating_child {
+  const struct helper_request *req;
+  child_act *act;
+  const void *context;
+};
+
+static void impersonate_then_act(int sock, const void *arg) {
+  const struct impersonating_child *c = arg;
+  int err = become_caller(c->req);
+  if (err != 0) {
+    fprintf(stderr, "wasmsup-helper: cannot take on the caller's credentials: %s\n", strerror(err));
+    wire_send_answer(sock, EPERM, SETGID_UNKNOWN, -1);
+  } else {
+    c->act(sock, c->req, c->context);
+  }
+}
+
+int run_impersonating_child_fds(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
+                                int *fds, size_t max_fds, size_t *nfds, int *word) {
+  *nfds = 0;
+  *word = SETGID_UNKNOWN;
+  const struct impersonating_child child = {req, act, context};
+  int sock;
+  pid_t pid;
+  int err = run_bounded_child(h, impersonate_then_act, &child, IMPERSONATOR_TIMEOUT_MS, "the impersonating child", &sock, &pid);
+  if (err != 0) return err;
   int status = wait_for(pid);
-  int err = wire_receive_answer_fds(pair[0], MSG_DONTWAIT, fds, max_fds, nfds, word);
-  close(pair[0]);
+  err = wire_receive_answer_fds(sock, MSG_DONTWAIT, fds, max_fds, nfds, word);
+  close(sock);
   if (err < 0) {
     fprintf(stderr, "wasmsup-helper: the impersonating child gave no answer (wait status %d)\n", status);
     return EPERM;

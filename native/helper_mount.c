@@ -195,43 +195,36 @@ static int statx_mount(int fd, uint64_t *mnt_id, int *is_mount_root) {
 
 typedef void mount_act(int sock, const struct mount_request *m);
 
+/* run_mount_child's child: the act on the request. */
+struct mount_child_run {
+  const struct mount_request *m;
+  mount_act *act;
+};
+
+static void run_mount_act(int sock, const void *arg) {
+  const struct mount_child_run *r = arg;
+  r->act(sock, r->m);
+}
+
 /*
- * Forks a child that runs `act` (which answers with a struct mount_answer and up to two fds) and
- * waits for that answer within `timeout_ms`; a child that gives none in time is killed (SIGKILL)
- * and the request answered EAGAIN. The child never holds the supervisor's socket.
+ * Runs `act` (which answers with a struct mount_answer and up to two fds) in a bounded child
+ * (run_bounded_child): a child that gives no answer within `timeout_ms` is killed and the request
+ * answered EAGAIN.
  */
 static int run_mount_child(struct helper *h, const struct mount_request *m, mount_act *act, int timeout_ms,
                            struct mount_answer *answer, int fds_out[2]) {
   fds_out[0] = fds_out[1] = -1;
-  if (helper_own_credentials(h) != 0) return EPERM;
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return ENOMEM;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(pair[0]);
-    close(pair[1]);
-    return ENOMEM;
-  }
-  if (pid == 0) {
-    close(pair[0]);
-    close(SUPERVISOR_FD);
-    act(pair[1], m);
-    _exit(0);
-  }
-  close(pair[1]);
-  if (!readable_within(pair[0], timeout_ms)) {
-    kill(pid, SIGKILL);
-    wait_for(pid);
-    close(pair[0]);
-    fprintf(stderr, "wasmsup-helper: a mount child gave no answer within %d ms; killed it\n", timeout_ms);
-    return IMPERSONATOR_WEDGED_ERRNO;
-  }
+  const struct mount_child_run run = {m, act};
+  int sock;
+  pid_t pid;
+  int err = run_bounded_child(h, run_mount_act, &run, timeout_ms, "a mount child", &sock, &pid);
+  if (err != 0) return err;
   int fds[WIRE_MAX_FDS];
   size_t nfds;
   int truncated;
-  ssize_t n = wire_receive(pair[0], answer, sizeof *answer, MSG_DONTWAIT, fds, &nfds, &truncated);
+  ssize_t n = wire_receive(sock, answer, sizeof *answer, MSG_DONTWAIT, fds, &nfds, &truncated);
   wait_for(pid);
-  close(pair[0]);
+  close(sock);
   if (n != (ssize_t)sizeof *answer || nfds > 2) {
     wire_close_fds(fds, nfds);
     fprintf(stderr, "wasmsup-helper: a mount child gave no answer\n");
