@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privileged } from '../support/privileged.js';
 import { agentSetup, findTool, makeBundle, ociConfig, ociGap, runContainer, withAgent } from '../support/oci.js';
+import { sections } from '../support/script-sections.js';
 
 const LIMIT = 256 * 1024 * 1024;
 let serial = 0;
@@ -19,17 +20,6 @@ const SCRIPT = [
   'echo "== free"; free -b',
   'echo "== loadavg"; sleep 5 & sleep 5 & cat /proc/loadavg; kill %1 %2',
 ].join('; ');
-
-function sections(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let name = '';
-  for (const line of stdout.split('\n')) {
-    const m = /^== (.*)$/.exec(line);
-    if (m) { name = m[1]!; out[name] = ''; continue; }
-    if (name) out[name] += line + '\n';
-  }
-  return out;
-}
 
 test('runc + agent: a container with 256 MiB and one cpu of quota sees them in /proc and sysinfo', async () => {
   if (!privileged('runc proc-view', ociGap())) return;

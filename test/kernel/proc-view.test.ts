@@ -9,6 +9,7 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { sections } from '../support/script-sections.js';
 
 const LIMIT = 256 * 1024 * 1024;
 const PYTHON = '/usr/bin/python3';
@@ -51,18 +52,6 @@ function limitedCgroups(name: string, limits: Limits): { prefix: string[]; remov
       }
     },
   };
-}
-
-/** Sections "== NAME" of the script's output. */
-function sections(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let name = '';
-  for (const line of stdout.split('\n')) {
-    const m = /^== (.*)$/.exec(line);
-    if (m) { name = m[1]!; out[name] = ''; continue; }
-    if (name) out[name] += line + '\n';
-  }
-  return out;
 }
 
 const SCRIPT = [
