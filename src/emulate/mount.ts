@@ -25,7 +25,7 @@ import { statusFiles } from '../caller/status-files.js';
 import { cgroup2DirOf } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
 import { MOUNT_FSTYPE_MAX, MOUNT_MAX_TRACKED, MOUNT_REQUEST_UMOUNT, MOUNT_WANT, type PrivilegedHelper } from './helper-client.js';
-import { ANSWERED, continueInKernel } from './contract.js';
+import { continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
 /** The kernel's copy_mount_options copies one page; path_mount then cuts it at PAGE_SIZE - 1. */

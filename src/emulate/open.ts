@@ -30,7 +30,6 @@
 import { native } from '../native.js';
 import { Notif } from '../layouts.js';
 import { FdInjector } from './inject-fd.js';
-import { ANSWERED } from './contract.js';
 
 const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22, EROFS: 30 } as const;
 const PATH_MAX = 4096;
@@ -76,7 +75,7 @@ export class OpenEmulator {
   private readonly hostRoot: number;
 
   constructor(
-    private readonly listenerFd: number,
+    listenerFd: number,
     private readonly warn: (message: string) => void,
   ) {
     this.injector = new FdInjector(listenerFd, warn);

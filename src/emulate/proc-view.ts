@@ -20,7 +20,6 @@ import { writeSync } from 'node:fs';
 import { native } from '../native.js';
 import { Notif } from '../layouts.js';
 import { FdInjector } from './inject-fd.js';
-import { ANSWERED } from './contract.js';
 import { PROC_VIEW_NAMES, type ProcViews } from './proc-views.js';
 
 const E = { EPERM: 1, ENOENT: 2, EACCES: 13, ENOTDIR: 20, EINVAL: 22 } as const;
@@ -46,7 +45,7 @@ export class ProcViewEmulator {
   private readonly lastByView: ({ text: string; memfd: number } | undefined)[] = [];
 
   constructor(
-    private readonly listenerFd: number,
+    listenerFd: number,
     /** The views of the workload; null when the workload was not recorded at start. */
     private readonly views: ProcViews | null,
     private readonly warn: (message: string) => void,

@@ -30,7 +30,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { ANSWERED, continueInKernel } from './contract.js';
+import { continueInKernel } from './contract.js';
 
 const CAP_SYS_NICE = 23;
 const E = { EPERM: 1, ENOENT: 2, ESRCH: 3 } as const;

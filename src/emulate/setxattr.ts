@@ -21,7 +21,7 @@ import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
 import { findXattrStart, readXattrPath, xattrStart } from './xattr-start.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
-import { ANSWERED, resultOfErrno, continueInKernel } from './contract.js';
+import { resultOfErrno, continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
 const XATTR_NAME_CAP = 256; // XATTR_NAME_MAX + NUL
