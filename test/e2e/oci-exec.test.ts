@@ -6,7 +6,7 @@
 // pids do not fit the listener, which are dropped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../src/native.js';
 import { launch } from '../../src/launch.js';
@@ -16,10 +16,10 @@ import { mergeInterests } from '../../src/filter/interest.js';
 import { parseContainerState, requestedPolicies, StateError } from '../../src/oci/state.js';
 import { IdentityError, UNKNOWN_USERNS, resolveListener, type ProcessFacts } from '../../src/oci/identity.js';
 import type { WorkloadInfo } from '../../src/caller/workload.js';
-import { tempDir, mknodProbe, POLICY } from '../support/wasmsup.js';
+import { mknodProbe, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
-  AgentProcess, agentSetup, assertEveryCallServed, eventually, withAgent, type AgentSetup, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, podmanCommand, runTool,
+  agentSetup, assertEveryCallServed, eventually, withAgent, type AgentSetup, HOST_ID, crunWrap, findTool, hybridCgroups, killPid, makeBundle, ociConfig, ociGap, podmanCommand, runTool,
 } from '../support/oci.js';
 
 let serial = 0;

@@ -49,7 +49,7 @@ test(`agent --dataplane-threads 2: ${CONTAINERS} runc containers at once, each i
     // ash reads getppid() once at start for $PPID: each shell's first line is its policy's answer.
     const script = ['echo first $PPID', 'while [ ! -e /tmp/go ]; do sleep 0.2; done', 'sh -c \'echo second $PPID\''].join('\n');
     for (let i = 0; i < CONTAINERS; i++) {
-      const { bundle, rootfs } = makeBundle(t.bundleDir(), {
+      const { rootfs } = makeBundle(t.bundleDir(), {
         args: ['sh', '-c', script], seccomp, annotations: { 'io.wasmsup.config.json-reader': JSON.stringify({ n: 1000 + i }) },
       });
       const id = `wasmsup-shared-${process.pid}-${i}`;

@@ -4,10 +4,10 @@
 // selection, an agent upgrade (SIGUSR2) under load that loses no call, and a killed agent (ENOSYS).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, copyFileSync, existsSync, rmSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, lstatSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { native } from '../../src/native.js';
-import { runWasmsup, tempDir, mknodProbe, POLICY, TEST_POLICY } from '../support/wasmsup.js';
+import { runWasmsup, mknodProbe, POLICY, TEST_POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
 import {
   AgentProcess, agentSetup, assertEveryCallServed, eventually, withAgent, HOST_ID, crunWrap, findTool, killPid, makeBundle, ociConfig, ociGap, runContainer,
