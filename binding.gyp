@@ -18,6 +18,8 @@
         "native/xattr.cc",
         "native/memory.cc",
         "native/proc.cc",
+        "native/proc_status.c",
+        "native/raw_args.cc",
         "native/seccomp.cc",
         "native/sched.cc",
         "native/signals.cc",

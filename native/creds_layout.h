@@ -18,6 +18,7 @@ enum {
   CREDS_CAP_BND = 16,
   CREDS_NO_NEW_PRIVS = 18,
   CREDS_NGROUPS = 19,      /* the caller's real count of groups, never cut to what the buffer holds */
+  CREDS_USERNS_INODE = 20, /* 2 words, lo, hi: its user namespace's inode when readCredsFd was asked for it, else 0 */
   CREDS_GROUPS = 32,       /* groups from here to the end of the buffer, which may be longer */
   CREDS_WORDS = 96,        /* the smallest buffer: CREDS_WORDS - CREDS_GROUPS groups */
   CREDS_NGROUPS_MAX = 65536 /* the kernel's NGROUPS_MAX: CREDS_GROUPS + this many words hold any caller's */

@@ -50,6 +50,8 @@
 #include "memory.h"
 #include "seccomp_compat.h"
 #include "notif_layout.h"
+#include "proc_path.h"
+#include "raw_args.h"
 
 namespace wasmsup {
 
@@ -306,6 +308,13 @@ Napi::Value ActAsCaller(const Napi::CallbackInfo& info) {
 // Where asCallerFast leaves the fds the exact way takes over (its `fds`, an Int32Array).
 enum FastFd { kFastRoot, kFastStart, kFastFds };
 
+// A small integer for JavaScript (a Smi: nothing allocated).
+napi_value Int(napi_env env, int32_t n) {
+  napi_value v;
+  napi_create_int32(env, n, &v);
+  return v;
+}
+
 // Closes what asCallerFast opened and marks it so.
 void CloseFast(int32_t* fds) {
   for (int i = 0; i < kFastFds; i++) {
@@ -317,7 +326,7 @@ void CloseFast(int32_t* fds) {
 // /proc/TID/<what> opened O_PATH | O_DIRECTORY: an fd, or -errno.
 int OpenCallerDir(int32_t tid, const char* what) {
   char path[48];
-  snprintf(path, sizeof path, "/proc/%d/%s", tid, what);
+  proc_path(path, tid, what);
   int fd;
   do {
     fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,9 +345,10 @@ int OpenCallerDir(int32_t tid, const char* what) {
 // and the exact way (the helper) decides, with the path in `path` and the fds in `fds` ([root,
 // start]; the caller closes them). Throws as actAsCaller does: before the path is read when the thread
 // cannot be prepared; with the fds left in `fds` when the switch failed (the exact way decides then
-// too); EWASMSUP_THREAD_TAINTED.
-Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
-  Args args(info, "asCallerFast");
+// too); EWASMSUP_THREAD_TAINTED. Once per emulated notification, so a plain N-API callback
+// (raw_args.h): its ten arguments are read without a heap array, its result is a small integer.
+napi_value AsCallerFast(napi_env raw_env, napi_callback_info info) {
+  RawArgs args(raw_env, info, "asCallerFast");
   int32_t listener_fd, tid;
   uint8_t *notif, *path_bytes, *fd_bytes;
   size_t notif_size, path_capacity, fd_size, call_count, creds_count;
@@ -349,7 +359,7 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
       !args.Words(5, "call", &call, &call_count) || !args.Bytes(6, "path", &path_bytes, &path_capacity) ||
       !args.Words(7, "creds", &creds, &creds_count) || !args.Uint32(8, "effective", &effective) ||
       !args.Bytes(9, "fds", &fd_bytes, &fd_size)) {
-    return Napi::Value();
+    return nullptr;
   }
   if (notif_size < NOTIF_WORDS * 4) return args.RangeError("notif", "is shorter than a struct seccomp_notif");
   if (call_count < kCallWords) return args.RangeError("call", "has fewer than 12 words");
@@ -361,10 +371,14 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
   if (fd_size < kFastFds * sizeof(int32_t) || reinterpret_cast<uintptr_t>(fd_bytes) % alignof(int32_t) != 0) {
     return args.RangeError("fds", "is not an Int32Array of 2");
   }
-  if (!CredsUsable(args, creds, creds_count)) return Napi::Value();
+  if (creds_count < CREDS_WORDS) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements");
+  if (creds[CREDS_UMASK] > 0777) return args.RangeError("creds", "has no umask (0..0777)");
+  if (creds[CREDS_NGROUPS] > CREDS_NGROUPS_MAX || CREDS_GROUPS + creds[CREDS_NGROUPS] > creds_count) {
+    return args.RangeError("creds", "does not hold all of the caller's groups");
+  }
   int32_t* fds = reinterpret_cast<int32_t*>(fd_bytes);
   fds[kFastRoot] = fds[kFastStart] = -1;
-  Napi::Env env = info.Env();
+  Napi::Env env(raw_env);
 
   int err = PrepareThread();
   if (err != 0) return ThrowErrno(env, "asCallerFast: unshare(CLONE_FS)", err);
@@ -372,8 +386,8 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
   // getname(): the path first, once; what is resolved is these bytes.
   const uint64_t addr = (static_cast<uint64_t>(addr_hi) << 32) | addr_lo;
   ssize_t length = ReadRemoteString(tid, addr, path_bytes, AS_CALLER_PATH_MAX);
-  if (length < 0) return Napi::Number::New(env, static_cast<double>(length));
-  if (length == 0) return Napi::Number::New(env, -ENOENT);
+  if (length < 0) return Int(raw_env, static_cast<int32_t>(length));
+  if (length == 0) return Int(raw_env, -ENOENT);
   call[kPathLength] = static_cast<uint32_t>(length);
   const char* path = reinterpret_cast<const char*>(path_bytes);
 
@@ -385,7 +399,7 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
     const int open_err = -fds[i];
     fds[i] = -1;
     CloseFast(fds);
-    if (open_err == ENOENT || open_err == ESRCH) return Napi::Number::New(env, -ENOENT);
+    if (open_err == ENOENT || open_err == ESRCH) return Int(raw_env, -ENOENT);
     return ThrowErrno(env, i == kFastRoot ? "open(/proc/TID/root)" : "open(/proc/TID/cwd)", open_err);
   }
   // Everything of the caller was read: still the caller's (a reused tid lends nothing)?
@@ -398,7 +412,7 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
   if (valid < 0) {
     const int valid_err = errno;
     CloseFast(fds);
-    if (valid_err == ENOENT) return Napi::Number::New(env, -ENOENT);
+    if (valid_err == ENOENT) return Int(raw_env, -ENOENT);
     return ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", valid_err);
   }
 
@@ -410,9 +424,9 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
   Outcome out = ActAs(fds[kFastRoot], creds, effective, [&] { return as_caller_perform(&c, start, AT_FDCWD, -1, nullptr); });
   if (!out.restored) CloseFast(fds);
   if (!out.restored || out.setup_err != 0) return Answer(env, "asCallerFast", out);
-  if (out.result == EACCES || out.result == EPERM) return Napi::Number::New(env, 1);
+  if (out.result == EACCES || out.result == EPERM) return Int(raw_env, 1);
   CloseFast(fds);
-  return Napi::Number::New(env, -out.result);
+  return Int(raw_env, -out.result);
 }
 
 }  // namespace
@@ -420,7 +434,10 @@ Napi::Value AsCallerFast(const Napi::CallbackInfo& info) {
 void RegisterImpersonate(Napi::Env env, Napi::Object exports) {
   exports.Set("mknodatAsCaller", Napi::Function::New(env, MknodatAsCaller, "mknodatAsCaller"));
   exports.Set("actAsCaller", Napi::Function::New(env, ActAsCaller, "actAsCaller"));
-  exports.Set("asCallerFast", Napi::Function::New(env, AsCallerFast, "asCallerFast"));
+  napi_value as_caller_fast;
+  if (napi_create_function(env, "asCallerFast", NAPI_AUTO_LENGTH, AsCallerFast, nullptr, &as_caller_fast) == napi_ok) {
+    exports.Set("asCallerFast", Napi::Value(env, as_caller_fast));
+  }
 }
 
 }  // namespace wasmsup

@@ -17,6 +17,9 @@
 #include "args.h"
 #include "creds_layout.h"
 #include "errors.h"
+#include "proc_path.h"
+#include "proc_status.h"
+#include "raw_args.h"
 #include "seccomp_compat.h"
 
 namespace wasmsup {
@@ -86,62 +89,12 @@ size_t ParseNumbers(const char* p, const char* end, int base, uint32_t* out, siz
   return parsed;
 }
 
-void ParseCapability(const char* p, const char* end, uint32_t* out) {
-  p = SkipBlanks(p, end);
-  unsigned long long value = strtoull(p, nullptr, 16);
-  out[0] = static_cast<uint32_t>(value);
-  out[1] = static_cast<uint32_t>(value >> 32);
-}
-
-// The Groups line: every group into out[CREDS_GROUPS..capacity), and out[CREDS_NGROUPS] the caller's
-// real count (the kernel allows 65536), so that a reader can tell a list this buffer could not hold.
-void ParseGroups(const char* p, const char* end, uint32_t* out, size_t capacity) {
-  uint32_t count = 0;
-  for (;;) {
-    p = SkipBlanks(p, end);
-    if (p >= end) break;
-    char* stop;
-    unsigned long value = strtoul(p, &stop, 10);
-    if (stop == p) break;
-    if (CREDS_GROUPS + count < capacity) out[CREDS_GROUPS + count] = static_cast<uint32_t>(value);
-    count++;
-    p = stop;
-  }
-  out[CREDS_NGROUPS] = count;
-}
-
-void ParseStatus(const char* text, size_t length, uint32_t* out, size_t capacity) {
-  const char* end = text + length;
-  for (const char* line = text; line < end;) {
-    const char* newline = static_cast<const char*>(memchr(line, '\n', static_cast<size_t>(end - line)));
-    const char* line_end = newline != nullptr ? newline : end;
-    const char* colon = static_cast<const char*>(memchr(line, ':', static_cast<size_t>(line_end - line)));
-    if (colon != nullptr) {
-      std::string_view key(line, static_cast<size_t>(colon - line));
-      const char* value = colon + 1;
-      if (key == "Uid") ParseNumbers(value, line_end, 10, out + CREDS_UID, 4);
-      else if (key == "Gid") ParseNumbers(value, line_end, 10, out + CREDS_GID, 4);
-      else if (key == "Umask") ParseNumbers(value, line_end, 8, out + CREDS_UMASK, 1);
-      else if (key == "Tgid") ParseNumbers(value, line_end, 10, out + CREDS_TGID, 1);
-      else if (key == "CapInh") ParseCapability(value, line_end, out + CREDS_CAP_INH);
-      else if (key == "CapPrm") ParseCapability(value, line_end, out + CREDS_CAP_PRM);
-      else if (key == "CapEff") ParseCapability(value, line_end, out + CREDS_CAP_EFF);
-      else if (key == "CapBnd") ParseCapability(value, line_end, out + CREDS_CAP_BND);
-      else if (key == "NoNewPrivs") ParseNumbers(value, line_end, 10, out + CREDS_NO_NEW_PRIVS, 1);
-      else if (key == "Groups") ParseGroups(value, line_end, out, capacity);
-    }
-    line = line_end + 1;
-  }
-}
-
 // The creds words for `out` (length >= CREDS_WORDS) from a status file's text, or the read's error:
 // `text` nullptr is errno from `call`; an empty text is a task that exited before it was read.
 Napi::Value FillCreds(Napi::Env env, const char* text, size_t length, const char* call, uint32_t* out, size_t capacity) {
   if (text == nullptr) return ThrowErrno(env, call, errno);
   if (length == 0) return ThrowErrno(env, call, ESRCH);
-  memset(out, 0, CREDS_WORDS * sizeof(uint32_t));
-  out[CREDS_UMASK] = 0xffffffffu;
-  ParseStatus(text, length, out, capacity);
+  proc_status_parse(text, length, out, capacity);
   return env.Undefined();
 }
 
@@ -162,7 +115,7 @@ Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
   size_t capacity;
   if (!args.Pid(0, "tid", &tid) || !CredsOut(args, 1, &out, &capacity)) return Napi::Value();
   char path[40];
-  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  proc_path(path, tid, "status");
   char stack[16384];
   std::string heap;
   size_t length = 0;
@@ -172,22 +125,30 @@ Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
 
 // readCredsFd(fd, out[, usernsOf]): readCreds from an open /proc/TID/status, re-read from its start.
 // ESRCH once the task it was opened for has exited (the fd names that task, never a later holder of
-// its tid). With usernsOf (that tid), also nsInode(usernsOf, 'user'), returned: the two reads every
-// caller_creds makes, in one crossing.
-Napi::Value ReadCredsFd(const Napi::CallbackInfo& info) {
-  Args args(info, "readCredsFd");
+// its tid). With usernsOf (that tid), also nsInode(usernsOf, 'user'), into out[CREDS_USERNS_INODE]
+// (lo, hi; 0 without): the two reads every caller_creds makes, in one crossing. Once per
+// notification a policy asks about, so a plain N-API callback (raw_args.h) that returns nothing and
+// allocates nothing.
+napi_value ReadCredsFd(napi_env env, napi_callback_info info) {
+  RawArgs args(env, info, "readCredsFd");
   int32_t fd, tid = 0;
   uint32_t* out;
   size_t capacity;
-  if (!args.Int32(0, "fd", &fd) || !CredsOut(args, 1, &out, &capacity)) return Napi::Value();
-  if (args.Has(2) && !args.Pid(2, "usernsOf", &tid)) return Napi::Value();
+  if (!args.Int32(0, "fd", &fd) || !args.Words(1, "out", &out, &capacity)) return nullptr;
+  if (capacity < CREDS_WORDS) return args.RangeError("out", "has fewer than CREDS_WORDS (96) elements");
+  if (args.Has(2) && !args.Pid(2, "usernsOf", &tid)) return nullptr;
   char stack[16384];
   std::string heap;
   size_t length = 0;
   const char* text = ReadProcFd(fd, stack, sizeof stack, &heap, &length);
-  Napi::Value filled = FillCreds(info.Env(), text, length, "pread(/proc/TID/status)", out, capacity);
-  if (filled.IsEmpty() || tid == 0) return filled;
-  return InodeOrThrow(info.Env(), NamespaceInode(tid, "user"));
+  if (FillCreds(Napi::Env(env), text, length, "pread(/proc/TID/status)", out, capacity).IsEmpty()) return nullptr;
+  if (tid != 0) {
+    int64_t inode = NamespaceInode(tid, "user");
+    if (inode < 0) return InodeOrThrow(Napi::Env(env), inode);
+    out[CREDS_USERNS_INODE] = static_cast<uint32_t>(inode);
+    out[CREDS_USERNS_INODE + 1] = static_cast<uint32_t>(static_cast<uint64_t>(inode) >> 32);
+  }
+  return nullptr;  // undefined
 }
 
 bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
@@ -205,15 +166,21 @@ bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
 // per-notification cost for policies).
 int64_t NamespaceInode(int32_t tid, const char* kind) {
   char path[48];
-  snprintf(path, sizeof path, "/proc/%d/ns/%s", tid, kind);
+  char tail[16] = "ns/";
+  strncat(tail, kind, sizeof tail - 4);
+  proc_path(path, tid, tail);
   char link[64];
   ssize_t n = readlink(path, link, sizeof link - 1);
   if (n < 0) return -errno;
-  link[n] = '\0';
-  const char* open_bracket = strchr(link, '[');
-  char* close_bracket = nullptr;
-  unsigned long long inode = open_bracket != nullptr ? strtoull(open_bracket + 1, &close_bracket, 10) : 0;
-  if (close_bracket == nullptr || *close_bracket != ']' || inode == 0) return -EBADMSG;
+  // "KIND:[digits]", read by hand (as the status file is: proc_status.h).
+  const char* open_bracket = static_cast<const char*>(memchr(link, '[', static_cast<size_t>(n)));
+  if (open_bracket == nullptr) return -EBADMSG;
+  const char* p = open_bracket + 1;
+  const char* end = link + n;
+  uint64_t inode = 0;
+  int digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9' && digits < 20; p++, digits++) inode = inode * 10 + static_cast<uint64_t>(*p - '0');
+  if (p >= end || *p != ']' || inode == 0 || inode > INT64_MAX) return -EBADMSG;
   return static_cast<int64_t>(inode);
 }
 
@@ -328,7 +295,10 @@ Napi::Value ReapChild(const Napi::CallbackInfo& info) {
 
 void RegisterProc(Napi::Env env, Napi::Object exports) {
   exports.Set("readCreds", Napi::Function::New(env, ReadCreds, "readCreds"));
-  exports.Set("readCredsFd", Napi::Function::New(env, ReadCredsFd, "readCredsFd"));
+  napi_value read_creds_fd;
+  if (napi_create_function(env, "readCredsFd", NAPI_AUTO_LENGTH, ReadCredsFd, nullptr, &read_creds_fd) == napi_ok) {
+    exports.Set("readCredsFd", Napi::Value(env, read_creds_fd));
+  }
   exports.Set("nsInode", Napi::Function::New(env, NsInode, "nsInode"));
   exports.Set("readIdMap", Napi::Function::New(env, ReadIdMap, "readIdMap"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));

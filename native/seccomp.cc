@@ -13,6 +13,7 @@
 #include "args.h"
 #include "errors.h"
 #include "notif_layout.h"
+#include "raw_args.h"
 #include "seccomp_compat.h"
 
 namespace wasmsup {
@@ -104,20 +105,24 @@ Napi::Value NotifSend(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NotifIdValid(const Napi::CallbackInfo& info) {
-  Args args(info, "notifIdValid");
+// After every read of a caller's state, so a plain N-API callback (raw_args.h).
+napi_value NotifIdValid(napi_env env, napi_callback_info info) {
+  RawArgs args(env, info, "notifIdValid");
   int32_t fd;
   uint8_t* buf;
-  if (!args.Int32(0, "listenerFd", &fd) || !StructArg(args, 1, "idBuf", sizeof(__u64), &buf)) {
-    return Napi::Value();
-  }
+  size_t length;
+  if (!args.Int32(0, "listenerFd", &fd) || !args.Bytes(1, "idBuf", &buf, &length)) return nullptr;
+  if (length < sizeof(__u64)) return args.RangeError("idBuf", "is smaller than the 8 bytes of the struct");
   __u64 id;
   memcpy(&id, buf, sizeof id);
+  bool valid = true;
   if (IoctlRetrying(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) {
-    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
-    return ThrowErrno(info.Env(), "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", errno);
+    if (errno != ENOENT) return ThrowErrno(Napi::Env(env), "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", errno);
+    valid = false;
   }
-  return Napi::Boolean::New(info.Env(), true);
+  napi_value result;
+  napi_get_boolean(env, valid, &result);
+  return result;
 }
 
 Napi::Value NotifAddFd(const Napi::CallbackInfo& info) {
@@ -167,7 +172,10 @@ void RegisterSeccomp(Napi::Env env, Napi::Object exports) {
   exports.Set("notifSizes", Napi::Function::New(env, NotifSizes, "notifSizes"));
   exports.Set("notifRecv", Napi::Function::New(env, NotifRecv, "notifRecv"));
   exports.Set("notifSend", Napi::Function::New(env, NotifSend, "notifSend"));
-  exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid, "notifIdValid"));
+  napi_value notif_id_valid;
+  if (napi_create_function(env, "notifIdValid", NAPI_AUTO_LENGTH, NotifIdValid, nullptr, &notif_id_valid) == napi_ok) {
+    exports.Set("notifIdValid", Napi::Value(env, notif_id_valid));
+  }
   exports.Set("notifAddFd", Napi::Function::New(env, NotifAddFd, "notifAddFd"));
   exports.Set("notifSetFlags", Napi::Function::New(env, NotifSetFlags, "notifSetFlags"));
 }

@@ -61,6 +61,8 @@ export const Creds = {
   CAP_BND: 16,
   NO_NEW_PRIVS: 18,
   NGROUPS: 19,
+  /** lo, hi: the inode of the caller's user namespace, when readCredsFd read it (else 0). */
+  USERNS_INODE: 20,
   GROUPS: 32,
   /** Groups a CREDS_WORDS buffer holds; NGROUPS is the caller's real count, which may be more. */
   MAX_GROUPS: 64,

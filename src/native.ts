@@ -71,6 +71,7 @@ export interface NativeConstants {
   readonly CREDS_CAP_BND: number;
   readonly CREDS_NO_NEW_PRIVS: number;
   readonly CREDS_NGROUPS: number;
+  readonly CREDS_USERNS_INODE: number;
   readonly CREDS_GROUPS: number;
   readonly CREDS_NGROUPS_MAX: number;
   readonly NOTIF_WORD_ID: number;
@@ -200,10 +201,12 @@ export interface NativeBinding {
 
   /** /proc/TID/status as words (src/layouts.ts, Creds) into out (at least CREDS_WORDS long). */
   readCreds(tid: number, out: Uint32Array): void;
-  /** readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited. */
-  readCredsFd(fd: number, out: Uint32Array): void;
-  /** readCredsFd, and nsInode(usernsOf, 'user') returned: caller_creds' two reads in one crossing. */
-  readCredsFd(fd: number, out: Uint32Array, usernsOf: number): number;
+  /**
+   * readCreds from an open /proc/TID/status (re-read from its start); ESRCH once that task has exited.
+   * With usernsOf, also nsInode(usernsOf, 'user') into out[Creds.USERNS_INODE] (lo, hi): caller_creds'
+   * two reads in one crossing.
+   */
+  readCredsFd(fd: number, out: Uint32Array, usernsOf?: number): void;
   /**
    * mknodat(2) on the calling (worker) thread inside the caller's root, with its umask, fsuid, fsgid and
    * groups from `creds` (readCreds words) and only CAP_MKNOD (never CAP_FSETID); every switch is

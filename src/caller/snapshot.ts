@@ -28,12 +28,12 @@ export class CallerSnapshot {
   }
 
   /**
-   * readCreds, and the inode of the thread's user namespace, in one crossing: returns the inode; the
-   * credentials are `lastRead`. Throws as readCreds and native.nsInode do.
+   * readCreds, and the inode of the thread's user namespace (words Creds.USERNS_INODE, lo and hi), in
+   * one crossing: the words are `lastRead`. Throws as readCreds and native.nsInode do.
    */
-  readCredsAndUserns(tid: number): number {
+  readCredsAndUserns(tid: number): void {
     this.confirmed = false;
-    return statusFiles.readCredsAndUserns(tid, this.creds);
+    statusFiles.readCredsAndUserns(tid, this.creds);
   }
 
   /** The words of the last read (confirmed or not: only for the reader that made it). */

@@ -21,27 +21,28 @@ export class StatusFiles {
   }
 
   /**
-   * readCreds and the inode of the thread's user namespace (native.nsInode(tid, 'user')), in one
-   * crossing: returns the inode. Throws as either does.
+   * readCreds and the inode of the thread's user namespace (native.nsInode(tid, 'user')) into
+   * out[Creds.USERNS_INODE] (lo, hi), in one crossing. Throws as either does.
    */
-  readCredsAndUserns(tid: number, out: Uint32Array): number {
-    return this.read(tid, out, true);
+  readCredsAndUserns(tid: number, out: Uint32Array): void {
+    this.read(tid, out, true);
   }
 
-  private read(tid: number, out: Uint32Array, userns: boolean): number {
+  private read(tid: number, out: Uint32Array, userns: boolean): void {
     const kept = this.fds.get(tid);
     if (kept !== undefined) {
       try {
-        return userns ? native.readCredsFd(kept, out, tid) : (native.readCredsFd(kept, out), 0);
+        if (userns) native.readCredsFd(kept, out, tid);
+        else native.readCredsFd(kept, out);
+        return;
       } catch {
         this.fds.delete(tid);
         native.close(kept);
       }
     }
     const fd = native.openPath(`/proc/${tid}/status`, native.constants.O_RDONLY);
-    let inode = 0;
     try {
-      if (userns) inode = native.readCredsFd(fd, out, tid);
+      if (userns) native.readCredsFd(fd, out, tid);
       else native.readCredsFd(fd, out);
     } catch (e) {
       native.close(fd);
@@ -53,7 +54,6 @@ export class StatusFiles {
       native.close(oldestFd);
     }
     this.fds.set(tid, fd);
-    return inode;
   }
 
   /**

@@ -144,7 +144,8 @@ export class AsCallerEmulator {
     this.request = request;
     const arg = this.argOf;
     const call = this.call;
-    call.fill(0);
+    // A loop, not call.fill(0): cheaper for 12 words than the builtin's call.
+    for (let i = 0; i < call.length; i++) call[i] = 0;
     call[CallWord.OP] = shape.op;
     let flags = shape.fixed;
 

@@ -366,7 +366,7 @@ test('layouts: the TypeScript word offsets agree with the native definitions the
   assert.equal(Creds, {
     UID: C.CREDS_UID, GID: C.CREDS_GID, UMASK: C.CREDS_UMASK, TGID: C.CREDS_TGID,
     CAP_INH: C.CREDS_CAP_INH, CAP_PRM: C.CREDS_CAP_PRM, CAP_EFF: C.CREDS_CAP_EFF, CAP_BND: C.CREDS_CAP_BND,
-    NO_NEW_PRIVS: C.CREDS_NO_NEW_PRIVS, NGROUPS: C.CREDS_NGROUPS, GROUPS: C.CREDS_GROUPS,
+    NO_NEW_PRIVS: C.CREDS_NO_NEW_PRIVS, NGROUPS: C.CREDS_NGROUPS, USERNS_INODE: C.CREDS_USERNS_INODE, GROUPS: C.CREDS_GROUPS,
     MAX_GROUPS: C.CREDS_WORDS - C.CREDS_GROUPS, NGROUPS_MAX: C.CREDS_NGROUPS_MAX,
   });
   // native/notif_layout.h (checked against the kernel's struct seccomp_notif when the addon is built):
