@@ -105,7 +105,7 @@ bool CredsOut(const Args& args, size_t i, uint32_t** out, size_t* count) {
   return false;
 }
 
-int64_t NamespaceInode(int32_t tid, const char* kind);
+int64_t NamespaceInode(int32_t tid, const char* ns_kind);
 Napi::Value InodeOrThrow(Napi::Env env, int64_t inode);
 
 Napi::Value ReadCreds(const Napi::CallbackInfo& info) {
@@ -143,7 +143,7 @@ napi_value ReadCredsFd(napi_env env, napi_callback_info info) {
   const char* text = ReadProcFd(fd, stack, sizeof stack, &heap, &length);
   if (FillCreds(Napi::Env(env), text, length, "pread(/proc/TID/status)", out, capacity).IsEmpty()) return nullptr;
   if (tid != 0) {
-    int64_t inode = NamespaceInode(tid, "user");
+    int64_t inode = NamespaceInode(tid, "ns/user");
     if (inode < 0) return InodeOrThrow(Napi::Env(env), inode);
     out[CREDS_USERNS_INODE] = static_cast<uint32_t>(inode);
     out[CREDS_USERNS_INODE + 1] = static_cast<uint32_t>(static_cast<uint64_t>(inode) >> 32);
@@ -161,14 +161,12 @@ bool NamespaceKind(const Args& args, size_t i, char* kind, size_t capacity) {
   return false;
 }
 
-// The inode of /proc/TID/ns/KIND, or -errno. The link's text, "KIND:[INODE]", names the namespace's
+// The inode of /proc/TID/<ns_kind> ("ns/user", ...), or -errno. The link's text, "KIND:[INODE]", names the namespace's
 // nsfs inode; reading it costs about half a stat(), which would first materialise the nsfs dentry (a
 // per-notification cost for policies).
-int64_t NamespaceInode(int32_t tid, const char* kind) {
+int64_t NamespaceInode(int32_t tid, const char* ns_kind) {
   char path[48];
-  char tail[16] = "ns/";
-  strncat(tail, kind, sizeof tail - 4);
-  proc_path(path, tid, tail);
+  proc_path(path, tid, ns_kind);
   char link[64];
   ssize_t n = readlink(path, link, sizeof link - 1);
   if (n < 0) return -errno;
@@ -195,7 +193,9 @@ Napi::Value NsInode(const Napi::CallbackInfo& info) {
   int32_t tid;
   char kind[16];
   if (!args.Pid(0, "tid", &tid) || !NamespaceKind(args, 1, kind, sizeof kind)) return Napi::Value();
-  return InodeOrThrow(info.Env(), NamespaceInode(tid, kind));
+  char ns_kind[20] = "ns/";
+  memcpy(ns_kind + 3, kind, strlen(kind) + 1);  // a known kind: at most 6 letters
+  return InodeOrThrow(info.Env(), NamespaceInode(tid, ns_kind));
 }
 
 Napi::Value ReadIdMap(const Napi::CallbackInfo& info) {
