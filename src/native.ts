@@ -270,7 +270,11 @@ export interface NativeBinding {
 function loadAddon(): NativeBinding {
   const require = createRequire(import.meta.url);
   try {
-    return require(ADDON_PATH) as NativeBinding;
+    // A copy: the addon's own exports object (and its constants) hold their properties in dictionary
+    // mode (added one by one), where every `native.f` on the data plane is a slow, uncached lookup;
+    // objects made by a spread have fast properties, whose loads are inline-cached.
+    const addon = require(ADDON_PATH) as NativeBinding;
+    return { ...addon, constants: Object.freeze({ ...addon.constants }) };
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new Error(`wasmsup: cannot load the native addon ${ADDON_PATH} (run "npm run build:native"): ${reason}`);
