@@ -10,22 +10,20 @@ static const char *skip_blanks(const char *p, const char *end) {
   return p;
 }
 
-/* The value of the digit c in `base` (8, 10 or 16), or -1. */
-static int digit_of(char c, unsigned base) {
-  unsigned d;
-  if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
-  else if (base == 16 && c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
-  else if (base == 16 && c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
-  else return -1;
-  return d < base ? (int)d : -1;
-}
+/* Each byte's value as a digit plus one: 1..16 for 0-9, a-f, A-F, 0 for any other byte, so that
+ * value - 1 is at least any base for a non-digit (one load a digit). */
+static const unsigned char kDigitPlusOne[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 /* One number at *p (after blanks) into *value; false when there is none. Advances *p past it. */
 static int parse_number(const char **p, const char *end, unsigned base, uint64_t *value) {
   const char *q = skip_blanks(*p, end);
   uint64_t v = 0;
   const char *start = q;
-  for (int d; q < end && (d = digit_of(*q, base)) >= 0; q++) v = v * base + (uint64_t)d;
+  for (unsigned d; q < end && (d = kDigitPlusOne[(unsigned char)*q] - 1u) < base; q++) v = v * base + d;
   *p = q;
   *value = v;
   return q != start;
