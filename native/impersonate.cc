@@ -177,15 +177,22 @@ Napi::Value Answer(Napi::Env env, const char* function, const Outcome& out) {
   return Napi::Number::New(env, out.result);
 }
 
-// The creds words' checks every act needs: false after throwing a RangeError.
-bool CredsUsable(const Args& args, const uint32_t* creds, size_t creds_count) {
-  if (creds_count < CREDS_WORDS) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements"), false;
-  if (creds[CREDS_UMASK] > 0777) return args.RangeError("creds", "has no umask (0..0777)"), false;
+// The creds words' checks every act needs: nullptr, or what is wrong with them (a RangeError's text).
+const char* CredsProblem(const uint32_t* creds, size_t creds_count) {
+  if (creds_count < CREDS_WORDS) return "has fewer than CREDS_WORDS (96) elements";
+  if (creds[CREDS_UMASK] > 0777) return "has no umask (0..0777)";
   // Never act with fewer groups than the caller has (readCreds counts them all, whatever it held).
   if (creds[CREDS_NGROUPS] > CREDS_NGROUPS_MAX || CREDS_GROUPS + creds[CREDS_NGROUPS] > creds_count) {
-    return args.RangeError("creds", "does not hold all of the caller's groups"), false;
+    return "does not hold all of the caller's groups";
   }
-  return true;
+  return nullptr;
+}
+
+// CredsProblem for Args: false after throwing a RangeError.
+bool CredsUsable(const Args& args, const uint32_t* creds, size_t creds_count) {
+  const char* problem = CredsProblem(creds, creds_count);
+  if (problem != nullptr) args.RangeError("creds", problem);
+  return problem == nullptr;
 }
 
 // mknodatAsCaller(rootFd, startFd, path, pathLength, mode, dev, creds) -> 0 or the errno the caller
@@ -371,11 +378,7 @@ napi_value AsCallerFast(napi_env raw_env, napi_callback_info info) {
   if (fd_size < kFastFds * sizeof(int32_t) || reinterpret_cast<uintptr_t>(fd_bytes) % alignof(int32_t) != 0) {
     return args.RangeError("fds", "is not an Int32Array of 2");
   }
-  if (creds_count < CREDS_WORDS) return args.RangeError("creds", "has fewer than CREDS_WORDS (96) elements");
-  if (creds[CREDS_UMASK] > 0777) return args.RangeError("creds", "has no umask (0..0777)");
-  if (creds[CREDS_NGROUPS] > CREDS_NGROUPS_MAX || CREDS_GROUPS + creds[CREDS_NGROUPS] > creds_count) {
-    return args.RangeError("creds", "does not hold all of the caller's groups");
-  }
+  if (const char* problem = CredsProblem(creds, creds_count)) return args.RangeError("creds", problem);
   int32_t* fds = reinterpret_cast<int32_t*>(fd_bytes);
   fds[kFastRoot] = fds[kFastStart] = -1;
   Napi::Env env(raw_env);
