@@ -21,17 +21,20 @@ test('calls before any registration throw one line', () => {
 });
 
 test('registerDataPlane: bad arguments get a one-line error and register nothing', () => {
-  const notif = new Uint8Array(128), resp = new Uint8Array(24), stats = new Int32Array(newStatsBuffer());
+  const notif = new Uint8Array(128), resp = new Uint8Array(24), stats = new Int32Array(newStatsBuffer()), result = new Int32Array(1);
   const reg = (...a: unknown[]) => () => (native.registerDataPlane as (...x: unknown[]) => void)(...a);
-  assert.throws(reg('3', notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(TypeError, /registerDataPlane.*listenerFd/));
-  assert.throws(reg(-1, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /listenerFd/));
-  assert.throws(reg(0, new Uint8Array(80), resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /notif/));
-  assert.throws(reg(0, notif, new Uint8Array(23), stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /response/));
-  assert.throws(reg(0, notif, resp, {}, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(TypeError, /stats/));
-  assert.throws(reg(0, notif, resp, stats, stats.length, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /latencyWord/));
-  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE + 4), oneLine(RangeError, /latencyDoublesByte/));
-  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, stats.byteLength), oneLine(RangeError, /latencyDoublesByte/));
-  assert.throws(reg(0, notif, resp, new Int32Array(stats.buffer, 4), LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(RangeError, /aligned/));
+  assert.throws(reg('3', notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(TypeError, /registerDataPlane.*listenerFd/));
+  assert.throws(reg(-1, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(RangeError, /listenerFd/));
+  assert.throws(reg(0, new Uint8Array(80), resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(RangeError, /notif/));
+  assert.throws(reg(0, notif, new Uint8Array(23), stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(RangeError, /response/));
+  assert.throws(reg(0, notif, resp, {}, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(TypeError, /stats/));
+  assert.throws(reg(0, notif, resp, stats, stats.length, LATENCY_DOUBLES_BYTE, result), oneLine(RangeError, /latencyWord/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE + 4, result), oneLine(RangeError, /latencyDoublesByte/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, stats.byteLength, result), oneLine(RangeError, /latencyDoublesByte/));
+  assert.throws(reg(0, notif, resp, new Int32Array(stats.buffer, 4), LATENCY_WORD, LATENCY_DOUBLES_BYTE, result), oneLine(RangeError, /aligned/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE), oneLine(TypeError, /registerDataPlane.*result/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, new Int32Array(0)), oneLine(RangeError, /result/));
+  assert.throws(reg(0, notif, resp, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, new Uint8Array(8).subarray(1, 5)), oneLine(RangeError, /result/));
   assert.throws(() => native.dataPlaneReceive(), oneLine(Error, /no data plane is registered/));
 });
 
