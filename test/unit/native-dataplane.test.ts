@@ -6,7 +6,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, openSync } from 'node:fs';
-import { native } from '../../src/native.js';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { ADDON_PATH, native } from '../../src/native.js';
 import { registerDataPlane } from '../../src/dataplane/listener.js';
 import { LATENCY_DOUBLES_BYTE, LATENCY_WORD, newStatsBuffer, statsReport } from '../../src/dataplane/stats.js';
 
@@ -55,6 +57,36 @@ test('on an fd that is no listener: errnos as numbers, the buffer zeroed, nothin
     assert.is(statsReport(buffer, []).latency.count, 0, 'nothing was received, so nothing is timed');
     native.unregisterDataPlane();
     assert.throws(() => calls.send(), oneLine(Error, /no data plane is registered/));
+  } finally {
+    native.unregisterDataPlane();
+    closeSync(fd);
+  }
+});
+
+test('a registration is its thread\'s own: another thread sees none, and registers and unregisters its own', async () => {
+  const fd = openSync('/dev/null', 'r');
+  try {
+    const calls = registerDataPlane(fd, new Uint8Array(128), new Uint8Array(24), new Int32Array(newStatsBuffer()));
+    // The worker loads the addon into its own environment, as a data-plane worker does.
+    const worker = new Worker(`
+      const { parentPort, workerData: { addon, fd } } = require('node:worker_threads');
+      const native = require(addon);
+      const seen = [];
+      try { native.dataPlaneReceive(); seen.push('no error'); } catch (e) { seen.push(e.message); }
+      const result = new Int32Array(1);
+      const stats = new Int32Array(new SharedArrayBuffer(1 << 16));
+      native.registerDataPlane(fd, new Uint8Array(128), new Uint8Array(24), stats, 0, 8192, result);
+      native.dataPlaneReceive();
+      seen.push(result[0]);
+      native.unregisterDataPlane();
+      parentPort.postMessage(seen);
+    `, { eval: true, workerData: { addon: ADDON_PATH, fd } });
+    const [seen] = await once(worker, 'message') as [unknown[]];
+    await once(worker, 'exit');
+    assert.match(String(seen[0]), /no data plane is registered on this thread/);
+    assert.is(seen[1], native.errnoNumber('ENOTTY'));
+    // The worker's unregistering left this thread's registration alone.
+    assert.is(calls.receive(), native.errnoNumber('ENOTTY'));
   } finally {
     native.unregisterDataPlane();
     closeSync(fd);
