@@ -1,10 +1,12 @@
 // The blocking data plane's per-notification calls, at the cost floor of a call from JavaScript: the
-// listener fd and the three buffers a data-plane thread works with (the notification it receives
-// into, the answer it sends, the shared counters) are registered once per thread (registerDataPlane),
-// and the calls made for every notification take no arguments at all. They are plain N-API callbacks
-// that never look at their arguments (no napi_get_cb_info, no node-addon-api wrapper, no type checks,
-// nothing allocated: the result is a small integer). Each is still one ioctl per kernel request, and
-// nothing is decided here.
+// listener fd and the buffers a data-plane thread works with (the notification it receives into, the
+// answer it sends, the shared counters, the word results are written to) are registered once per
+// thread (registerDataPlane), and the calls made for every notification take no arguments and return
+// nothing. They are plain N-API callbacks that never look at their arguments (no node-addon-api
+// wrapper, no type checks, nothing allocated) and return NULL, which N-API turns into undefined
+// without creating a value: each result (an errno, or two) goes into the registered result word,
+// which the caller reads as a plain Int32Array element (src/dataplane/listener.ts). Each is still one
+// ioctl per kernel request, and nothing is decided here.
 //
 // What they add to the ioctls is the latency accounting, which needs a clock read on both sides of the
 // JavaScript and so is cheapest here: CLOCK_MONOTONIC (vDSO) when a notification is received and just
@@ -12,8 +14,12 @@
 // (latency_buckets.h, the layout src/dataplane/stats.ts defines), exactly once per notification. The
 // receive time is also written into the notification buffer (NOTIF_BYTE_RECEIVED_NS) for the audit log.
 //
-// Per-thread: the registration lives in thread-local storage, so each worker thread serves its own
-// listener with its own buffers, and a thread that registered nothing gets a one-line error.
+// Per-thread: the registration lives in a DataPlane per Node environment (the main thread and each
+// worker thread load the addon into an environment of their own, and a thread runs one), handed to
+// every call as its N-API callback data. Not thread_local: in a dlopen()ed addon that is a
+// __tls_get_addr call per access, and the initial-exec model would draw on the few hundred bytes of
+// static TLS glibc keeps spare for dlopen()ed objects (failing to load where they are used up). A
+// thread that registered nothing gets a one-line error.
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,11 +48,18 @@ struct DataPlane {
   int64_t received_ns = 0;
   // Strong references to the registered views: the buffers stay alive while registered, whatever the
   // JavaScript side keeps. (They must not be transferred away meanwhile; the data plane never does.)
-  napi_ref refs[3] = {nullptr, nullptr, nullptr};
+  napi_ref refs[4] = {nullptr, nullptr, nullptr, nullptr};
   napi_env env = nullptr;
+  // The registered Int32Array word each per-notification call writes its result to.
+  int32_t* result = nullptr;
 };
 
-thread_local DataPlane plane;
+// The calling environment's DataPlane: the callback data every function of this file was created with.
+DataPlane& PlaneOf(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  return *static_cast<DataPlane*>(data);
+}
 
 int64_t MonotonicNs() {
   struct timespec ts;
@@ -98,12 +111,6 @@ int Receive(DataPlane& p) {
   return err;
 }
 
-napi_value Int(napi_env env, int32_t n) {
-  napi_value v;
-  napi_create_int32(env, n, &v);
-  return v;
-}
-
 napi_value NotRegistered(napi_env env, const char* function) {
   char message[160];
   snprintf(message, sizeof message, "%s: no data plane is registered on this thread (registerDataPlane first)", function);
@@ -119,16 +126,21 @@ void Release(DataPlane& p) {
   p = DataPlane();
 }
 
-// registerDataPlane(listenerFd, notif, response, stats, latencyWord, latencyDoublesByte)
+// The views registerDataPlane keeps: notif, response, stats, result (its arguments 1, 2, 3 and 6).
+constexpr int kKeptArgs[4] = {1, 2, 3, 6};
+
+// registerDataPlane(listenerFd, notif, response, stats, latencyWord, latencyDoublesByte, result)
 Napi::Value RegisterDataPlaneJs(const Napi::CallbackInfo& info) {
+  DataPlane& plane = *static_cast<DataPlane*>(info.Data());
   Args args(info, "registerDataPlane");
   int32_t fd;
-  uint8_t *notif, *resp, *stats;
-  size_t notif_length, resp_length, stats_length;
+  uint8_t *notif, *resp, *stats, *result;
+  size_t notif_length, resp_length, stats_length, result_length;
   uint32_t latency_word, doubles_byte;
   if (!args.Int32(0, "listenerFd", &fd) || !args.Bytes(1, "notif", &notif, &notif_length) ||
       !args.Bytes(2, "response", &resp, &resp_length) || !args.Bytes(3, "stats", &stats, &stats_length) ||
-      !args.Uint32(4, "latencyWord", &latency_word) || !args.Uint32(5, "latencyDoublesByte", &doubles_byte)) {
+      !args.Uint32(4, "latencyWord", &latency_word) || !args.Uint32(5, "latencyDoublesByte", &doubles_byte) ||
+      !args.Bytes(6, "result", &result, &result_length)) {
     return Napi::Value();
   }
   if (fd < 0) return args.RangeError("listenerFd", "is negative");
@@ -141,11 +153,14 @@ Napi::Value RegisterDataPlaneJs(const Napi::CallbackInfo& info) {
   if (doubles_byte % 8 != 0 || static_cast<uint64_t>(doubles_byte) + 16 > stats_length) {
     return args.RangeError("latencyDoublesByte", "is not an 8-aligned offset of two doubles within stats");
   }
+  if (result_length < 4 || reinterpret_cast<uintptr_t>(result) % 4 != 0) {
+    return args.RangeError("result", "is not a 4-aligned word (an Int32Array of at least one element)");
+  }
   Napi::Env env = info.Env();
   Release(plane);
   plane.env = env;
-  for (int i = 0; i < 3; i++) {
-    if (napi_create_reference(env, info[1 + i], 1, &plane.refs[i]) != napi_ok) {
+  for (int i = 0; i < 4; i++) {
+    if (napi_create_reference(env, info[kKeptArgs[i]], 1, &plane.refs[i]) != napi_ok) {
       Release(plane);
       return ThrowTypeError(env, "registerDataPlane: cannot keep a reference to its buffers");
     }
@@ -155,11 +170,12 @@ Napi::Value RegisterDataPlaneJs(const Napi::CallbackInfo& info) {
   plane.resp = resp;
   plane.latency_words = reinterpret_cast<int32_t*>(stats) + latency_word;
   plane.latency_doubles = reinterpret_cast<double*>(stats + doubles_byte);
+  plane.result = reinterpret_cast<int32_t*>(result);
   return env.Undefined();
 }
 
 Napi::Value UnregisterDataPlaneJs(const Napi::CallbackInfo& info) {
-  Release(plane);
+  Release(*static_cast<DataPlane*>(info.Data()));
   return info.Env().Undefined();
 }
 
@@ -170,53 +186,69 @@ Napi::Value LatencyBucketJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), latency_bucket(ns));
 }
 
-// dataPlaneReceive(): one blocking RECV; returns its errno (0 = received).
-napi_value ReceiveRaw(napi_env env, napi_callback_info) {
+// The per-notification calls return NULL (undefined, with no value created) and put their result in
+// the registered result word.
+
+// dataPlaneReceive(): one blocking RECV; result: its errno (0 = received).
+napi_value ReceiveRaw(napi_env env, napi_callback_info info) {
+  DataPlane& plane = PlaneOf(env, info);
   if (plane.notif == nullptr) return NotRegistered(env, "dataPlaneReceive");
-  return Int(env, Receive(plane));
+  *plane.result = Receive(plane);
+  return nullptr;
 }
 
 // dataPlaneSendReceive(): SEND the registered answer, then one blocking RECV; never throws for either
-// (a failed answer must not skip the receive): (SEND errno) << 16 | (RECV errno).
-napi_value SendReceiveRaw(napi_env env, napi_callback_info) {
+// (a failed answer must not skip the receive). Result: (SEND errno) << 16 | (RECV errno).
+napi_value SendReceiveRaw(napi_env env, napi_callback_info info) {
+  DataPlane& plane = PlaneOf(env, info);
   if (plane.notif == nullptr) return NotRegistered(env, "dataPlaneSendReceive");
   int send_err = Send(plane);
   int recv_err = Receive(plane);
-  return Int(env, (send_err & 0xffff) << 16 | (recv_err & 0xffff));
+  *plane.result = (send_err & 0xffff) << 16 | (recv_err & 0xffff);
+  return nullptr;
 }
 
-// dataPlaneSend(): SEND the registered answer now; returns its errno (ENOENT: nobody waits for it).
-napi_value SendRaw(napi_env env, napi_callback_info) {
+// dataPlaneSend(): SEND the registered answer now; result: its errno (ENOENT: nobody waits for it).
+napi_value SendRaw(napi_env env, napi_callback_info info) {
+  DataPlane& plane = PlaneOf(env, info);
   if (plane.notif == nullptr) return NotRegistered(env, "dataPlaneSend");
-  return Int(env, Send(plane));
+  *plane.result = Send(plane);
+  return nullptr;
 }
 
 // dataPlaneAnswered(): the notification in hand was answered another way (ADDFD with SEND, or by a
 // helper): counts its latency now, unless it was counted already.
-napi_value AnsweredRaw(napi_env env, napi_callback_info) {
+napi_value AnsweredRaw(napi_env env, napi_callback_info info) {
+  DataPlane& plane = PlaneOf(env, info);
   if (plane.notif == nullptr) return NotRegistered(env, "dataPlaneAnswered");
   CountLatency(plane, MonotonicNs());
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  return undefined;
+  return nullptr;
 }
 
-void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback) {
+void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback, DataPlane* plane) {
   napi_value fn;
-  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn) != napi_ok) return;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, plane, &fn) != napi_ok) return;
   exports.Set(name, Napi::Value(env, fn));
 }
 
 }  // namespace
 
 void RegisterDataPlane(Napi::Env env, Napi::Object exports) {
-  exports.Set("registerDataPlane", Napi::Function::New(env, RegisterDataPlaneJs, "registerDataPlane"));
-  exports.Set("unregisterDataPlane", Napi::Function::New(env, UnregisterDataPlaneJs, "unregisterDataPlane"));
+  // This environment's registration, freed with it. Its references are not deleted here: the
+  // environment is being torn down and frees those it still holds itself (the worker unregisters
+  // before it ends anyway).
+  DataPlane* plane = new DataPlane();
+  if (napi_add_env_cleanup_hook(env, [](void* p) { delete static_cast<DataPlane*>(p); }, plane) != napi_ok) {
+    delete plane;
+    return;
+  }
+  exports.Set("registerDataPlane", Napi::Function::New(env, RegisterDataPlaneJs, "registerDataPlane", plane));
+  exports.Set("unregisterDataPlane", Napi::Function::New(env, UnregisterDataPlaneJs, "unregisterDataPlane", plane));
   exports.Set("latencyBucket", Napi::Function::New(env, LatencyBucketJs, "latencyBucket"));
-  SetRaw(env, exports, "dataPlaneReceive", ReceiveRaw);
-  SetRaw(env, exports, "dataPlaneSendReceive", SendReceiveRaw);
-  SetRaw(env, exports, "dataPlaneSend", SendRaw);
-  SetRaw(env, exports, "dataPlaneAnswered", AnsweredRaw);
+  SetRaw(env, exports, "dataPlaneReceive", ReceiveRaw, plane);
+  SetRaw(env, exports, "dataPlaneSendReceive", SendReceiveRaw, plane);
+  SetRaw(env, exports, "dataPlaneSend", SendRaw, plane);
+  SetRaw(env, exports, "dataPlaneAnswered", AnsweredRaw, plane);
 }
 
 }  // namespace wasmsup

@@ -138,17 +138,18 @@ export interface NativeBinding {
    * Registers, for the calling thread, the listener and the buffers the per-notification calls below
    * work with (native/dataplane.cc): `notif` (≥ 96 bytes), `response` (≥ 24), and `stats`, whose
    * latency histogram starts at word `latencyWord` and whose max and sum doubles at byte
-   * `latencyDoublesByte` (src/dataplane/stats.ts). Replaces an earlier registration; the buffers are
-   * kept alive until unregisterDataPlane.
+   * `latencyDoublesByte` (src/dataplane/stats.ts), and `result`, whose first word receives each
+   * per-notification call's result (they return undefined: no value is created per call). Replaces an
+   * earlier registration; the buffers are kept alive until unregisterDataPlane.
    */
-  registerDataPlane(listenerFd: number, notif: Uint8Array, response: Uint8Array, stats: Int32Array, latencyWord: number, latencyDoublesByte: number): void;
+  registerDataPlane(listenerFd: number, notif: Uint8Array, response: Uint8Array, stats: Int32Array, latencyWord: number, latencyDoublesByte: number, result: Int32Array): void;
   unregisterDataPlane(): void;
-  /** One blocking RECV into the registered notif, stamping its receive time; its errno (0 = received, EINTR = interrupted). */
-  dataPlaneReceive(): number;
-  /** SEND the registered response (latency counted), then dataPlaneReceive: (SEND errno) << 16 | (RECV errno). Never throws for the ioctls. */
-  dataPlaneSendReceive(): number;
-  /** SEND the registered response now (latency counted); its errno. */
-  dataPlaneSend(): number;
+  /** One blocking RECV into the registered notif, stamping its receive time; result[0] = its errno (0 = received, EINTR = interrupted). */
+  dataPlaneReceive(): void;
+  /** SEND the registered response (latency counted), then dataPlaneReceive: result[0] = (SEND errno) << 16 | (RECV errno). Never throws for the ioctls. */
+  dataPlaneSendReceive(): void;
+  /** SEND the registered response now (latency counted); result[0] = its errno. */
+  dataPlaneSend(): void;
   /** The notification in hand was answered another way: counts its latency (once). */
   dataPlaneAnswered(): void;
   /** The latency histogram bucket of `ns` (native/latency_buckets.h), for the tests. */

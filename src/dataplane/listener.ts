@@ -50,11 +50,15 @@ export function nativeListener(fd: number): Listener {
  * returns the calls that use them; native.unregisterDataPlane() releases them.
  */
 export function registerDataPlane(fd: number, notif: Uint8Array, response: Uint8Array, stats: Int32Array): DataPlaneCalls {
-  native.registerDataPlane(fd, notif, response, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE);
+  // The native calls return nothing and leave their result here: reading a registered word costs less
+  // than having N-API create a number for every call. These small closures are inlined where called.
+  const result = new Int32Array(1);
+  native.registerDataPlane(fd, notif, response, stats, LATENCY_WORD, LATENCY_DOUBLES_BYTE, result);
+  const { dataPlaneReceive, dataPlaneSendReceive, dataPlaneSend } = native;
   return {
-    receive: native.dataPlaneReceive,
-    sendReceive: native.dataPlaneSendReceive,
-    send: native.dataPlaneSend,
+    receive: () => { dataPlaneReceive(); return result[0]!; },
+    sendReceive: () => { dataPlaneSendReceive(); return result[0]!; },
+    send: () => { dataPlaneSend(); return result[0]!; },
     answered: native.dataPlaneAnswered,
   };
 }

@@ -81,7 +81,12 @@ export function serveBlocking(p: LoopParts, calls: DataPlaneCalls, interrupt: In
 function blockingLoop(p: LoopParts, calls: DataPlaneCalls, interrupt: Int32Array): LoopEnd {
   const { listener, responder, handler, stats } = p;
   for (;;) {
-    if (Atomics.load(interrupt, INTERRUPT_ATTENTION) !== 0) {
+    // A plain read, not Atomics.load (a builtin call per notification): the flag is only ever polled
+    // here, between two native calls, which V8 cannot move a typed-array read across, and the control
+    // plane's interrupt signal makes the blocking RECV return EINTR, a trip through the kernel after
+    // its store. The EINTR branch reads it again, and the signal is repeated until the flag is cleared,
+    // so a store this read misses is seen on the next turn.
+    if (interrupt[INTERRUPT_ATTENTION] !== 0) {
       // The notification in hand is answered by the set that decided it, before any reload or stop.
       responder.flush();
       Atomics.store(interrupt, INTERRUPT_ATTENTION, 0);
@@ -98,7 +103,7 @@ function blockingLoop(p: LoopParts, calls: DataPlaneCalls, interrupt: Int32Array
     if (recvErrno === 0) {
       handler.serveReceived();
     } else if (recvErrno === EINTR) {
-      if (Atomics.load(interrupt, INTERRUPT_ATTENTION) === 0 && (listener.poll(-1, 0) & (PENDING | HUNG_UP)) === HUNG_UP) return 'hangup';
+      if (interrupt[INTERRUPT_ATTENTION] === 0 && (listener.poll(-1, 0) & (PENDING | HUNG_UP)) === HUNG_UP) return 'hangup';
     } else if (recvErrno === ENOENT) {
       // The caller went away before it was received, or no task uses the filter any more.
       if (listener.poll(-1, 0) & HUNG_UP) return 'hangup';
