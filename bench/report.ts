@@ -17,6 +17,8 @@ export interface Target {
   met: boolean;
   /** Printed for comparison, not a target of the issue. */
   informational?: boolean;
+  /** The same figure taken round by round (the median of each interleaved round's own value). */
+  paired?: number;
 }
 
 function fmt(n: number): string {
@@ -38,7 +40,8 @@ export function printTable(rows: Row[], baseline: number, targets: Target[]): vo
   console.log('\ntargets:');
   for (const t of targets) {
     const verdict = t.informational ? '(info)' : t.met ? 'met   ' : 'MISSED';
-    console.log(`  ${verdict}  ${t.name}: ${t.value.toFixed(2)} (${t.informational ? 'against' : 'limit'} ${t.limit} ${t.unit})`);
+    const paired = t.paired === undefined ? '' : `; round by round ${t.paired.toFixed(2)}`;
+    console.log(`  ${verdict}  ${t.name}: ${t.value.toFixed(2)} (${t.informational ? 'against' : 'limit'} ${t.limit} ${t.unit}${paired})`);
   }
 }
 

@@ -120,12 +120,20 @@ int readable_within(int sock, int timeout_ms);
 /* CLOCK_MONOTONIC in ms, for the deadlines above. */
 long long monotonic_ms(void);
 int wait_for(pid_t pid);
+/*
+ * How long a child that has answered gets to exit before it is killed. Answering is the last thing a
+ * child does; but the caller can stop it between its answer and its exit, and an unbounded waitpid
+ * would then hold the helper (and every call it serves) until the supervisor's bound kills it.
+ */
+#define ANSWERED_EXIT_MS 200
+/* Reaps a child that has answered (run_bounded_child's *pid): within ANSWERED_EXIT_MS, else killed. */
+int reap_answered(pid_t pid);
 /* What a bounded child runs (run_bounded_child): answers on `sock`, then returns (the child exits). */
 typedef void bounded_act(int sock, const void *arg);
 /*
  * Forks a child from the helper's own credentials that runs `act(sock, arg)` on one end of a
  * socketpair (it never holds the supervisor's socket) and waits within `timeout_ms` for its answer.
- * 0: the answer is ready to read on *sock, and *pid is the child to reap (wait_for) once it is read;
+ * 0: the answer is ready to read on *sock, and *pid is the child to reap (reap_answered);
  * else an errno, nothing left open: EPERM (own credentials), ENOMEM, or IMPERSONATOR_WEDGED_ERRNO after
  * a child that gave no answer in time was killed and reaped (logged as `what`).
  */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,21 @@ int wait_for(pid_t pid) {
     if (errno != EINTR) return -1;
   }
   return status;
+}
+
+int reap_answered(pid_t pid) {
+  /* The pidfd turns readable when the child has exited: no polling interval added to every request. */
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int exited = 0;
+  if (pidfd >= 0) {
+    exited = readable_within(pidfd, ANSWERED_EXIT_MS);
+    close(pidfd);
+  }
+  if (!exited) {
+    kill(pid, SIGKILL); /* also ends a stopped one; the answer it queued stays readable */
+    fprintf(stderr, "wasmsup-helper: a child that had answered did not exit within %d ms; killed it\n", ANSWERED_EXIT_MS);
+  }
+  return wait_for(pid);
 }
 
 int run_impersonating_child(struct helper *h, const struct helper_request *req, child_act *act, const void *context,
@@ -112,7 +128,7 @@ int run_impersonating_child_fds(struct helper *h, const struct helper_request *r
   pid_t pid;
   int err = run_bounded_child(h, impersonate_then_act, &child, IMPERSONATOR_TIMEOUT_MS, "the impersonating child", &sock, &pid);
   if (err != 0) return err;
-  int status = wait_for(pid);
+  int status = reap_answered(pid);
   err = wire_receive_answer_fds(sock, MSG_DONTWAIT, fds, max_fds, nfds, word);
   close(sock);
   if (err < 0) {

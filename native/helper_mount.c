@@ -223,7 +223,7 @@ static int run_mount_child(struct helper *h, const struct mount_request *m, moun
   size_t nfds;
   int truncated;
   ssize_t n = wire_receive(sock, answer, sizeof *answer, MSG_DONTWAIT, fds, &nfds, &truncated);
-  wait_for(pid);
+  reap_answered(pid);
   close(sock);
   if (n != (ssize_t)sizeof *answer || nfds > 2) {
     wire_close_fds(fds, nfds);

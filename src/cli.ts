@@ -3,10 +3,9 @@
 // anything is started.
 import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { run } from './run.js';
+import { PACKAGE_ROOT, packageVersion } from './package-root.js';
 import { PolicyLoadError, UsageError } from './errors.js';
 import { configureLog, LOG_LEVELS, type LogLevel, type LogFormat } from './log.js';
 import { portableId } from './syscalls/tables.js';
@@ -15,7 +14,6 @@ import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 import type { MetricsAddress } from './metrics/address.js';
 import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const USAGE = `usage:
   wasmsup run [--policy FILE [--policy-config FILE.json]]... [--policies DIR] [--label TEXT] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
@@ -313,7 +311,7 @@ async function checkCommand(args: string[]): Promise<number> {
 }
 
 /** The shipped policies, seen from dist/src/cli.js. */
-const SHIPPED_POLICIES = fileURLToPath(new URL('../../build/policies', import.meta.url));
+const SHIPPED_POLICIES = `${PACKAGE_ROOT}build/policies`;
 
 function configureLogFrom(command: string, values: Record<string, unknown>): void {
   const level = (values['log-level'] as string | undefined) ?? 'info';
@@ -374,7 +372,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'check': return await checkCommand(rest);
       case 'agent': return await agentCommand(rest);
       case 'oci-config': return await ociConfigCommand(rest);
-      case '--version': case 'version': console.log(VERSION); return 0;
+      case '--version': case 'version': console.log(packageVersion()); return 0;
       case '--help': case '-h': case 'help': console.log(USAGE); return 0;
       case undefined: console.error(USAGE); return 2;
       default: throw new CliError(`unknown command "${command}" (expected run, build, check, agent or oci-config; see wasmsup --help)`);

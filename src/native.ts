@@ -1,11 +1,9 @@
 // The typed face of the native shim (docs/native-api.md): the addon build/Release/wasmsup_native.node
 // and the paths of the two executables built beside it.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from './package-root.js';
 
-/** Seen from the compiled file (dist/src/native.js): the package root is two levels up. */
-const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
-const releaseDir = `${packageRoot}build/Release/`;
+const releaseDir = `${PACKAGE_ROOT}build/Release/`;
 
 export const ADDON_PATH = `${releaseDir}wasmsup_native.node`;
 /** The launcher executable (native/launcher.c). */

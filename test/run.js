@@ -3,8 +3,8 @@
 // supervises real workloads cannot leave state (signal handlers, children, fds) behind for the next,
 // and prints one closing line "N passed, N failed" that CI reads. uvu's own summary is per process,
 // so we add the per-file totals up here rather than ask uvu for a global one.
-import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +40,30 @@ function runFile(file) {
       resolve({ file, code, signal, total, passed, skipped });
     });
   });
+}
+
+// bin/wasmsup runs dist/bundle (scripts/bundle.js), made from dist/src: after a bare `tsc -p .` it
+// would be older than what the tests import directly, and the tests would run two different trees.
+function newestMtime(dir) {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(p) : name.endsWith('.js') ? st.mtimeMs : 0);
+  }
+  return newest;
+}
+function bundleIsStale() {
+  try {
+    return statSync(join(root, 'dist', 'bundle', 'main.js')).mtimeMs < newestMtime(join(root, 'dist', 'src'));
+  } catch {
+    return true;
+  }
+}
+if (existsSync(join(root, 'dist', 'src')) && bundleIsStale()) {
+  console.error('dist/bundle is older than dist/src: bundling (node scripts/bundle.js)');
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.js')], { stdio: 'inherit' });
+  if (r.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
 }
 
 let files;

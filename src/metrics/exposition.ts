@@ -1,7 +1,8 @@
 // The metrics endpoint's text: prom-client registries (Prometheus text 0.0.4 and OpenMetrics 1.0)
 // whose counters are filled by collect() callbacks from one snapshot of MetricsSources per scrape.
 // Loaded with the first scrape, never on the data plane.
-import { Counter, Gauge, Registry, type Histogram } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Histogram, Registry } from 'prom-client';
 import { portableName } from '../syscalls/tables.js';
 import {
   LATENCY_BUCKET_COUNT, OUTCOME_COUNT, OUTCOME_NAMES, PolicyStat, Stat, latencyBucketUpperNs, type StatsSnapshot,
@@ -21,10 +22,15 @@ const POLICY_DECISIONS: [number, string][] = [
  * Histogram bounds, in ns: one per power of two from ~1 µs to ~1 s. Each is a bound of the data
  * plane's own buckets (4 per power of two), so the counts are exact, not re-binned.
  */
+// prom-client (CommonJS) is required when this module is evaluated, not imported: bundled
+// (scripts/bundle.js), an import would be hoisted to the top of the CLI's one file and loaded by every
+// start-up, where this module is loaded only with the first scrape.
+const { Counter, Gauge, Registry: RegistryClass } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+
 const LATENCY_BOUNDS_NS = Array.from({ length: 21 }, (_, i) => 2 ** (10 + i));
 
-export const PROMETHEUS_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
-export const OPENMETRICS_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
+export const PROMETHEUS_TYPE = RegistryClass.PROMETHEUS_CONTENT_TYPE;
+export const OPENMETRICS_TYPE = RegistryClass.OPENMETRICS_CONTENT_TYPE;
 
 type Labels = Record<string, string>;
 type Snapshots = Map<string, StatsSnapshot>;
@@ -60,7 +66,7 @@ class CountedHistogram {
 }
 
 function openMetricsRegistry(): Registry {
-  const registry = new Registry();
+  const registry = new RegistryClass();
   (registry as unknown as Registry<typeof OPENMETRICS_TYPE>).setContentType(OPENMETRICS_TYPE);
   return registry;
 }
@@ -72,7 +78,7 @@ export class Exposition {
 
   constructor(private readonly sources: MetricsSources, private readonly info: { version: string; command: string }) {
     this.registries = {
-      prometheus: this.build(new Registry()),
+      prometheus: this.build(new RegistryClass()),
       openmetrics: this.build(openMetricsRegistry()),
     };
   }

@@ -4,8 +4,8 @@
 // closed on a timer; it cannot wedge the control plane, which serves the containers' life cycle.
 // prom-client and the exposition are loaded with the first scrape (tens of ms), not at start.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { log } from '../log.js';
+import { packageVersion } from '../package-root.js';
 import { formatHostPort, type MetricsAddress } from './address.js';
 import type { MetricsSources } from './sources.js';
 import type { Exposition } from './exposition.js';
@@ -27,7 +27,7 @@ export interface MetricsServerInfo {
  * anyone who can reach it reads container ids and policy names). Rejects with a one-line reason.
  */
 export async function serveMetrics(address: MetricsAddress, sources: MetricsSources, command: 'run' | 'agent', retryMs = 0): Promise<MetricsServer> {
-  const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const version = packageVersion();
   let server;
   try {
     server = await MetricsServer.start(address, sources, { version, command }, retryMs);

@@ -2,7 +2,6 @@
 // `interest()` and `decide()`; the builder compiles it together with a generated entry file that
 // implements the ABI exports on top of them (see entrySource), runs the interest declaration once in a
 // sandbox to write the `wasmsup.policy` section, and refuses the result unless the loader accepts it.
-import asc from 'assemblyscript/asc';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -149,6 +148,9 @@ async function compile(
     '--maximumMemory', String(pages),
     '--noColors',
   ];
+  // Imported here, not at the top: bundled (scripts/bundle.js), a top-level import of a package would
+  // be hoisted into the CLI's one file and load the compiler with every start-up.
+  const { default: asc } = await import('assemblyscript/asc');
   const stderr = asc.createMemoryStream();
   const result = await asc.main(argv, {
     stdout: asc.createMemoryStream(),

@@ -17,6 +17,15 @@ function ended(pid: number): boolean {
   try { return /\nState:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return true; }
 }
 
+/** True once `pid` runs sleep with SIGINT ignored (what a script's background job is). */
+function ignoresSigint(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const ignored = BigInt(`0x${/\nSigIgn:\s+([0-9a-f]+)/.exec(status)![1]}`);
+    return /^Name:\s+sleep$/m.test(status) && (ignored & 2n) !== 0n; // bit 1: SIGINT (2)
+  } catch { return false; }
+}
+
 /** `wasmsup run ARGS` in the background, its stderr collected, for signalling by pid. */
 function start(args: string[]) {
   const child = spawn(WASMSUP, ['run', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,11 +70,14 @@ test('Ctrl-C when the job ignores SIGINT (a script\'s background job does): kill
     try {
       await eventually(() => /still run, supervised/.test(r.out.stderr), `notice; stderr: ${r.out.stderr}`);
       const sleeper = Number(readFileSync(pidFile, 'utf8'));
+      // The shell can exit before its forked job has set SIGINT aside and exec'd sleep (a loaded
+      // machine seldom runs the child first): Ctrl-C only once the job is the one that ignores it.
+      await eventually(() => ignoresSigint(sleeper), `pid ${sleeper} never became a sleep ignoring SIGINT`);
       r.child.kill('SIGINT');
       const { code } = await r.exit;
       assert.is(code, 0, r.out.stderr);
       assert.match(r.out.stderr, /SIGINT after the command exited: SIGINT to 1 remaining process\(es\)/);
-      assert.match(r.out.stderr, /still running 3 s after SIGINT: SIGKILL to 1 remaining process\(es\)/);
+      assert.match(r.out.stderr, /still running 3 s after SIGINT: SIGKILL to 1 remaining process\(es\)/, r.out.stderr);
       assert.ok(ended(sleeper));
     } finally { if (r.child.exitCode === null) r.child.kill('SIGKILL'); }
   } finally { t.cleanup(); }

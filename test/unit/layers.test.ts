@@ -19,8 +19,8 @@ const src = fileURLToPath(new URL('../../../src/', import.meta.url));
  * src/, any other a file of it.
  */
 const LAYERS: readonly (readonly { layer: string; modules: readonly string[] }[])[] = [
-  // Shared by all: layouts, error classes, the log, the syscall tables. They import nothing of ours.
-  [{ layer: 'foundation', modules: ['layouts.ts', 'errors.ts', 'log.ts', 'syscalls/'] }],
+  // Shared by all: layouts, error classes, the log, where the package's files are, the syscall tables. They import nothing of ours.
+  [{ layer: 'foundation', modules: ['layouts.ts', 'errors.ts', 'log.ts', 'package-root.ts', 'syscalls/'] }],
   // The typed face of the C/C++ shim: one function per syscall or ioctl.
   [{ layer: 'native', modules: ['native.ts'] }],
   // The caller and its workload as the host sees them: credentials, fds, the notification's snapshot.
