@@ -37,40 +37,7 @@ bool Args::Integer(size_t i, const char* name, int64_t min, int64_t max, int64_t
   }
   double value = 0;
   napi_get_value_double(env, info_[i], &value);
-  if (!isfinite(value) || value != trunc(value)) {
-    TypeError(name, "an integer");
-    return false;
-  }
-  if (value < static_cast<double>(min) || value > static_cast<double>(max)) {
-    char what[128];
-    snprintf(what, sizeof what, "is out of range (%lld..%lld)", static_cast<long long>(min),
-             static_cast<long long>(max));
-    RangeError(name, what);
-    return false;
-  }
-  *out = static_cast<int64_t>(value);
-  return true;
-}
-
-bool Args::Int32(size_t i, const char* name, int32_t* out) const {
-  int64_t value;
-  if (!Integer(i, name, INT32_MIN, INT32_MAX, &value)) return false;
-  *out = static_cast<int32_t>(value);
-  return true;
-}
-
-bool Args::Uint32(size_t i, const char* name, uint32_t* out) const {
-  int64_t value;
-  if (!Integer(i, name, 0, UINT32_MAX, &value)) return false;
-  *out = static_cast<uint32_t>(value);
-  return true;
-}
-
-bool Args::Pid(size_t i, const char* name, int32_t* out) const {
-  int64_t value;
-  if (!Integer(i, name, 1, INT32_MAX, &value)) return false;
-  *out = static_cast<int32_t>(value);
-  return true;
+  return AcceptInteger(*this, name, value, min, max, out);
 }
 
 bool Args::Bool(size_t i, const char* name, bool* out) const {
@@ -99,14 +66,7 @@ bool Args::Bytes(size_t i, const char* name, uint8_t** data, size_t* length) con
       TypeError(name, "a readable typed array");
       return false;
     }
-    size_t element_size = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: element_size = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element_size = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element_size = 8; break;
-      default: element_size = 1; break;
-    }
-    *length = elements * element_size;
+    *length = elements * TypedArrayElementSize(type);
   } else if (is_data_view) {
     if (napi_get_dataview_info(env, info_[i], length, &base, nullptr, nullptr) != napi_ok) {
       TypeError(name, "a readable DataView");

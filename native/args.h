@@ -8,9 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arg_rules.h"
+
 namespace wasmsup {
 
-class Args {
+class Args : public NarrowIntegers<Args> {
  public:
   Args(const Napi::CallbackInfo& info, const char* function) : info_(info), function_(function) {}
 
@@ -19,9 +21,7 @@ class Args {
   bool Has(size_t i) const;
 
   bool Integer(size_t i, const char* name, int64_t min, int64_t max, int64_t* out) const;
-  bool Int32(size_t i, const char* name, int32_t* out) const;  // any int32, e.g. an fd (-1 gives EBADF)
-  bool Uint32(size_t i, const char* name, uint32_t* out) const;
-  bool Pid(size_t i, const char* name, int32_t* out) const;  // 1 .. 2^31-1
+  // Int32, Uint32, Pid: NarrowIntegers (arg_rules.h).
   bool Bool(size_t i, const char* name, bool* out) const;
   bool Bytes(size_t i, const char* name, uint8_t** data, size_t* length) const;
   bool Words(size_t i, const char* name, uint32_t** data, size_t* count) const;  // Uint32Array

@@ -11,9 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arg_rules.h"
+
 namespace wasmsup {
 
-class RawArgs {
+class RawArgs : public NarrowIntegers<RawArgs> {
  public:
   static constexpr size_t kMax = 12;
   RawArgs(napi_env env, napi_callback_info info, const char* function);
@@ -22,9 +24,7 @@ class RawArgs {
   // True when argument i was passed and is not undefined.
   bool Has(size_t i) const;
   bool Integer(size_t i, const char* name, int64_t min, int64_t max, int64_t* out) const;
-  bool Int32(size_t i, const char* name, int32_t* out) const;
-  bool Uint32(size_t i, const char* name, uint32_t* out) const;
-  bool Pid(size_t i, const char* name, int32_t* out) const;
+  // Int32, Uint32, Pid: NarrowIntegers (arg_rules.h).
   bool Bytes(size_t i, const char* name, uint8_t** data, size_t* length) const;
   bool Words(size_t i, const char* name, uint32_t** data, size_t* count) const;
 
