@@ -1,15 +1,15 @@
 // Bundles what `bin/wasmsup` runs (dist/src, compiled by tsc) into dist/bundle: the CLI's entry and
-// the entry of each worker thread, with their shared code in chunks. Why: Node 20's ES module loader
+// the entry of each worker thread, one file apiece. Why: Node 20's ES module loader
 // costs about a millisecond per module whatever its size, and has no compile cache (Node 22.1's
 // module.enableCompileCache); the data-plane worker alone loads ~50 modules, all on the way to a
 // workload's first intercepted call (docs/performance.md, "Start-up"). esbuild rather than a
-// hand-written concatenation: it keeps ES module semantics (evaluation order, live bindings, the
-// dynamic imports that keep rarely used parts out of `run`'s start-up, which become chunks).
+// hand-written concatenation: it keeps ES module semantics (evaluation order, live bindings, and the
+// dynamic imports that keep rarely used parts out of `run`'s start-up: evaluated on their import()).
 //
 // Layout contract: dist/bundle is two levels below the package root, like dist/src, so the paths the
 // code derives from import.meta.url (src/package-root.ts) are the same bundled or not; the workers'
 // entries keep their file names, so `new URL('./worker.js', import.meta.url)` finds them beside the
-// chunk that starts them. Packages in node_modules stay outside (resolved at run time as before).
+// file that starts them. Packages in node_modules stay outside (resolved at run time as before).
 // Tests import dist/src directly; every test that runs bin/wasmsup runs the bundle.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';

@@ -14,7 +14,6 @@ import { AGENT_OPTIONS, AGENT_SOCKET, LIMIT_OPTIONS } from './oci/options.js';
 import type { MetricsAddress } from './metrics/address.js';
 import { DEFAULT_ACTIONS, type DefaultAction } from './dataplane/protocol.js';
 
-
 const USAGE = `usage:
   wasmsup run [--policy FILE [--policy-config FILE.json]]... [--policies DIR] [--label TEXT] [--intercept NAME,NAME...] [--userns] [--userns-range HOST:COUNT]
               [--no-new-privs] [--fail-errno ERRNO] [--default-action continue|fail|kill|freeze]
@@ -310,7 +309,7 @@ async function checkCommand(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-/** The shipped policies, seen from dist/src/cli.js. */
+/** The shipped policies. */
 const SHIPPED_POLICIES = `${PACKAGE_ROOT}build/policies`;
 
 function configureLogFrom(command: string, values: Record<string, unknown>): void {

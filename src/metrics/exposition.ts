@@ -9,6 +9,11 @@ import {
 } from '../dataplane/stats.js';
 import type { MetricsSources } from './sources.js';
 
+// prom-client (CommonJS) is required when this module is evaluated, not imported: bundled
+// (scripts/bundle.js), an import would be hoisted to the top of the CLI's one file and loaded by every
+// start-up, where this module is loaded only with the first scrape.
+const { Counter, Gauge, Registry: RegistryClass } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+
 /** The audit log's words for a notification's outcome (src/dataplane/audit.ts). */
 const DECISION: Record<(typeof OUTCOME_NAMES)[number], string> = {
   continued: 'continue', errno: 'errno', returned: 'return', emulated: 'emulate', failedClosed: 'fail-closed', noPolicy: 'no-policy',
@@ -22,11 +27,6 @@ const POLICY_DECISIONS: [number, string][] = [
  * Histogram bounds, in ns: one per power of two from ~1 µs to ~1 s. Each is a bound of the data
  * plane's own buckets (4 per power of two), so the counts are exact, not re-binned.
  */
-// prom-client (CommonJS) is required when this module is evaluated, not imported: bundled
-// (scripts/bundle.js), an import would be hoisted to the top of the CLI's one file and loaded by every
-// start-up, where this module is loaded only with the first scrape.
-const { Counter, Gauge, Registry: RegistryClass } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
-
 const LATENCY_BOUNDS_NS = Array.from({ length: 21 }, (_, i) => 2 ** (10 + i));
 
 export const PROMETHEUS_TYPE = RegistryClass.PROMETHEUS_CONTENT_TYPE;
