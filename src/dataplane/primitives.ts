@@ -14,8 +14,9 @@ import { ProcViewEmulator } from '../emulate/proc-view.js';
 import { ProcViews } from '../emulate/proc-views.js';
 import { WorkloadFigures } from '../caller/workload-figures.js';
 import { OPEN_PATH_MAX, OpenEmulator, refusedOperands, type OpenRequest } from '../emulate/open.js';
-import { SetxattrCall, SetxattrEmulator } from '../emulate/setxattr.js';
-import { GETXATTR_NAMES_MAX, GetxattrCall, GetxattrEmulator } from '../emulate/getxattr.js';
+import { SetxattrEmulator } from '../emulate/setxattr.js';
+import { GETXATTR_NAMES_MAX, GetxattrEmulator } from '../emulate/getxattr.js';
+import { xattrFormOf } from '../emulate/xattr-start.js';
 import { SchedCall, SchedEmulator, type SchedCeiling } from '../emulate/sched.js';
 import type { WorkloadInfo } from '../caller/workload.js';
 import type { CallerSnapshot } from '../caller/snapshot.js';
@@ -88,9 +89,7 @@ export function createPrimitives(ctx: {
   table[Primitive.SETXATTR] = {
     name: 'setxattr',
     syscalls: [portableId('setxattr'), SYS_LSETXATTR, SYS_FSETXATTR, SYS_REMOVEXATTR, SYS_LREMOVEXATTR, SYS_FREMOVEXATTR],
-    run: (c) => setxattr.emulate(c.notif, c.words,
-      c.portable === SYS_FSETXATTR || c.portable === SYS_FREMOVEXATTR ? SetxattrCall.FD
-        : c.portable === SYS_LSETXATTR || c.portable === SYS_LREMOVEXATTR ? SetxattrCall.LINK : SetxattrCall.PATH,
+    run: (c) => setxattr.emulate(c.notif, c.words, xattrFormOf(c.portable),
       c.portable === SYS_REMOVEXATTR || c.portable === SYS_LREMOVEXATTR || c.portable === SYS_FREMOVEXATTR),
   };
   const getxattr = new GetxattrEmulator(ctx.helper, ctx.listenerFd, ctx.workloadUsernsInode ?? -1, ctx.warn);
@@ -103,9 +102,7 @@ export function createPrimitives(ctx: {
       const names = getxattrNames(c.policy, ctx.warn);
       if (typeof names === 'number') return names;
       const p = c.portable;
-      const kind = p === SYS_FGETXATTR || p === SYS_FLISTXATTR ? GetxattrCall.FD
-        : p === SYS_LGETXATTR || p === SYS_LLISTXATTR ? GetxattrCall.LINK : GetxattrCall.PATH;
-      return getxattr.emulate(c.notif, c.words, kind, p === SYS_LISTXATTR || p === SYS_LLISTXATTR || p === SYS_FLISTXATTR, names);
+      return getxattr.emulate(c.notif, c.words, xattrFormOf(p), p === SYS_LISTXATTR || p === SYS_LLISTXATTR || p === SYS_FLISTXATTR, names);
     },
   };
   const open = new OpenEmulator(ctx.listenerFd, ctx.warn);

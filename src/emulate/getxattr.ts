@@ -20,8 +20,8 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { findXattrStart, readXattrPath, xattrStart } from './xattr-start.js';
-import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, GETXATTR_ANSWER_LIMIT, type PrivilegedHelper } from './helper-client.js';
+import { findXattrStart, readXattrPath, xattrAtFlags, xattrStart, XattrForm } from './xattr-start.js';
+import { GETXATTR_ANSWER_LIMIT, type PrivilegedHelper } from './helper-client.js';
 import { ANSWERED, continueInKernel } from './contract.js';
 import { SETXATTR_ALLOWLIST } from './setxattr.js';
 
@@ -33,8 +33,6 @@ const CAP_SYS_ADMIN = 21;
 const E = { ENOENT: 2, EBADF: 9, EFAULT: 14, ERANGE: 34 } as const;
 
 /** Which form: the path follows symlinks, LINK does not, FD names an open file. */
-export const GetxattrCall = { PATH: 0, LINK: 1, FD: 2 } as const;
-export type GetxattrCall = (typeof GetxattrCall)[keyof typeof GetxattrCall];
 
 export class GetxattrEmulator {
   private readonly path = new Uint8Array(PATH_MAX);
@@ -58,7 +56,7 @@ export class GetxattrEmulator {
    * Performs the getxattr (or, with `list`, listxattr) of the notification in `notif` for the names
    * `policyNames` (the policy's, NUL-separated); ≥ 0 the call's result, -errno, or ANSWERED.
    */
-  emulate(notif: Uint8Array, words: Uint32Array, kind: GetxattrCall, list: boolean, policyNames: Uint8Array): number {
+  emulate(notif: Uint8Array, words: Uint32Array, kind: XattrForm, list: boolean, policyNames: Uint8Array): number {
     // Without a privileged helper nothing can be read as the host: the kernel's own answer.
     if (this.helper === null) return this.continueCall(words);
     const tid = words[Notif.TID]!;
@@ -79,7 +77,7 @@ export class GetxattrEmulator {
     }
 
     let pathLength = 0;
-    if (kind !== GetxattrCall.FD) {
+    if (kind !== XattrForm.FD) {
       pathLength = readXattrPath(this.listenerFd, notif, words, tid, this.path);
       if (pathLength < 0) return pathLength;
     }
@@ -88,7 +86,7 @@ export class GetxattrEmulator {
     let length: number;
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
-      const started = findXattrStart(tid, kind === GetxattrCall.FD ? words[argLo(0)]! | 0 : null, this.path, pathLength);
+      const started = findXattrStart(tid, kind, words, this.path, pathLength);
       startFd = xattrStart.fd;
       pathLength = xattrStart.pathLength;
       if (started < 0) return started;
@@ -105,7 +103,7 @@ export class GetxattrEmulator {
       if (usernsInode !== this.workloadUsernsInode || !hasSysAdmin) return this.continueCall(words);
       length = this.helper.getxattr({
         rootFd, startFd, usernsFd, path: this.path, pathLength, list,
-        atFlags: kind === GetxattrCall.FD ? AT_EMPTY_PATH : kind === GetxattrCall.LINK ? AT_SYMLINK_NOFOLLOW : 0,
+        atFlags: xattrAtFlags(kind),
         names: this.managed.subarray(0, managedLength), creds,
       });
     } catch (e) {
@@ -151,16 +149,16 @@ export class GetxattrEmulator {
    * itself); anything not found or not certain goes to the helper, which decides as the caller. A
    * continued call grants nothing: the kernel re-reads the arguments and checks the caller.
    */
-  private noneOnFile(kind: GetxattrCall, rootFd: number, startFd: number, pathLength: number, managedLength: number): boolean {
+  private noneOnFile(kind: XattrForm, rootFd: number, startFd: number, pathLength: number, managedLength: number): boolean {
     let fd = -1, opened = false;
     try {
-      if (kind === GetxattrCall.FD) {
+      if (kind === XattrForm.FD) {
         fd = startFd;
       } else {
         const absolute = this.path[0] === 0x2f;
         const c = native.constants;
         fd = native.openat2(absolute ? rootFd : startFd, this.path, pathLength,
-          c.O_PATH | (kind === GetxattrCall.LINK ? c.O_NOFOLLOW : 0), 0,
+          c.O_PATH | (kind === XattrForm.LINK ? c.O_NOFOLLOW : 0), 0,
           c.RESOLVE_NO_MAGICLINKS | (absolute ? c.RESOLVE_IN_ROOT : c.RESOLVE_BENEATH));
         opened = true;
       }

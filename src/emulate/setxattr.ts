@@ -19,8 +19,8 @@
 import { native } from '../native.js';
 import { argLo, Creds, CREDS_WORDS, Notif, RESP_BYTES } from '../layouts.js';
 import { statusFiles } from '../caller/status-files.js';
-import { findXattrStart, readXattrPath, xattrStart } from './xattr-start.js';
-import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, type PrivilegedHelper } from './helper-client.js';
+import { findXattrStart, readXattrPath, xattrAtFlags, xattrStart, XattrForm } from './xattr-start.js';
+import type { PrivilegedHelper } from './helper-client.js';
 import { resultOfErrno, continueInKernel } from './contract.js';
 
 const PATH_MAX = 4096;
@@ -37,13 +37,11 @@ export const SETXATTR_ALLOWLIST: readonly { name: string; value: string }[] = [
 ];
 
 /** Which of the three calls: the path follows symlinks, LINK does not, FD names an open file. */
-export const SetxattrCall = { PATH: 0, LINK: 1, FD: 2 } as const;
 /**
  * The helper's xattr_flags bit that asks for removexattr instead (never a kernel XATTR_* bit:
  * native/helper_wire.h, XATTR_REMOVE_REQUEST).
  */
 const XATTR_REMOVE_REQUEST = 4;
-export type SetxattrCall = (typeof SetxattrCall)[keyof typeof SetxattrCall];
 
 export class SetxattrEmulator {
   private readonly path = new Uint8Array(PATH_MAX);
@@ -64,7 +62,7 @@ export class SetxattrEmulator {
    * Performs the call for the notification in `notif`; returns 0, or -errno for the caller, or
    * ANSWERED after answering the notification with CONTINUE itself.
    */
-  emulate(notif: Uint8Array, words: Uint32Array, kind: SetxattrCall, remove = false): number {
+  emulate(notif: Uint8Array, words: Uint32Array, kind: XattrForm, remove = false): number {
     if (this.helper === null) {
       this.warn('setxattr emulation needs a privileged supervisor (root in the initial user namespace); answering EPERM');
       return -E.EPERM;
@@ -90,7 +88,7 @@ export class SetxattrEmulator {
     }
 
     let pathLength = 0;
-    if (kind !== SetxattrCall.FD) {
+    if (kind !== XattrForm.FD) {
       pathLength = readXattrPath(this.listenerFd, notif, words, tid, this.path);
       if (pathLength < 0) return pathLength;
     }
@@ -99,7 +97,7 @@ export class SetxattrEmulator {
     try {
       rootFd = native.openPath(`/proc/${tid}/root`, native.constants.O_PATH | native.constants.O_DIRECTORY);
       usernsFd = native.openPath(`/proc/${tid}/ns/user`, native.constants.O_RDONLY);
-      const started = findXattrStart(tid, kind === SetxattrCall.FD ? words[argLo(0)]! | 0 : null, this.path, pathLength);
+      const started = findXattrStart(tid, kind, words, this.path, pathLength);
       startFd = xattrStart.fd;
       pathLength = xattrStart.pathLength;
       if (started < 0) return started;
@@ -115,7 +113,7 @@ export class SetxattrEmulator {
       return resultOfErrno(this.helper.setxattr({
         rootFd, startFd, usernsFd, path: this.path, pathLength,
         xattrFlags,
-        atFlags: kind === SetxattrCall.FD ? AT_EMPTY_PATH : kind === SetxattrCall.LINK ? AT_SYMLINK_NOFOLLOW : 0,
+        atFlags: xattrAtFlags(kind),
         name: this.name.subarray(0, nameLength), value: this.value.subarray(0, valueLength),
         creds,
       }));

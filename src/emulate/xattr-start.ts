@@ -4,12 +4,31 @@
 // emulation opens itself). One place, so the set and the read-back paths cannot come to start apart.
 import { native } from '../native.js';
 import { argLo } from '../layouts.js';
+import { portableId } from '../syscalls/tables.js';
 import { fetchCallerFd } from '../caller/fd.js';
 import { procFdMatch, procFdOf } from './proc-fd-path.js';
+import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW } from './helper-client.js';
 
 const ENOENT = 2, EBADF = 9, EFAULT = 14;
 const PATH_MAX = 4096;
 const O_PATH = 0o10000000;
+
+/** How an xattr call names its file: a path (the last link followed), an l* path (not), an f* fd. */
+export const XattrForm = { PATH: 0, LINK: 1, FD: 2 } as const;
+export type XattrForm = (typeof XattrForm)[keyof typeof XattrForm];
+
+const FD_FORMS = new Set(['fsetxattr', 'fgetxattr', 'flistxattr', 'fremovexattr'].map(portableId));
+const LINK_FORMS = new Set(['lsetxattr', 'lgetxattr', 'llistxattr', 'lremovexattr'].map(portableId));
+
+/** The form of xattr syscall `portable` (a portable id). */
+export function xattrFormOf(portable: number): XattrForm {
+  return FD_FORMS.has(portable) ? XattrForm.FD : LINK_FORMS.has(portable) ? XattrForm.LINK : XattrForm.PATH;
+}
+
+/** The *at flags that act on the file `form` names, from findXattrStart's start and path. */
+export function xattrAtFlags(form: XattrForm): number {
+  return form === XattrForm.FD ? AT_EMPTY_PATH : form === XattrForm.LINK ? AT_SYMLINK_NOFOLLOW : 0;
+}
 
 /**
  * What findXattrStart found: `fd` the directory or file the lookup starts from (-1: the caller's root),
@@ -19,17 +38,17 @@ const O_PATH = 0o10000000;
 export const xattrStart = { fd: -1, pathLength: 0 };
 
 /**
- * Fills xattrStart for caller `tid`'s call: `fdArg` is the f* forms' fd, or null for a path call whose
- * bytes are `path[0..pathLength)`. Returns 0 or -errno (the kernel's for that case); xattrStart.fd, when
- * not -1, is the emulation's to close whatever the result. Other failures (the caller's cwd gone)
- * throw as the shim does.
+ * Fills xattrStart for caller `tid`'s call of `form` (notification words `words`): the f* forms start
+ * from their fd (argument 0), a path call from where its bytes `path[0..pathLength)` lead. Returns 0 or
+ * -errno (the kernel's for that case); xattrStart.fd, when not -1, is the emulation's to close whatever
+ * the result. Other failures (the caller's cwd gone) throw as the shim does.
  */
-export function findXattrStart(tid: number, fdArg: number | null, path: Uint8Array, pathLength: number): number {
+export function findXattrStart(tid: number, form: XattrForm, words: Uint32Array, path: Uint8Array, pathLength: number): number {
   xattrStart.fd = -1;
   xattrStart.pathLength = pathLength;
-  if (fdArg !== null) {
+  if (form === XattrForm.FD) {
     try {
-      xattrStart.fd = fetchCallerFd(tid, fdArg);
+      xattrStart.fd = fetchCallerFd(tid, words[argLo(0)]! | 0);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       return code === 'ESRCH' || code === 'ENOENT' ? -ENOENT : -EBADF;
