@@ -17,6 +17,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, TEST_POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { PYTHON_RACE } from '../support/python-race.js';
 import { NS_ROOT } from '../support/syscall-probe.js';
 
 const ROUNDS = 3000;
@@ -28,23 +29,15 @@ p=sys.argv[1]
 print(";".join(f"{n}={os.getxattr(p,n).decode()}" for n in sorted(os.listxattr(p)) if n.startswith("user.")))`, path], { encoding: 'utf8' }).trim();
 }
 
-const ATTACK = (root: string, link: string) => `
-import ctypes, os, threading
-libc = ctypes.CDLL(None, use_errno=True)
-libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+const ATTACK = (root: string, link: string) => `${PYTHON_RACE}
 os.chroot(${JSON.stringify(root)}); os.chdir("/")
-stop = False
-def swap():
-  while not stop: libc.renameat2(-100, b"${link}", -100, b"own", 2)
-seen = {}
-def note(k): seen[k] = seen.get(k, 0) + 1
-th = threading.Thread(target=swap); th.start()
+stop = exchanging(b"${link}", b"own")
 for i in range(${ROUNDS}):
   try: os.setxattr("${link}", "user.pwned", b"1"); note("set-ok")
   except OSError as e: note("set-E%d" % e.errno)
   try: os.removexattr("${link}", "user.keep"); note("remove-ok")
   except OSError as e: note("remove-E%d" % e.errno)
-stop = True; th.join()
+stop()
 print(sorted(seen.items()))
 `;
 

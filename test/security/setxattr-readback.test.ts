@@ -15,6 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runWasmsup, tempDir, POLICY } from '../support/wasmsup.js';
 import { privileged } from '../support/privileged.js';
+import { PYTHON_RACE } from '../support/python-race.js';
 import { NS_ROOT } from '../support/syscall-probe.js';
 
 const O = 'trusted.overlay.opaque';
@@ -22,10 +23,7 @@ const SECRET = 'host-secret';
 const ROUNDS = 3000;
 
 /** The attack, run inside the chroot `root` (which has /proc); `host` is the host file's path. */
-const ATTACK = (root: string, host: string) => `
-import ctypes, os, threading
-libc = ctypes.CDLL(None, use_errno=True)
-libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+const ATTACK = (root: string, host: string) => `${PYTHON_RACE}
 O = "${O}"
 os.chroot(${JSON.stringify(root)}); os.chdir("/")
 def t(label, f):
@@ -44,18 +42,13 @@ t("link-list", lambda: O in os.listxattr("escape"))
 t("abs-link", lambda: os.getxattr("abs-link", O))
 t("dotdot", lambda: os.getxattr("../../../../../../..${host}", O))
 # The race: "race" is the attacker's own file and the escaping symlink in turn.
-stop = False
-def swap():
-  while not stop: libc.renameat2(-100, b"race", -100, b"spare", 2)
-seen = {}
-def note(k): seen[k] = seen.get(k, 0) + 1
-th = threading.Thread(target=swap); th.start()
+stop = exchanging(b"race", b"spare")
 for i in range(${ROUNDS}):
   try: note(os.getxattr("race", O).decode())
   except OSError as e: note("E%d" % e.errno)
   try: note("listed" if O in os.listxattr("race") else "unlisted")
   except OSError as e: note("list-E%d" % e.errno)
-stop = True; th.join()
+stop()
 # The name swapped between a managed one and an unmanaged one after the policy looked.
 name = ctypes.create_string_buffer(b"trusted.overlay.opaque", 64)
 def flip():
