@@ -32,8 +32,6 @@ export const GETXATTR_NAMES_MAX = 255;
 const CAP_SYS_ADMIN = 21;
 const E = { ENOENT: 2, EBADF: 9, EFAULT: 14, ERANGE: 34 } as const;
 
-/** Which form: the path follows symlinks, LINK does not, FD names an open file. */
-
 export class GetxattrEmulator {
   private readonly path = new Uint8Array(PATH_MAX);
   private readonly name = new Uint8Array(XATTR_NAME_CAP);

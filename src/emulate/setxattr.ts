@@ -36,7 +36,6 @@ export const SETXATTR_ALLOWLIST: readonly { name: string; value: string }[] = [
   { name: 'trusted.overlay.opaque', value: 'y' },
 ];
 
-/** Which of the three calls: the path follows symlinks, LINK does not, FD names an open file. */
 /**
  * The helper's xattr_flags bit that asks for removexattr instead (never a kernel XATTR_* bit:
  * native/helper_wire.h, XATTR_REMOVE_REQUEST).
